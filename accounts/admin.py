@@ -1,0 +1,93 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from accounts import services
+from accounts.models import Agency, ApiToken, Unit, User
+from core import policy
+from core.admin import AuditedModelAdmin, PolicyAdminMixin
+
+
+@admin.register(Agency)
+class AgencyAdmin(AuditedModelAdmin):
+    list_display = ("code", "name", "contact")
+    search_fields = ("code", "name")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(Unit)
+class UnitAdmin(AuditedModelAdmin):
+    list_display = ("code", "name", "agency")
+    list_filter = ("agency",)
+    search_fields = ("code", "name")
+    create_action = "accounts.change"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "agency":
+            kwargs["queryset"] = policy.visible(request.user, Agency)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(User)
+class UserAdmin(PolicyAdminMixin, DjangoUserAdmin):
+    list_display = ("username", "agency", "unit", "role", "clearance", "is_active", "locked_until")
+    list_filter = ("agency", "role", "clearance", "is_active")
+    search_fields = ("username", "first_name", "last_name", "email")
+    create_action = "accounts.change"
+    actions = ["unlock"]
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Agency", {"fields": ("agency", "unit", "role", "clearance", "locked_until")}),
+    )
+    add_fieldsets = (
+        *DjangoUserAdmin.add_fieldsets,
+        ("Agency", {"fields": ("agency", "unit", "role", "clearance")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return ()
+        return ("is_superuser", "groups", "user_permissions", "last_login", "date_joined", "agency")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "agency":
+            kwargs["queryset"] = policy.visible(request.user, Agency)
+        if db_field.name == "unit":
+            kwargs["queryset"] = policy.visible(request.user, Unit)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser and not change:
+            obj.agency = request.user.agency
+        super().save_model(request, obj, form, change)
+        services.record_admin_user_change(user=obj, actor=request.user, created=not change,
+                                          fields=sorted(form.changed_data))
+
+    @admin.action(description="Unlock the selected accounts")
+    def unlock(self, request, queryset):
+        for user in policy.writable(request.user, queryset):
+            services.user_unlock(user=user, actor=request.user)
+        self.message_user(request, "Unlocked.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "created_at", "expires_at", "revoked_at", "last_used_at")
+    readonly_fields = ("prefix", "user", "expires_at", "revoked_at", "last_used_at")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("user")
+        return qs if request.user.is_superuser else qs.filter(user__in=policy.writable(request.user, User))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or policy.allows(request.user, "accounts.change")
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)

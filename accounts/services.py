@@ -1,0 +1,103 @@
+"""Account services: issuing and revoking tokens, creating agencies, units and users (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import record
+
+from .choices import Clearance, Role
+from .models import Agency, ApiToken, Unit, User
+
+
+@transaction.atomic
+def token_issue(*, user: User, days: int | None = None) -> tuple[ApiToken, str]:
+    token, key = ApiToken.issue(user, days)
+    record(action="token_issued", obj=token, actor=user, agency=user.agency,
+           changes={"prefix": token.prefix, "expires_at": token.expires_at.isoformat()})
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: User) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    record(action="token_revoked", obj=token, actor=actor, agency=token.user.agency,
+           changes={"prefix": token.prefix})
+
+
+@transaction.atomic
+def agency_ensure(*, code: str, name: str, contact: str | None = None) -> tuple[Agency, bool]:
+    agency, created = Agency.objects.get_or_create(code=code, defaults={"name": name, "contact": contact or ""})
+    changed = not created and (agency.name != name or (contact is not None and agency.contact != contact))
+    if changed:
+        agency.name = name
+        if contact is not None:
+            agency.contact = contact
+        agency.save()
+    if created or changed:
+        record(action="create" if created else "update", obj=agency, agency=agency,
+               changes={"code": code, "name": name, "contact": agency.contact})
+    return agency, created
+
+
+@transaction.atomic
+def unit_ensure(*, agency: Agency, code: str, name: str) -> tuple[Unit, bool]:
+    unit, created = Unit.objects.get_or_create(agency=agency, code=code, defaults={"name": name})
+    if not created and unit.name != name:
+        unit.name = name
+        unit.save()
+        record(action="update", obj=unit, agency=agency, changes={"name": name})
+    elif created:
+        record(action="create", obj=unit, agency=agency, changes={"code": code, "name": name})
+    return unit, created
+
+
+@transaction.atomic
+def user_ensure(
+    *,
+    username: str,
+    agency: Agency | None,
+    role: str,
+    unit: Unit | None = None,
+    clearance: str | None = None,
+    password: str | None = None,
+    **extra: Any,
+) -> tuple[User, bool]:
+    if role not in Role.values:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(Role.values)}")
+    if clearance is not None and clearance not in Clearance.values:
+        raise ValueError(f"unknown clearance {clearance!r}; one of {', '.join(Clearance.values)}")
+    if unit is not None and agency is not None and unit.agency_id != agency.pk:
+        raise ValueError(f"unit {unit.code} is not a unit of {agency.code}")
+    user, created = User.objects.get_or_create(username=username, defaults={"agency": agency, "role": role})
+    if not created and user.agency_id not in (None, getattr(agency, "pk", None)):
+        raise ValueError(f"user {username} belongs to agency {user.agency}, not {agency}")
+    fields = {"agency": agency, "role": role, "unit": unit, **extra}
+    if clearance is not None:
+        fields["clearance"] = clearance
+    for name, value in fields.items():
+        setattr(user, name, value)
+    if password:
+        user.set_password(password)
+    elif created:
+        user.set_unusable_password()
+    user.save()
+    record(action="create" if created else "update", obj=user, agency=agency,
+           changes={"role": role, "unit": unit.code if unit else None, "clearance": user.clearance})
+    return user, created
+
+
+@transaction.atomic
+def user_unlock(*, user: User, actor: Any = None) -> None:
+    User.objects.filter(pk=user.pk).update(locked_until=None, failed_logins=0)
+    record(action="update", obj=user, actor=actor, agency=user.agency, changes={"unlocked": True})
+
+
+def record_admin_user_change(*, user: User, actor: Any, created: bool, fields: list[str]) -> None:
+    """Audit an admin edit of a user: which fields changed (never the password itself)."""
+    record(action="create" if created else "update", obj=user, actor=actor, agency=user.agency,
+           changes={"fields": [f if f != "password" else "password (changed)" for f in fields],
+                    "role": user.role, "clearance": user.clearance})

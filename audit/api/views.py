@@ -1,0 +1,72 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from audit.models import Action, AuditEvent
+from audit.services import verify_chain
+from core import policy
+from core.api.viewsets import ReadOnlyViewSet
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    agency = serializers.CharField(source="agency_code")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["seq", "at", "actor", "agency", "action", "object_type", "object_id", "case_id",
+                  "changes", "request_id", "ip", "prev_hash", "hash"]
+
+
+class AuditFilterSet(filters.FilterSet):
+    actor = filters.CharFilter()
+    action = filters.MultipleChoiceFilter(choices=Action.choices)
+    object_type = filters.CharFilter()
+    object_id = filters.CharFilter()
+    case = filters.UUIDFilter(field_name="case_id")
+    after = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    before = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = []
+
+
+class AuditEventViewSet(ReadOnlyViewSet):
+    """The caller's agency's audit trail (auditors, supervisors and agency admins)."""
+
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditFilterSet
+    ordering_fields = ["seq", "at"]
+    ordering = ["-seq"]
+    lookup_field = "seq"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not policy.allows(request.user, "audit.view"):
+            raise exceptions.PermissionDenied("Only auditors, supervisors and agency admins read the audit trail.")
+
+    def scoped_queryset(self):
+        qs = super().scoped_queryset()
+        # A superuser without an agency reads the global chain; everyone else their agency's.
+        return qs.filter(chain=self._chain())
+
+    def _chain(self) -> str:
+        from audit.services import chain_of
+
+        return chain_of(self.request.user.agency)
+
+    @extend_schema(
+        responses=inline_serializer(
+            "AuditVerification",
+            {"ok": serializers.BooleanField(), "checked": serializers.IntegerField(),
+             "first_bad_seq": serializers.IntegerField(allow_null=True)},
+        )
+    )
+    @action(detail=False, methods=["get"])
+    def verify(self, request):
+        """Walk the caller's agency's chain and report the first broken link."""
+        result = verify_chain(self._chain())
+        return Response({"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq})

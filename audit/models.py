@@ -1,0 +1,61 @@
+import uuid
+
+from django.db import models
+
+
+class Action(models.TextChoices):
+    CREATE = "create"
+    UPDATE = "update"
+    ARCHIVE = "archive"
+    TRANSITION = "transition"
+    SHARE = "share"
+    VIEW = "view"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
+    IMPORT = "import"
+    DECISION = "decision"
+    EXPORT = "export"
+
+
+GLOBAL_CHAIN = "global"
+
+
+class ChainHead(models.Model):
+    """The tip of one agency's chain; locking its row serialises writers so the chain cannot fork."""
+
+    chain = models.CharField(max_length=40, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="")
+
+    def __str__(self) -> str:
+        return f"{self.chain}@{self.last_seq}"
+
+
+class AuditEvent(models.Model):
+    """Append-only and hash-chained per agency; PostgreSQL refuses UPDATE and DELETE on this table."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chain = models.CharField(max_length=40, db_index=True, help_text="Agency id, or 'global'")
+    seq = models.BigIntegerField()
+    at = models.DateTimeField(db_index=True)
+    agency_code = models.CharField(max_length=16, blank=True)
+    actor_id = models.UUIDField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="Username, frozen at the time")
+    action = models.CharField(max_length=20, choices=Action.choices, db_index=True)
+    object_type = models.CharField(max_length=40, blank=True, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True, db_index=True)
+    case_id = models.UUIDField(null=True, blank=True, db_index=True, help_text="Case this event belongs to")
+    changes = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["chain", "-seq"]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_seq_per_chain")]
+
+    def __str__(self) -> str:
+        return f"{self.chain}#{self.seq} {self.action} {self.object_type}"

@@ -1,0 +1,125 @@
+from django.contrib import admin
+
+from accounts.models import Unit, User
+from cases.models import Case, CaseParty, CaseShare, Commodity, Note
+from cases.services import case_next_reference
+from core import policy
+from core.admin import AuditedModelAdmin
+from entities.models import Organization, Person
+
+
+class PolicyInline(admin.TabularInline):
+    extra = 0
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or policy.cases_writable(request.user, self.write_action).filter(pk=obj.pk).exists()
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(archived=False)
+
+
+class PartyInline(PolicyInline):
+    model = CaseParty
+    write_action = "case.party"
+    fields = ("person", "organization", "role", "custody_status", "notes")
+    autocomplete_fields = ("person", "organization")
+
+
+class NoteInline(PolicyInline):
+    model = Note
+    write_action = "case.note"
+    fields = ("body", "author", "created_at")
+    readonly_fields = ("author", "created_at")
+
+
+class ShareInline(PolicyInline):
+    model = CaseShare
+    write_action = "case.share"
+    fields = ("agency", "unit", "access", "shared_by")
+    readonly_fields = ("shared_by",)
+
+
+@admin.register(Case)
+class CaseAdmin(AuditedModelAdmin):
+    list_display = ("reference", "title", "status", "priority", "classification", "unit", "lead", "opened_on")
+    list_filter = ("status", "priority", "classification", "unit", "commodities", "archived")
+    search_fields = ("reference", "title", "summary")
+    list_select_related = ("unit", "lead", "agency")
+    date_hierarchy = "opened_on"
+    filter_horizontal = ("members", "commodities")
+    readonly_fields = ("id", "reference", "agency", "version", "created_at", "updated_at", "closed_on")
+    inlines = (PartyInline, NoteInline, ShareInline)
+    create_action = "case.create"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "unit":
+            kwargs["queryset"] = policy.visible(request.user, Unit)
+        if db_field.name == "lead":
+            kwargs["queryset"] = policy.visible(request.user, User)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members":
+            kwargs["queryset"] = policy.visible(request.user, User)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def fill_owner(self, request, obj, change):
+        super().fill_owner(request, obj, change)
+        if not change:
+            obj.created_by = request.user
+            obj.reference = case_next_reference(agency=obj.agency)
+
+    def fill_inline_owner(self, request, instance):
+        if isinstance(instance, Note) and instance.author_id is None:
+            instance.author = request.user
+        if isinstance(instance, CaseShare) and instance.shared_by_id is None:
+            instance.shared_by = request.user
+
+
+@admin.register(Commodity)
+class CommodityAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "control_regime", "controlled_since", "licence_required")
+    search_fields = ("code", "name")
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+    def has_module_permission(self, request):
+        return request.user.is_staff
+
+
+class EntityAdmin(AuditedModelAdmin):
+    search_fields = ("name", "names")
+    list_filter = ("archived",)
+    readonly_fields = ("id", "agency", "version", "created_at", "updated_at")
+    create_action = "entity.change"
+
+
+@admin.register(Person)
+class PersonAdmin(EntityAdmin):
+    list_display = ("name", "birth_date", "nationalities", "agency")
+
+
+@admin.register(Organization)
+class OrganizationAdmin(EntityAdmin):
+    list_display = ("name", "kind", "jurisdiction", "registration_number", "agency")
+    list_filter = ("kind", "jurisdiction", "archived")

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.models import User
+from audit.models import AuditEvent
+from audit.services import record
+from cases.filtersets import CaseFilterSet
+from cases.models import Case, CaseParty, CaseShare, Note
+from cases.services import TransitionNotAllowed, case_transition_action
+from core import policy
+from core.api.exceptions import Conflict
+from core.api.viewsets import BaseModelViewSet
+
+from .serializers import CaseSerializer, NoteSerializer, PartySerializer, ShareSerializer
+
+CASE_UUID = OpenApiParameter("case_pk", type=str, location=OpenApiParameter.PATH, description="Case id")
+
+
+class CaseViewSet(BaseModelViewSet):
+    queryset = Case.objects.select_related("agency", "unit", "lead").prefetch_related(
+        Prefetch("members", queryset=User.objects.only("id", "username")), "commodities"
+    )
+    serializer_class = CaseSerializer
+    filterset_class = CaseFilterSet
+    ordering_fields = ["reference", "title", "status", "priority", "opened_on", "created_at", "updated_at"]
+    ordering = ["-opened_on", "-created_at"]
+    create_action = "case.create"
+
+    def on_retrieve(self, instance: Case) -> None:
+        record(action="view", obj=instance, agency=instance.agency, case_id=instance.pk)
+
+    def check_can_change(self, obj: Case) -> None:
+        if not policy.cases_writable(self.request.user, "case.change").filter(pk=obj.pk).exists():
+            raise exceptions.PermissionDenied()
+
+    def check_can_archive(self, obj: Case) -> None:
+        if not policy.cases_writable(self.request.user, "case.archive").filter(pk=obj.pk).exists():
+            raise exceptions.PermissionDenied()
+
+    def check_update(self, instance: Case, data: dict[str, Any]) -> str:
+        target = data.get("status", instance.status)
+        if target == instance.status:
+            return "update"
+        try:
+            needed = case_transition_action(instance.status, target)
+        except TransitionNotAllowed as exc:
+            raise Conflict(str(exc)) from exc
+        if not policy.cases_writable(self.request.user, needed).filter(pk=instance.pk).exists():
+            raise exceptions.PermissionDenied(f"Your role may not move a case to {target}.")
+        return "transition"
+
+    @extend_schema(
+        responses=inline_serializer(
+            "TimelineEntry",
+            {
+                "at": serializers.DateTimeField(),
+                "type": serializers.ChoiceField(choices=["event", "note"]),
+                "actor": serializers.CharField(),
+                "action": serializers.CharField(),
+                "object_type": serializers.CharField(),
+                "object_id": serializers.CharField(),
+                "changes": serializers.DictField(),
+                "body": serializers.CharField(),
+            },
+            many=True,
+        )
+    )
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        """Audit events and notes of the case, newest first."""
+        case = self.get_object()
+        events = [
+            {"at": e.at, "type": "event", "actor": e.actor, "action": e.action, "object_type": e.object_type,
+             "object_id": e.object_id, "changes": e.changes}
+            for e in AuditEvent.objects.filter(case_id=case.pk).exclude(action="view").order_by("-at")[:2000]
+        ]
+        notes = [
+            {"at": n.created_at, "type": "note", "actor": n.author.username, "action": "note",
+             "object_type": "note", "object_id": str(n.pk), "body": n.body}
+            for n in case.notes.filter(archived=False).select_related("author").order_by("-created_at")[:2000]
+        ]
+        entries = sorted(events + notes, key=lambda e: e["at"], reverse=True)
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(page)
+
+
+class CaseChildViewSet(BaseModelViewSet):
+    """A record that belongs to a case: scoped by its case, created inside it."""
+
+    lookup_url_kwarg = "pk"
+    create_action = "case.change"
+
+    def get_case(self) -> Case:
+        if not hasattr(self, "_case"):
+            self._case = get_object_or_404(policy.cases_visible(self.request.user), pk=self.kwargs["case_pk"])
+        return self._case
+
+    def scoped_queryset(self):
+        return super().scoped_queryset().filter(case=self.get_case())
+
+    def extra_serializer_context(self) -> dict[str, Any]:
+        return {"case": self.get_case()} if "case_pk" in self.kwargs else {}
+
+    def check_can_create(self) -> None:
+        if not policy.cases_writable(self.request.user, self.create_action).filter(pk=self.get_case().pk).exists():
+            raise exceptions.PermissionDenied()
+
+    def create_kwargs(self) -> dict[str, Any]:
+        return {"case": self.get_case()}
+
+
+@extend_schema(parameters=[CASE_UUID])
+class PartyViewSet(CaseChildViewSet):
+    queryset = CaseParty.objects.select_related("case", "person", "organization")
+    serializer_class = PartySerializer
+    create_action = "case.party"
+    ordering_fields = ["created_at", "role", "custody_status"]
+    filterset_fields = ["role", "custody_status"]
+
+
+@extend_schema(parameters=[CASE_UUID])
+class NoteViewSet(CaseChildViewSet):
+    queryset = Note.objects.select_related("case", "author")
+    serializer_class = NoteSerializer
+    create_action = "case.note"
+    ordering_fields = ["created_at"]
+
+    def create_kwargs(self) -> dict[str, Any]:
+        return {**super().create_kwargs(), "author": self.request.user}
+
+
+@extend_schema(parameters=[CASE_UUID])
+class ShareViewSet(CaseChildViewSet):
+    queryset = CaseShare.objects.select_related("case", "agency", "unit", "shared_by")
+    serializer_class = ShareSerializer
+    create_action = "case.share"
+    create_audit_action = "share"
+    ordering_fields = ["created_at"]
+
+    def create_kwargs(self) -> dict[str, Any]:
+        return {**super().create_kwargs(), "shared_by": self.request.user}

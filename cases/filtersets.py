@@ -1,0 +1,25 @@
+from django_filters import rest_framework as filters
+
+from accounts.choices import Clearance
+from cases.choices import CaseStatus, Priority
+from cases.models import Case
+from core.api.filters import BaseFilterSet
+
+
+class CaseFilterSet(BaseFilterSet):
+    q_fields = ("reference", "title", "summary")
+
+    status = filters.MultipleChoiceFilter(choices=CaseStatus.choices)
+    priority = filters.MultipleChoiceFilter(choices=Priority.choices)
+    classification = filters.MultipleChoiceFilter(choices=Clearance.choices)
+    unit = filters.CharFilter(field_name="unit__code")
+    lead = filters.CharFilter(field_name="lead__username")
+    commodity = filters.CharFilter(field_name="commodities__code", distinct=True)
+    opened_after = filters.DateFilter(field_name="opened_on", lookup_expr="gte")
+    opened_before = filters.DateFilter(field_name="opened_on", lookup_expr="lte")
+    person = filters.UUIDFilter(field_name="parties__person", distinct=True)
+    organization = filters.UUIDFilter(field_name="parties__organization", distinct=True)
+
+    class Meta:
+        model = Case
+        fields = []

@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts.api.views import CurrentTokenView, MeView, TokenView
+from audit.api.views import AuditEventViewSet
+from cases.api.views import CaseViewSet, NoteViewSet, PartyViewSet, ShareViewSet
+from core import health, metrics
+from core.api import exceptions
+
+router = DefaultRouter()
+router.register("cases", CaseViewSet, basename="case")
+router.register("audit", AuditEventViewSet, basename="audit")
+router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/parties", PartyViewSet, basename="case-party")
+router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/notes", NoteViewSet, basename="case-note")
+router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/shares", ShareViewSet, basename="case-share")
+
+api = [
+    path("auth/tokens/", TokenView.as_view(), name="auth-tokens"),
+    path("auth/tokens/current/", CurrentTokenView.as_view(), name="auth-token-current"),
+    path("auth/me/", MeView.as_view(), name="auth-me"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api)),
+    path("admin/", admin.site.urls),
+    path("api-auth/", include("rest_framework.urls")),
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("metrics", metrics.metrics_view),
+]
+
+handler400 = exceptions.json_bad_request
+handler403 = exceptions.json_permission_denied
+handler404 = exceptions.json_not_found
+handler500 = exceptions.json_server_error

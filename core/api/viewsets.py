@@ -1,0 +1,172 @@
+"""The one base viewset: scoping, ETag / If-Match, audited writes and archive on DELETE.
+
+A resource's viewset only declares its queryset, serializer and filterset (NetBox's shape).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core import policy, services
+from core.snapshots import snapshot
+
+from .exceptions import PreconditionFailed
+
+
+def etag_for(obj: Any) -> str:
+    return f'"{obj.version}"'
+
+
+def if_match_ok(request: Request, obj: Any) -> bool:
+    header = request.headers.get("If-Match")
+    if not header:
+        return True
+    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
+    return "*" in tags or str(obj.version) in tags
+
+
+class ScopedViewSetMixin:
+    """Rows come from the access policy; lists hide archived rows unless asked by a supervisor."""
+
+    request: Request
+    action: str
+    queryset: QuerySet
+
+    def scoped_queryset(self) -> QuerySet:
+        return policy.visible(self.request.user, self.queryset.all())
+
+    def get_queryset(self) -> QuerySet:
+        qs = self.scoped_queryset()
+        if self.action == "list" and hasattr(qs.model, "archived"):
+            include = self.request.query_params.get("include_archived", "").lower() in ("true", "1", "yes")
+            if include and not policy.allows(self.request.user, "case.include_archived"):
+                raise exceptions.PermissionDenied("Only supervisors may list archived records.")
+            if not include:
+                qs = qs.filter(archived=False)
+        return qs
+
+
+class BaseModelViewSet(
+    ScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    # What the role must be allowed (policy.ACTION_ROLES) to create; rows it may change come from policy.writable.
+    create_action: str | None = None
+    create_audit_action = "create"
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context.update(self.extra_serializer_context())
+        return context
+
+    def extra_serializer_context(self) -> dict[str, Any]:
+        return {}
+
+    # --- permission checks ---------------------------------------------------------------------
+
+    def check_can_create(self) -> None:
+        if self.create_action is None or not policy.allows(self.request.user, self.create_action):
+            raise exceptions.PermissionDenied()
+
+    def check_can_change(self, obj: Any) -> None:
+        if not policy.writable(self.request.user, type(obj)).filter(pk=obj.pk).exists():
+            raise exceptions.PermissionDenied()
+
+    def check_can_archive(self, obj: Any) -> None:
+        self.check_can_change(obj)
+
+    def check_still_visible(self, instance: Any) -> None:
+        """A write may not move a record out of the caller's reach (the transaction rolls back)."""
+        if not policy.visible(self.request.user, type(instance)).filter(pk=instance.pk).exists():
+            raise exceptions.PermissionDenied("This change would put the record out of your reach.")
+
+    def get_locked_object(self) -> Any:
+        """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write."""
+        obj = self.get_object()
+        locked = type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
+        self.check_object_permissions(self.request, locked)
+        return locked
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        self.on_retrieve(instance)
+        response = Response(self.get_serializer(instance).data)
+        response["ETag"] = etag_for(instance)
+        return response
+
+    def on_retrieve(self, instance: Any) -> None:
+        """Hook for recording views of sensitive details."""
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.check_can_create()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            instance = self.perform_create(serializer)
+            self.check_still_visible(instance)
+            services.audit_create(instance, actor=request.user, action=self.create_audit_action)
+        response = Response(self.get_serializer(instance).data, status=201)
+        response["ETag"] = etag_for(instance)
+        return response
+
+    def perform_create(self, serializer: Any) -> Any:
+        return serializer.save(**self.create_kwargs())
+
+    def create_kwargs(self) -> dict[str, Any]:
+        if hasattr(self.queryset.model, "agency"):
+            return {"agency": self.request.user.agency}
+        return {}
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        partial = kwargs.pop("partial", False)
+        with transaction.atomic():
+            instance = self.get_locked_object()
+            self.check_can_change(instance)
+            if not if_match_ok(request, instance):
+                raise PreconditionFailed()
+            before = snapshot(instance)
+            serializer = self.get_serializer(instance, data=request.data, partial=partial)
+            serializer.is_valid(raise_exception=True)
+            action = self.check_update(instance, serializer.validated_data)
+            instance = serializer.save()
+            self.check_still_visible(instance)
+            services.audit_change(instance, before, action=action, actor=request.user)
+        response = Response(self.get_serializer(instance).data)
+        response["ETag"] = etag_for(instance)
+        return response
+
+    def check_update(self, instance: Any, data: dict[str, Any]) -> str:
+        """Validate a change against the object's rules; returns the audit action ('update', 'transition')."""
+        return "update"
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic():
+            instance = self.get_locked_object()
+            self.check_can_archive(instance)
+            if not if_match_ok(request, instance):
+                raise PreconditionFailed()
+            if not instance.archived:
+                services.archive(instance, actor=request.user)
+        return Response(status=204)
+
+
+class ReadOnlyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().retrieve(request, *args, **kwargs)
+        instance = self.get_object()
+        if hasattr(instance, "version"):
+            response["ETag"] = etag_for(instance)
+        return response

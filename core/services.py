@@ -1,0 +1,46 @@
+"""Audited writes shared by the API, the admin, importers and workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from audit.services import record
+
+from .snapshots import diff, snapshot
+
+
+def owning_agency(obj: models.Model) -> Any:
+    """The agency whose chain records a change to `obj` (a case's child belongs to its case's agency)."""
+    agency = getattr(obj, "agency", None)
+    if agency is None and hasattr(obj, "case"):
+        agency = obj.case.agency
+    return agency
+
+
+def case_of(obj: models.Model) -> Any:
+    if obj._meta.label_lower == "cases.case":
+        return obj.pk
+    return getattr(obj, "case_id", None)
+
+
+def audit_create(obj: models.Model, *, actor: Any = None, action: str = "create") -> None:
+    record(action=action, obj=obj, actor=actor, agency=owning_agency(obj), case_id=case_of(obj),
+           changes=diff({}, snapshot(obj)))
+
+
+def audit_change(
+    obj: models.Model, before: dict[str, Any], *, action: str = "update", actor: Any = None
+) -> None:
+    changes = diff(before, snapshot(obj))
+    if changes or action != "update":
+        record(action=action, obj=obj, actor=actor, agency=owning_agency(obj), case_id=case_of(obj),
+               changes=changes)
+
+
+def archive(obj: models.Model, *, actor: Any = None) -> None:
+    before = snapshot(obj)
+    obj.archived = True  # type: ignore[attr-defined]
+    obj.save()
+    audit_change(obj, before, action="archive", actor=actor)
