@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+
+from . import factories
+
+
+@pytest.fixture
+def world(db) -> SimpleNamespace:
+    """Two agencies, each with two units: the stage every access test plays on."""
+    a = factories.agency("SSB", "State Security Bureau")
+    b = factories.agency("ASB", "Anti-Smuggling Bureau")
+    return SimpleNamespace(
+        a=a, b=b,
+        a1=factories.unit(a, "econ"), a2=factories.unit(a, "cyber"),
+        b1=factories.unit(b, "ports"), b2=factories.unit(b, "intel"),
+    )
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], APIClient]:
+    """An API client authenticated with a real token of `user` (anonymous when None)."""
+
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {factories.token(user)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def investigator(world) -> User:
+    return factories.user(world.a, "investigator", world.a1, username="inv-a1")
+
+
+@pytest.fixture
+def supervisor(world) -> User:
+    return factories.user(world.a, "supervisor", world.a1, username="sup-a")
+
+
+@pytest.fixture
+def api(client_for, investigator) -> APIClient:
+    return client_for(investigator)

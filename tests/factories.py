@@ -1,0 +1,72 @@
+"""Plain builders for test data; they write through the ORM, as a clerk's earlier work would have."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from accounts.models import Agency, ApiToken, Unit, User
+from cases.models import Case, CaseParty, CaseShare, Note
+from cases.services import case_next_reference
+from entities.models import Organization, Person
+
+_seq = itertools.count(1)
+
+
+def agency(code: str, name: str | None = None) -> Agency:
+    obj, _ = Agency.objects.get_or_create(code=code, defaults={"name": name or f"{code} bureau",
+                                                               "contact": f"{code} duty desk"})
+    return obj
+
+
+def unit(agency_obj: Agency, code: str) -> Unit:
+    obj, _ = Unit.objects.get_or_create(agency=agency_obj, code=code, defaults={"name": f"Unit {code}"})
+    return obj
+
+
+def user(agency_obj: Agency | None, role: str, unit_obj: Unit | None = None, clearance: str = "secret",
+         username: str | None = None, **extra: Any) -> User:
+    username = username or f"{role}-{next(_seq)}"
+    obj = User.objects.create(username=username, agency=agency_obj, unit=unit_obj, role=role,
+                              clearance=clearance, **extra)
+    obj.set_password("correct horse battery")
+    obj.save()
+    return obj
+
+
+def token(user_obj: User) -> str:
+    return ApiToken.issue(user_obj)[1]
+
+
+def case(agency_obj: Agency, unit_obj: Unit | None = None, classification: str = "restricted",
+         lead: User | None = None, members: tuple[User, ...] = (), **extra: Any) -> Case:
+    obj = Case.objects.create(agency=agency_obj, unit=unit_obj, classification=classification, lead=lead,
+                              reference=case_next_reference(agency=agency_obj),
+                              title=extra.pop("title", f"Case {next(_seq)}"), **extra)
+    if members:
+        obj.members.set(members)
+    return obj
+
+
+def person(agency_obj: Agency, name: str | None = None, **extra: Any) -> Person:
+    return Person.objects.create(agency=agency_obj, name=name or f"Person {next(_seq)}", **extra)
+
+
+def organization(agency_obj: Agency, name: str | None = None, **extra: Any) -> Organization:
+    return Organization.objects.create(agency=agency_obj, name=name or f"Company {next(_seq)}", **extra)
+
+
+def party(case_obj: Case, entity: Person | Organization, role: str = "suspect", **extra: Any) -> CaseParty:
+    key = "person" if isinstance(entity, Person) else "organization"
+    return CaseParty.objects.create(case=case_obj, role=role, **{key: entity}, **extra)
+
+
+def note(case_obj: Case, author: User, body: str = "A note") -> Note:
+    return Note.objects.create(case=case_obj, author=author, body=body)
+
+
+def share(case_obj: Case, agency_obj: Agency, access: str = "read", unit_obj: Unit | None = None,
+          by: User | None = None) -> CaseShare:
+    by = by or User.objects.filter(agency=case_obj.agency).first() or user(case_obj.agency, "supervisor")
+    return CaseShare.objects.create(case=case_obj, agency=agency_obj, unit=unit_obj, access=access,
+                                    shared_by=by)
