@@ -1,8 +1,11 @@
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
+from accounts.choices import clears
 from accounts.models import Unit, User
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
-from cases.services import case_next_reference
+from cases.services import TransitionNotAllowed, case_next_reference, case_transition_action
 from core import policy
 from core.admin import AuditedModelAdmin
 from entities.models import Organization, Person
@@ -49,8 +52,37 @@ class ShareInline(PolicyInline):
     readonly_fields = ("shared_by",)
 
 
+class CaseAdminForm(forms.ModelForm):
+    """The admin obeys the same status machine and clearance rule as the API."""
+
+    class Meta:
+        model = Case
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        user = self.request.user
+        status = data.get("status")
+        if self.instance.pk and status and status != self.instance.status:
+            try:
+                needed = case_transition_action(self.instance.status, status)
+            except TransitionNotAllowed as exc:
+                self.add_error("status", str(exc))
+            else:
+                if not policy.cases_writable(user, needed).filter(pk=self.instance.pk).exists():
+                    self.add_error("status", f"Your role may not move a case to {status}.")
+        elif not self.instance.pk and status and status != "open":
+            self.add_error("status", "A new case starts as open.")
+        classification = data.get("classification")
+        if classification and not user.is_superuser and not clears(user.clearance, classification):
+            self.add_error("classification", "Above your clearance.")
+        return data
+
+
 @admin.register(Case)
 class CaseAdmin(AuditedModelAdmin):
+    form = CaseAdminForm
+
     list_display = ("reference", "title", "status", "priority", "classification", "unit", "lead", "opened_on")
     list_filter = ("status", "priority", "classification", "unit", "commodities", "archived")
     search_fields = ("reference", "title", "summary")
@@ -60,6 +92,11 @@ class CaseAdmin(AuditedModelAdmin):
     readonly_fields = ("id", "reference", "agency", "version", "created_at", "updated_at", "closed_on")
     inlines = (PartyInline, NoteInline, ShareInline)
     create_action = "case.create"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.request = request
+        return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "unit":
@@ -75,9 +112,19 @@ class CaseAdmin(AuditedModelAdmin):
 
     def fill_owner(self, request, obj, change):
         super().fill_owner(request, obj, change)
+        if change and "status" in self._changed(request, obj):
+            obj.closed_on = timezone.localdate() if obj.status == "closed" else None
         if not change:
             obj.created_by = request.user
             obj.reference = case_next_reference(agency=obj.agency)
+
+    def audit_action(self, before, obj) -> str:
+        return "transition" if before.get("status") != obj.status else "update"
+
+    @staticmethod
+    def _changed(request, obj):
+        current = Case.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
+        return {"status"} if current != obj.status else set()
 
     def fill_inline_owner(self, request, instance):
         if isinstance(instance, Note) and instance.author_id is None:

@@ -62,7 +62,10 @@ class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
             if before is None:
                 services.audit_create(obj, actor=request.user)
             else:
-                services.audit_change(obj, before, actor=request.user)
+                services.audit_change(obj, before, actor=request.user, action=self.audit_action(before, obj))
+
+    def audit_action(self, before, obj) -> str:
+        return "update"
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)

@@ -56,7 +56,7 @@ class EntityRefField(serializers.Field):
     """`{"type": "person"|"organization", "id": UUID}` in; the same plus `name` out."""
 
     default_error_messages = {
-        "invalid": 'Expected {"type": "person"|"organization", "id": UUID}.',
+        "invalid": 'Expected {{"type": "person"|"organization", "id": UUID}}.',
         "does_not_exist": "No {type} with id {id} is available here.",
     }
 
