@@ -1,0 +1,55 @@
+"""A real Celery worker process on a private queue, against the suite's test database and real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app
+
+
+@contextmanager
+def celery_worker() -> Iterator[str]:
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_NAME": connection.settings_dict["NAME"],
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue,
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if _consumes(queue):
+                break
+            if process.poll() is not None:
+                raise RuntimeError(process.stdout.read().decode() if process.stdout else "worker died")
+        else:
+            raise RuntimeError("worker did not start in 60 s")
+        yield queue
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _consumes(queue: str) -> bool:
+    active = app.control.inspect(timeout=0.5).active_queues() or {}
+    return any(q["name"] == queue for queues in active.values() for q in queues)
