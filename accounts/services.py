@@ -78,15 +78,19 @@ def user_ensure(
     fields = {"agency": agency, "role": role, "unit": unit, **extra}
     if clearance is not None:
         fields["clearance"] = clearance
-    for name, value in fields.items():
-        setattr(user, name, value)
-    if password:
+    changed = sorted(name for name, value in fields.items() if getattr(user, name) != value)
+    for name in changed:
+        setattr(user, name, fields[name])
+    if password and not user.check_password(password):
         user.set_password(password)
-    elif created:
+        changed.append("password")
+    elif created and not password:
         user.set_unusable_password()
-    user.save()
-    record(action="create" if created else "update", obj=user, agency=agency,
-           changes={"role": role, "unit": unit.code if unit else None, "clearance": user.clearance})
+    if created or changed:
+        user.save()
+        record(action="create" if created else "update", obj=user, agency=agency,
+               changes={"fields": changed, "role": role, "unit": unit.code if unit else None,
+                        "clearance": user.clearance})
     return user, created
 
 

@@ -49,3 +49,21 @@ def supervisor(world) -> User:
 @pytest.fixture
 def api(client_for, investigator) -> APIClient:
     return client_for(investigator)
+
+
+@pytest.fixture(autouse=True)
+def _commodities(request):
+    """Transactional tests empty every table on exit, the seeded commodities included: seed them again."""
+    names = request.fixturenames
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and "db" not in names and "transactional_db" not in names:
+        return
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.apps import apps
+    from importlib import import_module
+
+    from cases.models import Commodity
+
+    if not Commodity.objects.exists():
+        import_module("cases.migrations.0002_seed_commodities").seed(apps, None)
