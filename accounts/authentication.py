@@ -20,7 +20,8 @@ class HashedTokenAuthentication(authentication.TokenAuthentication):
 
     def authenticate_credentials(self, key):
         token = ApiToken.objects.live().by_key(key).select_related("user", "user__agency", "user__unit").first()
-        if token is None or not token.user.is_active or token.user.is_locked:
+        # A lock stops password guessing; it does not cut off the user's existing tokens.
+        if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:

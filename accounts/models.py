@@ -1,6 +1,6 @@
 import hashlib
-import uuid
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.conf import settings

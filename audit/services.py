@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from core import context
 
@@ -47,6 +50,16 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     # Round-trip so what is hashed now is exactly what is read back from the JSON column later.
     return json.loads(_canonical(changes))
+
+
+def _stored_ip(ip: str | None) -> str | None:
+    """The address as PostgreSQL's inet column gives it back (the hash must cover that); None when unusable."""
+    if not ip:
+        return None
+    try:
+        return clean_ipv6_address(ip) if ":" in ip else str(ipaddress.IPv4Address(ip))
+    except (ValidationError, ValueError):
+        return None
 
 
 @transaction.atomic
@@ -87,7 +100,7 @@ def record(
         case_id=case_id,
         changes=_jsonable(changes or {}),
         request_id=ctx.request_id,
-        ip=ctx.ip,
+        ip=_stored_ip(ctx.ip),
         prev_hash=head.last_hash,
     )
     event.hash = compute_hash(head.last_hash, event)

@@ -57,7 +57,8 @@ class CaseAdminForm(forms.ModelForm):
 
     class Meta:
         model = Case
-        fields = "__all__"
+        fields = ("title", "summary", "status", "priority", "classification", "unit", "lead", "members",
+                  "commodities", "opened_on", "tags")
 
     def clean(self):
         data = super().clean()

@@ -38,6 +38,9 @@ class CaseCounter(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agency", "year"], name="case_counter_per_year")]
 
+    def __str__(self) -> str:
+        return f"{self.agency_id}/{self.year}: {self.last}"
+
 
 class Case(AgencyOwnedModel):
     reference = models.CharField(max_length=32, unique=True, editable=False)

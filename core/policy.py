@@ -229,7 +229,6 @@ def _accounts_change(model_path: str, agency_field: str) -> Scope:
 
 
 def _register_all() -> None:
-    from cases.models import Case
     from entities.models import Organization, Person
 
     register("cases.case", view=cases_visible, change=lambda user: cases_writable(user, "case.change"))
@@ -237,8 +236,8 @@ def _register_all() -> None:
     register("cases.caseparty", view=party_view, change=party_change)
     note_view, note_change = _case_child("cases.Note", "case.note")
     register("cases.note", view=note_view, change=note_change)
-    share_view, share_change = _case_child("cases.CaseShare", "case.share")
-    register("cases.caseshare", view=share_view, change=share_change)
+    _, share_change = _case_child("cases.CaseShare", "case.share")
+    register("cases.caseshare", view=share_change, change=share_change)  # shares are the sharers' to read
     for model in (Person, Organization):
         register(
             model._meta.label_lower,

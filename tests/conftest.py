@@ -60,8 +60,9 @@ def _commodities(request):
         return
     transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
-    from django.apps import apps
     from importlib import import_module
+
+    from django.apps import apps
 
     from cases.models import Commodity
 

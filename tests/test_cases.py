@@ -259,3 +259,18 @@ def test_timeline_lists_events_and_notes_newest_first(api, case, investigator):
     assert ("note", "note") in kinds and ("event", "update") in kinds and ("event", "create") in kinds
     stamps = [e["at"] for e in entries]
     assert stamps == sorted(stamps, reverse=True)
+
+
+def test_superuser_without_agency_cannot_own_a_case(client_for, world):
+    root = factories.user(None, "viewer", username="root", is_superuser=True, is_staff=True)
+    response = client_for(root).post(URL, {"title": "x"}, format="json")
+    assert response.status_code == 400
+    assert "agency" in response.json()
+    assert not Case.objects.filter(title="x").exists()
+
+
+def test_patch_that_changes_nothing_keeps_the_version(api, case):
+    response = api.patch(detail(case.pk), {"title": case.title}, format="json")
+    assert response.status_code == 200 and response["ETag"] == '"1"'
+    case.refresh_from_db()
+    assert case.version == 1

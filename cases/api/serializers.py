@@ -7,10 +7,10 @@ from rest_framework import serializers
 
 from accounts.choices import clears
 from accounts.models import Agency, Unit, User
-from core.api.fields import AgencySlugField, EntityRefField
-from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 from cases.choices import CaseStatus
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
+from core.api.fields import AgencySlugField, EntityRefField
+from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 
 
 class CaseSerializer(AgencyOwnedSerializer):
@@ -22,14 +22,15 @@ class CaseSerializer(AgencyOwnedSerializer):
     commodities = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all(),
                                                many=True, required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=50, required=False)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Case
         fields = [
             *BASE_READ_ONLY, "agency", "reference", "title", "summary", "status", "priority", "classification",
-            "unit", "lead", "members", "commodities", "opened_on", "closed_on", "tags",
+            "unit", "lead", "members", "commodities", "opened_on", "closed_on", "tags", "created_by",
         ]
-        read_only_fields = [*BASE_READ_ONLY, "reference", "closed_on"]
+        read_only_fields = [*BASE_READ_ONLY, "reference", "closed_on", "created_by"]
 
     def validate_classification(self, value: str) -> str:
         user = self.context["request"].user

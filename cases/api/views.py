@@ -3,11 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
-from rest_framework.response import Response
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, as in DRF's views
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -35,7 +34,8 @@ class CaseViewSet(BaseModelViewSet):
     create_action = "case.create"
 
     def on_retrieve(self, instance: Case) -> None:
-        record(action="view", obj=instance, agency=instance.agency, case_id=instance.pk)
+        record(action="view", obj=instance, actor=self.request.user, agency=instance.agency,
+               case_id=instance.pk)
 
     def check_can_change(self, obj: Case) -> None:
         if not policy.cases_writable(self.request.user, "case.change").filter(pk=obj.pk).exists():
@@ -144,6 +144,12 @@ class ShareViewSet(CaseChildViewSet):
     create_action = "case.share"
     create_audit_action = "share"
     ordering_fields = ["created_at"]
+
+    def scoped_queryset(self):
+        # `/shares/` is for the owning agency's supervisors (API.md), reading included: 403 for others.
+        if not policy.cases_writable(self.request.user, "case.share").filter(pk=self.get_case().pk).exists():
+            raise exceptions.PermissionDenied("Only the owning agency's supervisors see a case's shares.")
+        return super().scoped_queryset()
 
     def create_kwargs(self) -> dict[str, Any]:
         return {**super().create_kwargs(), "shared_by": self.request.user}

@@ -2,9 +2,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.datastructures import MultiValueDict
 from rest_framework import serializers
 
 BASE_READ_ONLY = ("id", "created_at", "updated_at", "version", "archived")
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in a value: PostgreSQL can neither store nor compare one."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 class BaseSerializer(serializers.ModelSerializer):
@@ -12,9 +29,21 @@ class BaseSerializer(serializers.ModelSerializer):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            errors: dict[str, Any] = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            # A NUL is refused before any field looks it up (a slug lookup would make PostgreSQL fail).
+            values = data.lists() if hasattr(data, "getlist") else data.items()
+            errors.update({name: ["Null characters are not allowed."] for name, value in values
+                           if name not in errors and _contains_nul(value)})
+            if errors:
+                # Name every bad field at once: the others are checked too.
+                rest = [name for name in data if name not in errors]
+                try:
+                    super().to_internal_value(MultiValueDict({n: data.getlist(n) for n in rest})
+                                              if hasattr(data, "getlist") else {n: data[n] for n in rest})
+                except serializers.ValidationError as exc:
+                    detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+                    errors = {**detail, **errors}
+                raise serializers.ValidationError(errors)
         elif data is not None and not hasattr(data, "getlist"):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Expected a JSON object."]}

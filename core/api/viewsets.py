@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import policy, services
-from core.snapshots import snapshot
+from core.snapshots import diff, snapshot
 
 from .exceptions import PreconditionFailed
 
@@ -127,6 +127,10 @@ class BaseModelViewSet(
 
     def create_kwargs(self) -> dict[str, Any]:
         if hasattr(self.queryset.model, "agency"):
+            if self.request.user.agency is None:
+                raise exceptions.ValidationError(
+                    {"agency": ["You belong to no agency, so you cannot own records: sign in as an agency's user."]}
+                )
             return {"agency": self.request.user.agency}
         return {}
 
@@ -141,9 +145,18 @@ class BaseModelViewSet(
             serializer = self.get_serializer(instance, data=request.data, partial=partial)
             serializer.is_valid(raise_exception=True)
             action = self.check_update(instance, serializer.validated_data)
+            unchanged_point = transaction.savepoint()
             instance = serializer.save()
+            if not diff(before, snapshot(instance)):
+                # Nothing changed: keep the version (and so the ETag) as it was.
+                transaction.savepoint_rollback(unchanged_point)
+                instance.refresh_from_db()
+                return self._detail_response(instance)
             self.check_still_visible(instance)
             services.audit_change(instance, before, action=action, actor=request.user)
+        return self._detail_response(instance)
+
+    def _detail_response(self, instance: Any) -> Response:
         response = Response(self.get_serializer(instance).data)
         response["ETag"] = etag_for(instance)
         return response

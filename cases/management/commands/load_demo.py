@@ -49,7 +49,7 @@ from cases.services import case_next_reference
 from core.services import audit_create
 from entities.models import Organization, OrganizationKind, Person
 
-DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - the published password of the demo accounts
+DEMO_PASSWORD = "demo-password-2026"
 SOURCE = "demo"
 
 # --- accounts ------------------------------------------------------------------------------
