@@ -37,7 +37,7 @@ class UserAdmin(PolicyAdminMixin, DjangoUserAdmin):
     create_action = "accounts.change"
     actions = ["unlock"]
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),  # Django's own, never None
         ("Agency", {"fields": ("agency", "unit", "role", "clearance", "locked_until")}),
     )
     add_fieldsets = (

@@ -1,17 +1,20 @@
+from typing import ClassVar, cast
+
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.choices import clears
-from accounts.models import Unit, User
+from accounts.models import Unit, User, request_user
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
 from cases.services import TransitionNotAllowed, case_next_reference, case_transition_action
 from core import policy
 from core.admin import AuditedModelAdmin
-from entities.models import Organization, Person
 
 
 class PolicyInline(admin.TabularInline):
+    write_action: str  # the policy action that lets a user edit these rows of a case
     extra = 0
     show_change_link = False
 
@@ -34,8 +37,8 @@ class PolicyInline(admin.TabularInline):
 class PartyInline(PolicyInline):
     model = CaseParty
     write_action = "case.party"
-    fields = ("person", "organization", "role", "custody_status", "notes")
-    autocomplete_fields = ("person", "organization")
+    fields = ("entity", "role", "custody_status", "notes")
+    autocomplete_fields = ("entity",)
 
 
 class NoteInline(PolicyInline):
@@ -55,6 +58,8 @@ class ShareInline(PolicyInline):
 class CaseAdminForm(forms.ModelForm):
     """The admin obeys the same status machine and clearance rule as the API."""
 
+    request: ClassVar[HttpRequest]  # set by CaseAdmin.get_form on the form class it builds
+
     class Meta:
         model = Case
         fields = ("title", "summary", "status", "priority", "classification", "unit", "lead", "members",
@@ -62,7 +67,8 @@ class CaseAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        user = self.request.user
+        assert data is not None  # ModelForm.clean returns cleaned_data
+        user = request_user(self.request)
         status = data.get("status")
         if self.instance.pk and status and status != self.instance.status:
             try:
@@ -95,7 +101,7 @@ class CaseAdmin(AuditedModelAdmin):
     create_action = "case.create"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
+        form = cast(type[CaseAdminForm], super().get_form(request, obj, change, **kwargs))
         form.request = request
         return form
 
@@ -153,21 +159,3 @@ class CommodityAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_staff
-
-
-class EntityAdmin(AuditedModelAdmin):
-    search_fields = ("name", "names")
-    list_filter = ("archived",)
-    readonly_fields = ("id", "agency", "version", "created_at", "updated_at")
-    create_action = "entity.change"
-
-
-@admin.register(Person)
-class PersonAdmin(EntityAdmin):
-    list_display = ("name", "birth_date", "nationalities", "agency")
-
-
-@admin.register(Organization)
-class OrganizationAdmin(EntityAdmin):
-    list_display = ("name", "kind", "jurisdiction", "registration_number", "agency")
-    list_filter = ("kind", "jurisdiction", "archived")

@@ -2,7 +2,7 @@ from django_filters import rest_framework as filters
 
 from accounts.choices import Clearance
 from cases.choices import CaseStatus, Priority
-from cases.models import Case
+from cases.models import Case, CaseParty
 from core.api.filters import BaseFilterSet
 
 
@@ -17,9 +17,13 @@ class CaseFilterSet(BaseFilterSet):
     commodity = filters.CharFilter(field_name="commodities__code", distinct=True)
     opened_after = filters.DateFilter(field_name="opened_on", lookup_expr="gte")
     opened_before = filters.DateFilter(field_name="opened_on", lookup_expr="lte")
-    person = filters.UUIDFilter(field_name="parties__person", distinct=True)
-    organization = filters.UUIDFilter(field_name="parties__organization", distinct=True)
+    person = filters.UUIDFilter(method="filter_party", label="Person id (a party of the case)")
+    organization = filters.UUIDFilter(method="filter_party", label="Organization id (a party of the case)")
+
+    def filter_party(self, queryset, name, value):
+        return queryset.filter(pk__in=CaseParty.objects.filter(entity_id=value, entity__type=name, archived=False)
+                               .values("case_id"))
 
     class Meta:
         model = Case
-        fields = []
+        fields: list[str] = []

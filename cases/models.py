@@ -75,12 +75,7 @@ class CaseParty(BaseModel):
     """An entity of the master index taking part in a case, with its role and custody."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="parties")
-    person = models.ForeignKey(
-        "entities.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="case_parties"
-    )
-    organization = models.ForeignKey(
-        "entities.Organization", on_delete=models.PROTECT, null=True, blank=True, related_name="case_parties"
-    )
+    entity = models.ForeignKey("entities.Entity", on_delete=models.PROTECT, related_name="case_parties")
     role = models.CharField(max_length=16, choices=PartyRole.choices, default=PartyRole.SUSPECT)
     custody_status = models.CharField(
         max_length=16, choices=CustodyStatus.choices, default=CustodyStatus.AT_LARGE
@@ -90,17 +85,6 @@ class CaseParty(BaseModel):
     class Meta:
         ordering = ["created_at"]
         verbose_name_plural = "case parties"
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(person__isnull=False, organization__isnull=True)
-                | models.Q(person__isnull=True, organization__isnull=False),
-                name="party_is_one_entity",
-            ),
-        ]
-
-    @property
-    def entity(self):
-        return self.person or self.organization
 
     def __str__(self) -> str:
         return f"{self.entity} as {self.role}"
@@ -132,3 +116,94 @@ class CaseShare(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.case.reference} → {self.agency.code} ({self.access})"
+
+
+class ProsecutionStage(models.TextChoices):
+    INVESTIGATION = "investigation"
+    INDICTED = "indicted"
+    TRIAL = "trial"
+    VERDICT = "verdict"
+    APPEAL = "appeal"
+    FINAL = "final"
+
+
+class Verdict(models.TextChoices):
+    PENDING = "pending"
+    CONVICTED = "convicted"
+    ACQUITTED = "acquitted"
+    DISMISSED = "dismissed"
+
+
+class Prosecution(BaseModel):
+    """A defendant's prosecution in a case; its stage only moves forward."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="prosecutions")
+    defendant = models.ForeignKey("entities.Entity", on_delete=models.PROTECT, related_name="prosecutions")
+    court = models.CharField(max_length=200, blank=True)
+    prosecutor_office = models.CharField(max_length=200, blank=True)
+    stage = models.CharField(max_length=16, choices=ProsecutionStage.choices, default=ProsecutionStage.INVESTIGATION,
+                             db_index=True)
+    filed_on = models.DateField(null=True, blank=True)
+    verdict = models.CharField(max_length=12, choices=Verdict.choices, default=Verdict.PENDING, db_index=True)
+    verdict_on = models.DateField(null=True, blank=True)
+    custody_months = models.PositiveIntegerField(null=True, blank=True)
+    fine_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    fine_currency = models.CharField(max_length=3, blank=True)
+    confiscation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["case", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.defendant} ({self.stage})"
+
+
+class Charge(models.Model):
+    prosecution = models.ForeignKey(Prosecution, on_delete=models.CASCADE, related_name="charges")
+    seq = models.PositiveSmallIntegerField(default=0)
+    statute = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["prosecution", "seq"]
+
+    def __str__(self) -> str:
+        return self.statute
+
+
+class Evidence(BaseModel):
+    """A file attached to a case; its SHA-256 is computed on upload and every access is logged."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="evidence")
+    title = models.CharField(max_length=300)
+    kind = models.CharField(max_length=50, blank=True)
+    file = models.FileField(upload_to="evidence/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "evidence"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CustodyEntry(models.Model):
+    """One link of an evidence item's chain of custody (upload, download, …)."""
+
+    evidence = models.ForeignKey(Evidence, on_delete=models.PROTECT, related_name="custody")
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=20)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["evidence", "at"]
+        verbose_name_plural = "custody entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} by {self.by}"

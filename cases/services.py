@@ -10,7 +10,7 @@ from django.utils import timezone
 from .choices import CaseStatus
 from .models import CaseCounter
 
-FORWARD = {
+FORWARD: dict[str, str] = {
     CaseStatus.OPEN: CaseStatus.INVESTIGATING,
     CaseStatus.INVESTIGATING: CaseStatus.REFERRED,
 }

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -16,7 +16,7 @@ router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/parties", PartyViewSet, ba
 router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/notes", NoteViewSet, basename="case-note")
 router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/shares", ShareViewSet, basename="case-share")
 
-api = [
+api: list[URLPattern | URLResolver] = [
     path("auth/tokens/", TokenView.as_view(), name="auth-tokens"),
     path("auth/tokens/current/", CurrentTokenView.as_view(), name="auth-token-current"),
     path("auth/me/", MeView.as_view(), name="auth-me"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db import transaction
@@ -46,7 +46,7 @@ class PolicyAdminMixin:
 class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
     """Saves go through the audited services, in one transaction with their audit event."""
 
-    readonly_fields: Any = ("id", "version", "created_at", "updated_at")
+    readonly_fields: ClassVar[tuple[str, ...]] = ("id", "version", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
@@ -79,6 +79,7 @@ class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
             if adding:
                 services.audit_create(instance, actor=request.user)
             else:
+                assert before is not None  # taken above for every row that is not being added
                 services.audit_change(instance, before, actor=request.user)
         formset.save_m2m()
 

@@ -8,6 +8,7 @@ Nothing else filters by hand.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.db import models
@@ -229,21 +230,27 @@ def _accounts_change(model_path: str, agency_field: str) -> Scope:
 
 
 def _register_all() -> None:
-    from entities.models import Organization, Person
+    from entities.models import Entity, Link, Organization, Person
+    from shipments.models import Licence, Shipment
 
     register("cases.case", view=cases_visible, change=lambda user: cases_writable(user, "case.change"))
-    party_view, party_change = _case_child("cases.CaseParty", "case.party")
-    register("cases.caseparty", view=party_view, change=party_change)
-    note_view, note_change = _case_child("cases.Note", "case.note")
-    register("cases.note", view=note_view, change=note_change)
+    for label, action in (("cases.CaseParty", "case.party"), ("cases.Note", "case.note"),
+                          ("cases.Prosecution", "case.party"), ("cases.Evidence", "case.party")):
+        child_view, child_change = _case_child(label, action)
+        register(label.lower(), view=child_view, change=child_change)
     _, share_change = _case_child("cases.CaseShare", "case.share")
     register("cases.caseshare", view=share_change, change=share_change)  # shares are the sharers' to read
-    for model in (Person, Organization):
-        register(
-            model._meta.label_lower,
-            view=lambda user, m=model: _agency_records(m, user, via_cases="case_parties__case"),
-            change=_own_agency_writable(model, "entity.change"),
-        )
+    # Agency records: another agency sees them only through a case shared with it (read-only).
+    for model, via_cases, action in (
+        (Entity, "case_parties__case", "entity.change"),
+        (Person, "case_parties__case", "entity.change"),
+        (Organization, "case_parties__case", "entity.change"),
+        (Link, "case", "link.change"),
+        (Shipment, "cases", "entity.change"),
+        (Licence, "shipments__cases", "entity.change"),
+    ):
+        register(model._meta.label_lower, view=partial(_agency_records, model, via_cases=via_cases),
+                 change=_own_agency_writable(model, action))
     register("audit.auditevent", view=_audit_view, change=lambda user: _audit_view(user).none())
     register("accounts.agency", view=_accounts_view("accounts.Agency", "pk"),
              change=_accounts_change("accounts.Agency", "pk"))

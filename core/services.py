@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 
@@ -14,7 +14,7 @@ from .snapshots import diff, snapshot
 def owning_agency(obj: models.Model) -> Any:
     """The agency whose chain records a change to `obj` (a case's child belongs to its case's agency)."""
     if obj._meta.label_lower == "cases.caseshare":
-        return obj.case.agency  # a share's `agency` is the one the case is shared with, not its owner
+        return cast(Any, obj).case.agency  # a share's `agency` is the one the case is shared with, not its owner
     agency = getattr(obj, "agency", None)
     if agency is None and hasattr(obj, "case"):
         agency = obj.case.agency

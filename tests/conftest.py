@@ -60,11 +60,8 @@ def _commodities(request):
         return
     transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
-    from importlib import import_module
-
-    from django.apps import apps
-
+    from cases.commodities import seed_commodities
     from cases.models import Commodity
 
     if not Commodity.objects.exists():
-        import_module("cases.migrations.0002_seed_commodities").seed(apps, None)
+        seed_commodities(Commodity)

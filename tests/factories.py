@@ -57,8 +57,7 @@ def organization(agency_obj: Agency, name: str | None = None, **extra: Any) -> O
 
 
 def party(case_obj: Case, entity: Person | Organization, role: str = "suspect", **extra: Any) -> CaseParty:
-    key = "person" if isinstance(entity, Person) else "organization"
-    return CaseParty.objects.create(case=case_obj, role=role, **{key: entity}, **extra)
+    return CaseParty.objects.create(case=case_obj, role=role, entity=entity, **extra)
 
 
 def note(case_obj: Case, author: User, body: str = "A note") -> Note:

@@ -23,16 +23,15 @@ a savepoint of it (pytest-django's `db`), so no test's writes reach another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from accounts.models import Agency, Unit, User
 from audit.services import record
+from cases.commodities import seed_commodities
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
 from entities.models import Person
 
@@ -159,6 +158,7 @@ def expected_status(caller: str, relation: str, op: str) -> int:
     if not SEES[relation][ROLES.index(caller)]:
         return 404
     allowed = RULES[op][ACCESS_COLUMN[ACCESS[relation]]]
+    assert isinstance(allowed, frozenset)  # one of the three role columns, not the status
     return success if caller in allowed else 403
 
 
@@ -233,7 +233,7 @@ class Stage:
 
 def build_stage() -> Stage:
     if not Commodity.objects.exists():  # emptied by a transactional test: seed once, not in every test
-        import_module("cases.migrations.0002_seed_commodities").seed(apps, None)
+        seed_commodities(Commodity)
     agencies = {"a": factories.agency("SSB", "State Security Bureau"),
                 "b": factories.agency("ASB", "Anti-Smuggling Bureau"),
                 "c": factories.agency("CGX", "Coast Guard")}
@@ -261,13 +261,14 @@ def build_stage() -> Stage:
         for role in ("investigator", "supervisor"):
             stage.add_user(f"{role}-{clearance}", "a", role, "a1", clearance=clearance)
         for classification in CLASSIFICATIONS:
-            for path, (_, unit, shared) in CLEARANCE_PATHS.items():
+            for path, (_, unit, shared_read) in CLEARANCE_PATHS.items():
                 key = (f"{path}-{clearance}", classification)
-                stage.cases[key] = stage.add_case(unit, classification, shared=(None, "read") if shared else None)
+                stage.cases[key] = stage.add_case(unit, classification, shared=(None, "read") if shared_read else None)
 
     # One event in each agency's audit chain, so scoping of /audit/ shows.
     for code in ("a", "b"):
         some_case = Case.objects.filter(agency=stage.agencies[code]).first()
+        assert some_case is not None
         record(action="view", obj=some_case, agency=stage.agencies[code], case_id=some_case.pk)
     return stage
 

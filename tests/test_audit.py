@@ -142,7 +142,7 @@ def test_every_case_write_records_its_event(world, people, client_for):
     event = only_event(world.a, seq)
     assert (event.action, event.object_type, event.object_id) == ("create", "caseparty", party_id)
     assert (event.actor, str(event.case_id), event.request_id) == ("inv-a1", case_id, "req-party-1")
-    assert event.changes["person"] == [None, str(person.pk)]
+    assert event.changes["entity"] == [None, str(person.pk)]
     assert event.changes["role"] == [None, "ringleader"]
     assert event.changes["case"] == [None, case_id]
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -24,13 +25,16 @@ from audit.services import verify_chain
 
 from . import factories
 
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse  # stub-only: what APIClient returns
+
 TOKENS = "/api/v1/auth/tokens/"
 CURRENT = "/api/v1/auth/tokens/current/"
 ME = "/api/v1/auth/me/"
 PASSWORD = "correct horse battery"  # what tests.factories.user sets
 
 
-def sign_in(username: str, password: str, **extra) -> object:
+def sign_in(username: str, password: str, **extra) -> _MonkeyPatchedResponse:
     return APIClient().post(TOKENS, {"username": username, "password": password}, format="json", **extra)
 
 
@@ -69,6 +73,7 @@ def test_sign_in_token_days_follow_settings(investigator, settings):
     settings.API_TOKEN_DAYS = 3
     body = sign_in("inv-a1", PASSWORD).json()
     expires = parse_datetime(body["expires_at"])
+    assert expires is not None
     assert abs(expires - (timezone.now() + timedelta(days=3))) < timedelta(minutes=1)
 
 

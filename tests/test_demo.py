@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from io import StringIO
 
 import pytest
@@ -12,8 +11,9 @@ from django.core.management import call_command
 from accounts.models import User
 from audit.models import AuditEvent, ChainHead
 from audit.services import verify_chain
+from cases.commodities import seed_commodities
 from cases.management.commands.load_demo import CASES, DEMO_PASSWORD, GALLIUM_PORT, GREY_ORE
-from cases.models import Case, CaseParty, CaseShare, Note
+from cases.models import Case, CaseParty, CaseShare, Commodity, Note
 from entities.models import Organization, Person
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def demo_case(key: str) -> Case:
 def demo() -> str:
     # Commodities are seeded by a data migration; a transactional test's flush empties the table of a
     # reused test database, so put them back (idempotent) before loading.
-    importlib.import_module("cases.migrations.0002_seed_commodities").seed(apps, None)
+    seed_commodities(Commodity)
     return load()
 
 
@@ -89,12 +89,12 @@ def test_the_antimony_case(demo):
     assert (case.unit.code, case.lead.username) == ("econ", "demo-investigator")
     assert [u.username for u in case.members.all()] == ["demo-analyst"]
     assert [c.code for c in case.commodities.all()] == ["antimony"]
-    assert case.parties.filter(custody_status="arrested", person__isnull=False).count() == 8
+    assert case.parties.filter(custody_status="arrested", entity__type="person").count() == 8
     ringleader = case.parties.get(role="ringleader")
     assert ringleader.custody_status == "wanted"
-    assert ringleader.person is not None and "罗建国" in ringleader.person.names
-    assert set(case.parties.filter(organization__kind="shell_company")
-               .values_list("organization__jurisdiction", flat=True)) >= {"HK", "SG", "AE"}
+    assert ringleader.entity.type == "person" and "罗建国" in ringleader.entity.names
+    assert set(case.parties.filter(entity__kind="shell_company")
+               .values_list("entity__jurisdiction", flat=True)) >= {"HK", "SG", "AE"}
     assert case.notes.filter(author__username="demo-investigator").count() >= 2
 
 

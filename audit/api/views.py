@@ -4,6 +4,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.models import request_user
 from audit.models import Action, AuditEvent
 from audit.services import verify_chain
 from core import policy
@@ -30,7 +31,7 @@ class AuditFilterSet(filters.FilterSet):
 
     class Meta:
         model = AuditEvent
-        fields = []
+        fields: list[str] = []
 
 
 class AuditEventViewSet(ReadOnlyViewSet):
@@ -56,7 +57,7 @@ class AuditEventViewSet(ReadOnlyViewSet):
     def _chain(self) -> str:
         from audit.services import chain_of
 
-        return chain_of(self.request.user.agency)
+        return chain_of(request_user(self.request).agency)
 
     @extend_schema(
         responses=inline_serializer(

@@ -22,7 +22,7 @@ class CaseSerializer(AgencyOwnedSerializer):
     commodities = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all(),
                                                many=True, required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=50, required=False)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Case
@@ -66,31 +66,17 @@ class CaseSerializer(AgencyOwnedSerializer):
 
 class PartySerializer(BaseSerializer):
     entity = EntityRefField()
-    case = serializers.PrimaryKeyRelatedField(read_only=True)
+    case: serializers.PrimaryKeyRelatedField[Case] = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
         model = CaseParty
         fields = [*BASE_READ_ONLY, "case", "entity", "role", "custody_status", "notes"]
         read_only_fields = BASE_READ_ONLY
 
-    def _split(self, validated_data: dict[str, Any]) -> dict[str, Any]:
-        entity = validated_data.pop("entity", None)
-        if entity is not None:
-            is_person = entity._meta.model_name == "person"
-            validated_data["person"] = entity if is_person else None
-            validated_data["organization"] = None if is_person else entity
-        return validated_data
-
-    def create(self, validated_data: dict[str, Any]) -> CaseParty:
-        return super().create(self._split(validated_data))
-
-    def update(self, instance: CaseParty, validated_data: dict[str, Any]) -> CaseParty:
-        return super().update(instance, self._split(validated_data))
-
 
 class NoteSerializer(BaseSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    case = serializers.PrimaryKeyRelatedField(read_only=True)
+    author: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    case: serializers.PrimaryKeyRelatedField[Case] = serializers.PrimaryKeyRelatedField(read_only=True)
     body = serializers.CharField(max_length=100_000)
 
     class Meta:
@@ -102,8 +88,8 @@ class NoteSerializer(BaseSerializer):
 class ShareSerializer(BaseSerializer):
     agency = serializers.SlugRelatedField(slug_field="code", queryset=Agency.objects.all())
     unit = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
-    case = serializers.PrimaryKeyRelatedField(read_only=True)
-    shared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    case: serializers.PrimaryKeyRelatedField[Case] = serializers.PrimaryKeyRelatedField(read_only=True)
+    shared_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = CaseShare
@@ -125,6 +111,7 @@ class ShareSerializer(BaseSerializer):
             if code:
                 unit = Unit.objects.filter(agency=agency, code=code).first()
                 if unit is None:
+                    assert agency is not None  # the field is required on create, and a share keeps its agency
                     raise serializers.ValidationError({"unit": [f"Agency {agency.code} has no unit {code!r}."]})
                 attrs["unit"] = unit
             else:

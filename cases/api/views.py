@@ -88,7 +88,8 @@ class CaseViewSet(BaseModelViewSet):
             for n in case.notes.filter(archived=False).select_related("author").order_by("-created_at")[:2000]
         ]
         entries = sorted(events + notes, key=lambda e: e["at"], reverse=True)
-        page = self.paginate_queryset(entries)
+        # DRF paginates any sequence (Django's Paginator); its stubs accept only a QuerySet.
+        page: list[dict[str, Any]] | None = self.paginate_queryset(entries)  # type: ignore[arg-type]
         return self.get_paginated_response(page)
 
 
@@ -119,7 +120,7 @@ class CaseChildViewSet(BaseModelViewSet):
 
 @extend_schema(parameters=[CASE_UUID])
 class PartyViewSet(CaseChildViewSet):
-    queryset = CaseParty.objects.select_related("case", "person", "organization")
+    queryset = CaseParty.objects.select_related("case", "entity")
     serializer_class = PartySerializer
     create_action = "case.party"
     ordering_fields = ["created_at", "role", "custody_status"]

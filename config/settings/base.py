@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "audit",
     "entities",
     "cases",
+    "shipments",
 ]
 
 MIDDLEWARE = [

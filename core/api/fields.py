@@ -35,7 +35,9 @@ class AgencySlugField(serializers.SlugRelatedField):
         super().__init__(**kwargs)
 
     def get_queryset(self) -> QuerySet:
-        return super().get_queryset().filter(**{self.agency_lookup: owner_agency_id(self)})
+        queryset = super().get_queryset()
+        assert queryset is not None  # DRF asserts a writable relation has a queryset
+        return queryset.filter(**{self.agency_lookup: owner_agency_id(self)})
 
 
 ENTITY_TYPES = ("person", "organization")
@@ -61,11 +63,11 @@ class EntityRefField(serializers.Field):
     }
 
     def to_representation(self, value: Any) -> dict[str, Any]:
-        return {"type": value._meta.model_name, "id": str(value.pk), "name": value.name}
+        return {"type": value.type, "id": str(value.pk), "name": value.name}
 
     def to_internal_value(self, data: Any) -> Any:
         from core import policy
-        from entities.models import Organization, Person
+        from entities.models import Entity, as_typed
 
         if not isinstance(data, dict) or data.get("type") not in ENTITY_TYPES or "id" not in data:
             self.fail("invalid")
@@ -73,10 +75,9 @@ class EntityRefField(serializers.Field):
             entity_id = serializers.UUIDField().to_internal_value(data["id"])
         except serializers.ValidationError:
             self.fail("invalid")
-        model = Person if data["type"] == "person" else Organization
         user = self.context["request"].user
-        candidates = policy.visible(user, model).filter(agency_id=owner_agency_id(self), archived=False)
-        entity = candidates.filter(pk=entity_id).first()
+        candidates = policy.visible(user, Entity).filter(agency_id=owner_agency_id(self), archived=False)
+        entity = candidates.filter(pk=entity_id, type=data["type"]).first()
         if entity is None:
             self.fail("does_not_exist", type=data["type"], id=entity_id)
-        return entity
+        return as_typed(entity)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.utils.datastructures import MultiValueDict
 from rest_framework import serializers
+
+if TYPE_CHECKING:
+    from accounts.models import Agency
 
 BASE_READ_ONLY = ("id", "created_at", "updated_at", "version", "archived")
 
@@ -31,7 +34,7 @@ class BaseSerializer(serializers.ModelSerializer):
         if isinstance(data, dict):
             errors: dict[str, Any] = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
             # A NUL is refused before any field looks it up (a slug lookup would make PostgreSQL fail).
-            values = data.lists() if hasattr(data, "getlist") else data.items()
+            values = cast(MultiValueDict, data).lists() if hasattr(data, "getlist") else data.items()
             errors.update({name: ["Null characters are not allowed."] for name, value in values
                            if name not in errors and _contains_nul(value)})
             if errors:
@@ -54,4 +57,4 @@ class BaseSerializer(serializers.ModelSerializer):
 class AgencyOwnedSerializer(BaseSerializer):
     """`agency` is shown as its code and always taken from the caller."""
 
-    agency = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    agency: serializers.SlugRelatedField[Agency] = serializers.SlugRelatedField(slug_field="code", read_only=True)

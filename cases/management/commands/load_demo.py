@@ -577,7 +577,7 @@ class DemoLoader:
                 entity = self.entities.get((case.agency.code, kind, source_id))
                 if entity is None:
                     raise CommandError(f"party {kind} {source_id!r} of {key} is not in the demo data")
-                self._ensure(CaseParty, {"case": case, kind: entity},
+                self._ensure(CaseParty, {"case": case, "entity": entity},
                              {"role": role, "custody_status": custody, "notes": notes})
 
     def load_notes(self) -> None:

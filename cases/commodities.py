@@ -6,8 +6,7 @@ red flag; it is a seed to be maintained, not an official valuation.
 """
 
 import datetime
-
-from django.db import migrations
+from typing import Any
 
 COMMODITIES = [
     ("antimony", "Antimony", ["261710", "811010", "811020", "811090", "282580", "283090"],
@@ -28,21 +27,11 @@ COMMODITIES = [
 ]
 
 
-def seed(apps, schema_editor):
-    Commodity = apps.get_model("cases", "Commodity")
+def seed_commodities(Commodity: Any) -> None:
+    """Create or refresh the controlled commodities (idempotent)."""
     for code, name, hs_codes, regime, since, value in COMMODITIES:
         Commodity.objects.update_or_create(
             code=code,
             defaults={"name": name, "hs_codes": hs_codes, "control_regime": regime, "controlled_since": since,
                       "licence_required": True, "reference_value_per_kg": value, "currency": "USD"},
         )
-
-
-def unseed(apps, schema_editor):
-    apps.get_model("cases", "Commodity").objects.filter(code__in=[c[0] for c in COMMODITIES]).delete()
-
-
-class Migration(migrations.Migration):
-    dependencies = [("cases", "0001_initial")]
-
-    operations = [migrations.RunPython(seed, unseed)]

@@ -1,0 +1,59 @@
+"""Name normalisation shared by search, filters, importers and cross-referencing.
+
+Names are folded to lower-case ASCII (anyascii), Hanzi additionally to pinyin syllables
+(pypinyin) so that "张伟" and "Zhang Wei" meet, punctuation becomes space, and company
+legal forms ("Co., Ltd.", "LLC", "有限公司") are dropped so that a company is found by its
+name alone. normality/fingerprints do this too but need PyICU compiled against ICU, which
+a machine with only Python does not have; this module needs pure-Python packages only.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from anyascii import anyascii
+from pypinyin import lazy_pinyin
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+# Legal forms, folded as `fold` folds them; multi-word forms first.
+LEGAL_FORMS = [
+    "co ltd", "company limited", "limited liability company", "public limited company", "pte ltd",
+    "sdn bhd", "joint stock company", "l l c", "s a", "s r l", "b v", "n v", "a g",
+    "ltd", "limited", "llc", "inc", "incorporated", "corp", "corporation", "co", "company", "plc", "gmbh",
+    "sarl", "srl", "spa", "bv", "nv", "ag", "oy", "ab", "as", "jsc", "pjsc", "ooo", "tov", "llp", "lp",
+    "pte", "pty", "fze", "fzco", "fzc", "dmcc", "jsc", "sa", "sas", "kk", "tnhh", "cty", "jsc",
+    "you xian gong si", "you xian ze ren gong si", "gu fen you xian gong si", "gong si", "ji tuan",
+]
+_FORMS_RE = re.compile(r"\b(?:" + "|".join(sorted({re.escape(f) for f in LEGAL_FORMS}, key=len, reverse=True))
+                       + r")\b")
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII words separated by single spaces; Hanzi become pinyin syllables."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    if _HAN.search(text):
+        text = " ".join(lazy_pinyin(text, errors=lambda chars: chars))
+    return " ".join(_NON_WORD.split(anyascii(text).lower())).strip()
+
+
+def company_core(text: str) -> str:
+    """A company's name without its legal form: 'Antimony Trading Co., Ltd.' → 'antimony trading'."""
+    folded = fold(text)
+    core = " ".join(_FORMS_RE.sub(" ", folded).split())
+    return core or folded
+
+
+def search_text(names: Iterable[str], *, is_company: bool) -> str:
+    """Everything a fuzzy search on names should match, one line per distinct variant."""
+    seen: list[str] = []
+    for name in names:
+        for variant in (fold(name), company_core(name) if is_company else ""):
+            if variant and variant not in seen:
+                seen.append(variant)
+    return "\n".join(seen)
