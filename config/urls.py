@@ -5,16 +5,11 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import CurrentTokenView, MeView, TokenView
 from audit.api.views import AuditEventViewSet
-from cases.api.views import CaseViewSet, NoteViewSet, PartyViewSet, ShareViewSet
 from core import health, metrics
 from core.api import exceptions
 
 router = DefaultRouter()
-router.register("cases", CaseViewSet, basename="case")
 router.register("audit", AuditEventViewSet, basename="audit")
-router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/parties", PartyViewSet, basename="case-party")
-router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/notes", NoteViewSet, basename="case-note")
-router.register(r"cases/(?P<case_pk>[0-9a-fA-F-]{36})/shares", ShareViewSet, basename="case-share")
 
 api: list[URLPattern | URLResolver] = [
     path("auth/tokens/", TokenView.as_view(), name="auth-tokens"),
@@ -24,6 +19,10 @@ api: list[URLPattern | URLResolver] = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include(router.urls)),
+    path("", include("cases.api.urls")),
+    path("", include("entities.api.urls")),
+    path("", include("shipments.api.urls")),
+    path("", include("explore.urls")),
 ]
 
 urlpatterns = [
