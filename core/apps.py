@@ -6,6 +6,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from . import policy
+        from . import metrics, policy
 
         policy._register_all()
+        assert metrics.TASK_COUNTS_KEY  # connects the Celery signal handlers in every process

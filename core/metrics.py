@@ -1,14 +1,30 @@
-"""Prometheus metrics: request latency by route and status, served as text at /metrics."""
+"""Prometheus metrics at /metrics: request latency, Celery task counts and queue depth.
 
+Task outcomes happen in worker processes, so workers count them in Redis (one hash) and the
+web process reads that hash and the broker's queue lengths when scraped.
+"""
+
+from __future__ import annotations
+
+import logging
 import time
+from collections.abc import Iterator
 
+import redis
+from celery import signals
+from django.conf import settings
 from django.http import HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-REQUEST_LATENCY = Histogram(
-    "http_request_duration_seconds", "Request latency", ["method", "route", "status"]
-)
-TASKS = Counter("celery_tasks_total", "Celery tasks by name and outcome", ["task", "outcome"])
+logger = logging.getLogger(__name__)
+
+REQUEST_LATENCY = Histogram("http_request_duration_seconds", "Request latency", ["method", "route", "status"])
+TASK_COUNTS_KEY = "metrics:celery_tasks"
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
 
 
 class MetricsMiddleware:
@@ -24,6 +40,50 @@ class MetricsMiddleware:
             time.perf_counter() - started
         )
         return response
+
+
+class CeleryCollector:
+    """Task outcomes counted by the workers, and the depth of each known queue."""
+
+    def collect(self) -> Iterator[Metric]:
+        tasks = CounterMetricFamily("celery_tasks", "Celery tasks run, by name and outcome", labels=["task", "outcome"])
+        depth = GaugeMetricFamily("celery_queue_depth", "Messages waiting in a Celery queue", labels=["queue"])
+        try:
+            client = _redis()
+            for field, count in client.hgetall(TASK_COUNTS_KEY).items():
+                name, _, outcome = field.decode().rpartition("|")
+                tasks.add_metric([name, outcome], float(count))
+            depth.add_metric([settings.CELERY_TASK_DEFAULT_QUEUE],
+                             float(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)))
+        except redis.RedisError as exc:  # metrics must not fail because the broker is away
+            logger.warning("metrics: Redis unavailable: %s", exc)
+        yield tasks
+        yield depth
+
+
+REGISTRY.register(CeleryCollector())
+
+
+def _count(task_name: str, outcome: str) -> None:
+    try:
+        _redis().hincrby(TASK_COUNTS_KEY, f"{task_name}|{outcome}", 1)
+    except redis.RedisError:
+        logger.warning("metrics: could not count task %s (%s)", task_name, outcome)
+
+
+@signals.task_success.connect
+def _on_success(sender=None, **kwargs) -> None:
+    _count(getattr(sender, "name", "unknown"), "success")
+
+
+@signals.task_failure.connect
+def _on_failure(sender=None, **kwargs) -> None:
+    _count(getattr(sender, "name", "unknown"), "failure")
+
+
+@signals.task_retry.connect
+def _on_retry(sender=None, **kwargs) -> None:
+    _count(getattr(sender, "name", "unknown"), "retry")
 
 
 def metrics_view(request):

@@ -43,3 +43,24 @@ def test_worker_verifies_the_audit_chains(world):
         verify_chains.apply_async(queue=queue)
         result = _wait_for(verification_key(chain))
     assert result["ok"] is False and result["first_bad_seq"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_count_tasks_run_by_the_worker(world, client):
+    def verify_count() -> float:
+        for line in client.get("/metrics").content.decode().splitlines():
+            if line.startswith('celery_tasks_total{outcome="success",task="audit.verify_chains"}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = verify_count()
+    record(action="update", agency=world.a, object_type="test", object_id="1")
+    cache.delete(verification_key(str(world.a.pk)))
+    with celery_worker() as queue:
+        verify_chains.apply_async(queue=queue)
+        _wait_for(verification_key(str(world.a.pk)))
+        deadline = time.monotonic() + 10
+        while verify_count() < before + 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert verify_count() == before + 1
+    assert "celery_queue_depth" in client.get("/metrics").content.decode()
