@@ -137,6 +137,8 @@ class Verdict(models.TextChoices):
 class Prosecution(BaseModel):
     """A defendant's prosecution in a case; its stage only moves forward."""
 
+    snapshot_children = ("charges",)  # the charges are part of the prosecution: core.snapshots audits them with it
+
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="prosecutions")
     defendant = models.ForeignKey("entities.Entity", on_delete=models.PROTECT, related_name="prosecutions")
     court = models.CharField(max_length=200, blank=True)

@@ -4,15 +4,90 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from core import policy, services
 from core.snapshots import snapshot
 
+# Agency-owned records that other records point at; a form offers only those the user may reference.
+REFERENCED_MODELS = frozenset({"entities.entity", "shipments.licence", "cases.case"})
 
-class PolicyAdminMixin:
-    """Rows and permissions from `core.policy`, not from Django's model permissions."""
+
+def _is_case_record(model: type[models.Model]) -> bool:
+    """A case's own record (party, prosecution, evidence): no agency of its own, it follows its case."""
+    names = {f.name for f in model._meta.concrete_fields}
+    return "case" in names and "agency" not in names
+
+
+def reference_choices(user: Any, target: type[models.Model], source: type[models.Model], *,
+                      with_archived: bool = False) -> QuerySet | None:
+    """The `target` rows a field of a `source` record may point at (None: `target` is not scoped).
+
+    A record references only records of its own agency (API.md § Access): an agency record
+    (shipment, link, licence) those of the user's agency; a case's record those of cases the user
+    may write (their agency's, or shared with it read-write). Archived rows are not offered; a form's
+    choices keep them (`with_archived`) so that a record still naming one can be saved, and `ReferencesForm`
+    refuses a newly chosen one. Forms check the exact agency on top, since a choice list cannot know it.
+    """
+    concrete = target._meta.concrete_model or target  # a proxy (Person) stands for its table (Entity)
+    label = concrete._meta.label_lower
+    if label not in REFERENCED_MODELS:
+        return None
+    case_record = _is_case_record(source)
+    if label == "cases.case" and case_record:
+        qs = policy.cases_writable(user, "case.party")
+        return qs if with_archived else qs.filter(archived=False)
+    qs = policy.visible(user, concrete)
+    if not with_archived:
+        qs = qs.filter(archived=False)
+    if getattr(user, "is_superuser", False):
+        return qs
+    agencies = [user.agency_id]
+    if case_record:
+        agencies += policy.cases_writable(user, "case.party").values_list("agency_id", flat=True).distinct()
+    return qs.filter(agency_id__in=agencies)
+
+
+def _autocomplete_source(request: HttpRequest) -> type[models.Model] | None:
+    """The model whose field asks, when `request` is the admin's autocomplete of a relation field."""
+    from django.apps import apps
+
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "autocomplete":
+        return None
+    try:
+        return apps.get_model(request.GET["app_label"], request.GET["model_name"])
+    except (KeyError, LookupError):
+        return None
+
+
+class ScopedReferencesMixin:
+    """Relation fields offer only the records the edited record may name (`reference_choices`)."""
+
+    model: Any
+
+    def _scoped(self, db_field, request, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "queryset" not in kwargs:
+            scoped = reference_choices(request.user, db_field.related_model, self.model, with_archived=True)
+            if scoped is not None:
+                kwargs["queryset"] = scoped
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return super().formfield_for_foreignkey(  # type: ignore[misc]
+            db_field, request, **self._scoped(db_field, request, kwargs))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        return super().formfield_for_manytomany(  # type: ignore[misc]
+            db_field, request, **self._scoped(db_field, request, kwargs))
+
+
+class PolicyAdminMixin(ScopedReferencesMixin):
+    """Rows and permissions from `core.policy`, not from Django's model permissions; relation fields scoped."""
 
     model: Any
     create_action: str | None = None
@@ -42,6 +117,18 @@ class PolicyAdminMixin:
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # nothing is destroyed; records are archived
 
+    def get_search_results(self, request, queryset, search_term):
+        """The autocomplete of a relation field offers what that field may reference, not all that is visible."""
+        queryset, may_have_duplicates = super().get_search_results(  # type: ignore[misc]
+            request, queryset, search_term
+        )
+        source = _autocomplete_source(request)
+        if source is not None:
+            scoped = reference_choices(request.user, self.model, source)
+            if scoped is not None:
+                queryset = queryset.filter(pk__in=scoped.values("pk"))
+        return queryset, may_have_duplicates
+
 
 class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
     """Saves go through the audited services, in one transaction with their audit event."""
@@ -68,6 +155,11 @@ class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
         return "update"
 
     def save_formset(self, request, form, formset, change):
+        if formset.fk.remote_field.get_accessor_name() in getattr(form.instance, "snapshot_children", ()):
+            # Rows that are part of the record (a shipment's legs): audited with it (core.snapshots), and
+            # a removed row is gone, as when the API replaces the list.
+            formset.save()
+            return
         instances = formset.save(commit=False)
         for deleted in formset.deleted_objects:
             services.archive(deleted, actor=request.user)
@@ -90,3 +182,187 @@ class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
 
     def fill_inline_owner(self, request, instance) -> None:
         """Hook for inline rows (e.g. a note's author)."""
+
+
+class ReferencesForm(forms.ModelForm):
+    """Every agency-owned record the form points at belongs to the edited record's agency.
+
+    The choice lists are already narrowed (`reference_choices`); this catches what they cannot know:
+    a superuser's choice, or a case party of another agency's case shared read-write.
+    """
+
+    request: ClassVar[HttpRequest | None] = None  # set by ReferencingAdmin.get_form on the class it builds
+
+    def owner_agency_id(self, data: dict[str, Any]) -> Any:
+        """The agency of the record being edited: its own, its case's, else (a new record) the editor's."""
+        if isinstance(data.get("agency"), models.Model):
+            return data["agency"].pk
+        if getattr(self.instance, "agency_id", None) is not None:
+            return self.instance.agency_id
+        case = data.get("case") if "case" in self.fields else None
+        if case is None and getattr(self.instance, "case_id", None) is not None:
+            case = self.instance.case
+        if case is not None and case.agency_id is not None:
+            return case.agency_id
+        user = getattr(self.request, "user", None)
+        return getattr(user, "agency_id", None)
+
+    def clean(self):
+        data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
+        owner = self.owner_agency_id(data)
+        for name, field in self.fields.items():
+            value = data.get(name)
+            if owner is None or not value or not isinstance(field, forms.ModelChoiceField) or field.queryset is None:
+                continue
+            if field.queryset.model._meta.label_lower not in REFERENCED_MODELS:
+                continue
+            values = list(value) if isinstance(field, forms.ModelMultipleChoiceField) else [value]
+            if any(v.agency_id != owner for v in values):
+                self.add_error(name, "Only records of the same agency as this record may be named here.")
+            elif name in self.changed_data and any(v.archived and v.pk not in self._initial_pks(name) for v in values):
+                self.add_error(name, "An archived record cannot be newly named here.")
+        return data
+
+    def _initial_pks(self, name: str) -> set[Any]:
+        initial = self.get_initial_for_field(self.fields[name], name)
+        items = initial if isinstance(initial, list | tuple | QuerySet) else [initial]
+        return {getattr(item, "pk", item) for item in items if item is not None}
+
+
+class ReferencingInlineMixin(ScopedReferencesMixin):
+    """For an inline whose rows name agency-owned records (a case's parties): the same narrowing and check."""
+
+    form: type[forms.ModelForm] = ReferencesForm
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        formset.form.request = request
+        return formset
+
+
+class ReferencingAdmin(AuditedModelAdmin):
+    """An admin whose records name other agency-owned records (parties, licences, cases)."""
+
+    form = ReferencesForm
+    actions = ("archive_selected",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.request = request  # type: ignore[attr-defined]
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is None and request.user.is_superuser:
+            return tuple(f for f in fields if f != "agency")  # a superuser has no agency: they pick one
+        return fields
+
+    def get_list_filter(self, request):
+        filters = tuple(super().get_list_filter(request))
+        owned = any(f.name == "agency" for f in self.model._meta.concrete_fields)
+        return (*filters, "agency") if owned and request.user.is_superuser else filters
+
+    def audit_action(self, before, obj) -> str:
+        return "archive" if obj.archived and not before.get("archived") else "update"
+
+    @admin.action(description="Archive the selected records", permissions=["change"])
+    def archive_selected(self, request, queryset):
+        archived = 0
+        for obj in policy.writable(request.user, queryset).filter(archived=False):
+            with transaction.atomic():
+                services.archive(obj, actor=request.user)
+            archived += 1
+        self.message_user(request, f"Archived {archived} record(s).")
+
+
+# --- form fields for the contract's value formats, so the admin applies the API's rules ------
+
+
+def error_text(exc: ValueError) -> str:
+    """A cleaning function's error as one line (InvalidParts' per-part messages joined)."""
+    errors = getattr(exc, "errors", None)  # entities.validators.InvalidParts: {part: [messages]}
+    if isinstance(errors, dict):
+        return "; ".join(f"{part}: {' '.join(map(str, msgs))}" for part, msgs in errors.items())
+    return str(exc)
+
+
+class CleanedField(forms.CharField):
+    """Text passed through one of the project's cleaning functions; its ValueError becomes the field's error."""
+
+    def __init__(self, *, cleaner, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        self.cleaner = cleaner
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return self.cleaner(value)
+        except ValueError as exc:
+            raise forms.ValidationError(error_text(exc)) from exc
+
+
+class ListField(forms.CharField):
+    """A list edited as text: one item a line (`delimiter="\\n"`, for names that hold commas) or comma-separated.
+
+    Blank items are dropped, each item is passed through `item` (a cleaning function raising ValueError),
+    duplicates are dropped, and every bad item is reported at once.
+    """
+
+    def __init__(self, *, delimiter: str = ",", item=None, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        if delimiter == "\n":
+            kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3}))
+        self.delimiter, self.item = delimiter, item
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return self.delimiter.join(str(v) for v in value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):
+            return list(value)
+        return [part.strip() for part in str(value or "").split(self.delimiter) if part.strip()]
+
+    def validate(self, value):
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+
+    def run_validators(self, value):
+        pass  # CharField's length validators would measure the list, not its items
+
+    def clean(self, value):
+        items = super().clean(value)
+        cleaned: list[Any] = []
+        errors = []
+        for position, raw in enumerate(items, start=1):
+            try:
+                item = self.item(raw) if self.item else raw
+            except ValueError as exc:
+                errors.append(forms.ValidationError(f"Item {position} ({raw}): {error_text(exc)}"))
+                continue
+            if item not in cleaned:
+                cleaned.append(item)
+        if errors:
+            raise forms.ValidationError(errors)
+        return cleaned
+
+
+def api_rule(field: Any):
+    """A DRF field's validation (CountryField, CurrencyField, HSCodeField, …) as a cleaning function, so that
+    the admin applies exactly the API's rule; its error becomes a ValueError."""
+    from rest_framework import serializers
+
+    def clean(value: Any) -> Any:
+        try:
+            return field.run_validation(value)
+        except serializers.ValidationError as exc:
+            detail: Any = exc.detail
+            while isinstance(detail, list | dict):
+                detail = next(iter(detail.values() if isinstance(detail, dict) else detail), "")
+            raise ValueError(str(detail)) from exc
+
+    return clean

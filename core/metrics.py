@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import redis
 from celery import signals
@@ -51,7 +52,8 @@ class CeleryCollector:
         try:
             client = _redis()
             for field, count in client.hgetall(TASK_COUNTS_KEY).items():
-                name, _, outcome = field.decode().rpartition("|")
+                # _redis() does not decode responses, so fields come back as bytes.
+                name, _, outcome = cast(bytes, field).decode().rpartition("|")
                 tasks.add_metric([name, outcome], float(count))
             depth.add_metric([settings.CELERY_TASK_DEFAULT_QUEUE],
                              float(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)))

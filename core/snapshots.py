@@ -29,7 +29,16 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
     if obj.pk is not None and not obj._state.adding:
         for field in obj._meta.many_to_many:
             data[field.name] = sorted(str(pk) for pk in getattr(obj, field.name).values_list("pk", flat=True))
+        # Rows a record owns outright (a shipment's legs, …), named by the model's `snapshot_children`:
+        # a change to them is a change to the record, audited with it.
+        for name in getattr(obj, "snapshot_children", ()):
+            data[name] = [_child(child) for child in getattr(obj, name).all()]
     return data
+
+
+def _child(obj: models.Model) -> dict[str, Any]:
+    return {field.name: _value(getattr(obj, field.attname)) for field in obj._meta.concrete_fields
+            if not field.primary_key and not field.is_relation}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -1,14 +1,215 @@
+"""Persons, organisations and links in the admin: the API's value rules, and only the agency's own records named."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar
+
+from django import forms
 from django.contrib import admin
+from django.db.models import F, Func, Q
+from django.shortcuts import redirect
+from django.urls import reverse
 
-from core.admin import AuditedModelAdmin
-from entities.models import Entity, Link, Organization, Person
+from core.admin import CleanedField, ListField, ReferencesForm, ReferencingAdmin, api_rule, error_text
+from core.api.validation import CurrencyField
+from entities import validators
+from entities.api.serializers import LINK_ENDS
+from entities.models import Entity, IdentifierScheme, Link, Organization, Person
+from entities.normalize import fold
+
+_SCHEMES = "|".join(IdentifierScheme.values)
+IDENTIFIER_HELP = (f'A JSON list: [{{"scheme": "{_SCHEMES}", "number": "…", "country": "CN"}}]; '
+                   "numbers are checked with python-stdnum where the scheme and country have a check.")
+ADDRESS_HELP = 'A JSON list: [{"text": "12 Harbour Road, Wan Chai", "country": "HK"}].'
 
 
-class EntityAdminBase(AuditedModelAdmin):
-    search_fields = ("name", "search_text", "registration_number")
-    list_filter = ("archived",)
+def _json_list(value: Any, clean_item) -> list[dict[str, str]]:
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise forms.ValidationError("Expected a JSON list of objects.")
+    cleaned, errors = [], []
+    for position, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            errors.append(forms.ValidationError(f"Item {position}: expected an object."))
+            continue
+        try:
+            cleaned.append(clean_item(item))
+        except ValueError as exc:
+            errors.append(forms.ValidationError(f"Item {position}: {error_text(exc)}"))
+    if errors:
+        raise forms.ValidationError(errors)
+    return cleaned
+
+
+def _identifier(item: dict[str, Any]) -> dict[str, str]:
+    unknown = sorted(set(item) - {"scheme", "number", "country"})
+    if unknown:
+        raise validators.InvalidValue(f"unknown keys {', '.join(unknown)}.")
+    return validators.normalize_identifier(str(item.get("scheme") or ""), str(item.get("number") or ""),
+                                           str(item.get("country") or ""))
+
+
+def _address(item: dict[str, Any]) -> dict[str, str]:
+    unknown = sorted(set(item) - {"text", "country"})
+    if unknown:
+        raise validators.InvalidValue(f"unknown keys {', '.join(unknown)}.")
+    text = validators.normalize_name(item.get("text"))
+    if not text:
+        raise validators.InvalidValue("an address needs its text.")
+    if len(text) > 500:
+        raise validators.InvalidValue("an address may be at most 500 characters.")
+    return {"text": text, "country": validators.normalize_country(item.get("country"))}
+
+
+# --- persons and organisations -----------------------------------------------------------------
+
+
+class EntityForm(ReferencesForm):
+    """The value rules of `entities.validators`, which the API applies too."""
+
+    names = ListField(delimiter="\n", item=validators.normalize_name,
+                      help_text="One variant a line, native script as written (罗建国); the primary name need "
+                                "not repeat.")
+    phones = ListField(help_text="Comma-separated. Stored in E.164 (+8613800138000); a number without + is read "
+                                 "in the first nationality's (or the jurisdiction's) numbering plan.")
+    emails = ListField(item=validators.normalize_email, help_text="Comma-separated.")
+
+    def phone_region(self, data: dict[str, Any]) -> str:
+        return ""
+
+    def clean_name(self) -> str:
+        name = validators.normalize_name(self.cleaned_data.get("name"))
+        if not name:
+            raise forms.ValidationError("A name cannot be blank.")
+        return name
+
+    def clean_identifiers(self) -> list[dict[str, str]]:
+        return _json_list(self.cleaned_data.get("identifiers"), _identifier)
+
+    def clean_addresses(self) -> list[dict[str, str]]:
+        return _json_list(self.cleaned_data.get("addresses"), _address)
+
+    def clean(self):
+        data = super().clean()
+        if "names" in data:
+            data["names"] = validators.normalize_names(data.get("name") or "", data["names"])
+        if "phones" in data:
+            try:
+                data["phones"] = validators.normalize_phones(data["phones"], self.phone_region(data) or None)
+            except validators.InvalidParts as exc:
+                self.add_error("phones", [f"Item {pos + 1}: {' '.join(msgs)}" for pos, msgs in exc.errors.items()])
+        source_id = data.get("source_id") or ""
+        owner = self.owner_agency_id(data)
+        if source_id and owner is not None:
+            others = Entity.objects.filter(agency_id=owner, source=data.get("source") or "", source_id=source_id)
+            if others.exclude(pk=self.instance.pk).exists():
+                self.add_error("source_id", "Another record of this agency (archived ones included) has this "
+                                            "source and source_id.")
+        return data
+
+
+class PersonForm(EntityForm):
+    gender = forms.ChoiceField(choices=[("", "—"), *((g, g) for g in validators.GENDERS)], required=False)
+    nationalities = ListField(item=validators.normalize_country, help_text="ISO 3166 codes, comma-separated: CN, HK")
+
+    def phone_region(self, data: dict[str, Any]) -> str:
+        nationalities = data.get("nationalities") or []
+        return nationalities[0] if nationalities else ""
+
+    def clean_birth_date(self):
+        try:
+            return validators.check_birth_date(self.cleaned_data.get("birth_date"))
+        except validators.InvalidValue as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class OrganizationForm(EntityForm):
+    jurisdiction = CleanedField(cleaner=validators.normalize_country, help_text="ISO 3166 code: HK")
+    website = CleanedField(cleaner=validators.normalize_website)
+
+    def phone_region(self, data: dict[str, Any]) -> str:
+        return data.get("jurisdiction") or ""
+
+    def clean(self):
+        data = super().clean()
+        number = data.get("registration_number") or ""
+        if number:
+            try:
+                data["registration_number"] = validators.normalize_registration_number(
+                    number, data.get("jurisdiction") or "")
+            except validators.InvalidValue as exc:
+                self.add_error("registration_number", str(exc))
+        try:
+            validators.check_date_order(data.get("incorporated_on"), data.get("dissolved_on"),
+                                        "An organisation cannot be dissolved before it was incorporated.")
+        except validators.InvalidValue as exc:
+            self.add_error("dissolved_on", str(exc))
+        return data
+
+
+class NationalityFilter(admin.SimpleListFilter):
+    title = "nationality"
+    parameter_name = "nationality"
+
+    def lookups(self, request, model_admin):
+        codes = (model_admin.get_queryset(request).order_by()
+                 .annotate(code=Func(F("nationalities"), function="unnest"))
+                 .values_list("code", flat=True).distinct())
+        return [(code, code) for code in sorted(codes)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(nationalities__contains=[self.value()]) if self.value() else queryset
+
+
+class FoldedNameSearch(admin.ModelAdmin):
+    """Search also by the folded name (`zhang  wei`, `ZHANG Wei`, 张伟 find Zhang Wei; a company without its
+    legal form), an identifier or registration number, and a phone. Placed below the policy in the MRO, so the
+    access rules apply to everything it finds."""
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return found, may_have_duplicates
+        also = Q()
+        if folded := fold(term):
+            also |= Q(search_text__contains=folded)
+        if number := validators.identifier_key(term):
+            also |= Q(identifier_numbers__contains=[number])
+        if "@" in term:
+            also |= Q(emails__contains=[term.lower()])
+        else:
+            with contextlib.suppress(validators.InvalidValue):
+                also |= Q(phones__contains=[validators.phone_query(term)])
+        return found | queryset.filter(also), may_have_duplicates
+
+
+class EntityAdminBase(ReferencingAdmin, FoldedNameSearch):
+    search_fields: ClassVar[tuple[str, ...]] = ("name", "registration_number")
+    list_filter: ClassVar[tuple[Any, ...]] = ("archived",)
+    list_select_related = ("agency",)
+    list_per_page = 50
     readonly_fields = ("id", "agency", "version", "created_at", "updated_at")
     create_action = "entity.change"
+    RECORD: ClassVar[Any] = ("Record", {"fields": ("archived", "agency", "id", "version", "created_at",
+                                                   "updated_at"), "classes": ("collapse",)})
+    CONTACTS: ClassVar[Any] = ("Identifiers and contact points",
+                               {"fields": ("identifiers", "addresses", "phones", "emails")})
+    PROVENANCE: ClassVar[Any] = ("Notes and provenance", {"fields": ("notes", "source", "source_id")})
+
+    @admin.display(description="other names")
+    def other_names(self, obj: Entity) -> str:
+        return ", ".join(obj.names[:3]) + (" …" if len(obj.names) > 3 else "")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "identifiers" and field is not None:
+            field.help_text = IDENTIFIER_HELP
+        if db_field.name == "addresses" and field is not None:
+            field.help_text = ADDRESS_HELP
+        return field
 
 
 @admin.register(Entity)
@@ -20,24 +221,104 @@ class EntityAdmin(EntityAdminBase):
     def has_module_permission(self, request) -> bool:
         return False
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """An entity is edited on its person's or organisation's page, with that type's fields and rules."""
+        entity = self.get_object(request, object_id)
+        if entity is None:
+            return super().change_view(request, object_id, form_url, extra_context)  # Django's "not found"
+        return redirect(reverse(f"admin:entities_{entity.type}_change", args=[entity.pk]))
+
 
 @admin.register(Person)
 class PersonAdmin(EntityAdminBase):
-    list_display = ("name", "birth_date", "nationalities", "agency")
-    exclude = ("type", "kind", "jurisdiction", "registration_number", "incorporated_on", "dissolved_on", "website")
+    form = PersonForm
+    list_display = ("name", "other_names", "gender", "birth_date", "nationality_list", "agency", "archived")
+    list_filter = ("gender", NationalityFilter, "birth_date", "source", "archived")
+    date_hierarchy = "birth_date"
+    fieldsets = (
+        (None, {"fields": ("name", "names", "gender", "birth_date", "birth_place", "nationalities")}),
+        EntityAdminBase.CONTACTS,
+        EntityAdminBase.PROVENANCE,
+        EntityAdminBase.RECORD,
+    )
+
+    @admin.display(description="nationalities")
+    def nationality_list(self, obj: Entity) -> str:
+        return ", ".join(obj.nationalities)
 
 
 @admin.register(Organization)
 class OrganizationAdmin(EntityAdminBase):
-    list_display = ("name", "kind", "jurisdiction", "registration_number", "agency")
-    list_filter = ("kind", "jurisdiction", "archived")
-    exclude = ("type", "gender", "birth_date", "birth_place", "nationalities")
+    form = OrganizationForm
+    list_display = ("name", "other_names", "kind", "jurisdiction", "registration_number", "incorporated_on",
+                    "agency", "archived")
+    list_filter = ("kind", "jurisdiction", "incorporated_on", "source", "archived")
+    fieldsets = (
+        (None, {"fields": ("name", "names", "kind", "jurisdiction", "registration_number", "incorporated_on",
+                           "dissolved_on", "website")}),
+        EntityAdminBase.CONTACTS,
+        EntityAdminBase.PROVENANCE,
+        EntityAdminBase.RECORD,
+    )
+
+
+# --- links -------------------------------------------------------------------------------------
+
+
+class LinkForm(ReferencesForm):
+    currency = CleanedField(cleaner=api_rule(CurrencyField(allow_blank=True)), help_text="ISO 4217: USD")
+
+    def clean_subtype(self) -> str:
+        return "_".join((self.cleaned_data.get("subtype") or "").strip().lower().split())
+
+    def clean(self):
+        data = super().clean()
+        source, target, kind = data.get("source"), data.get("target"), data.get("kind")
+        if source is not None and target is not None and kind in LINK_ENDS:
+            if source.pk == target.pk:
+                self.add_error("target", "A link cannot join an entity to itself.")
+            else:
+                source_types, target_types, rule = LINK_ENDS[kind]
+                if source.type not in source_types:
+                    self.add_error("source", f"{rule} The source is a {source.type}.")
+                if target.type not in target_types:
+                    self.add_error("target", f"{rule} The target is a {target.type}.")
+        for name, low, high in (("share_pct", 0, 100), ("amount", 0, None)):
+            value = data.get(name)
+            if value is not None and (value < low or (high is not None and value > high)):
+                self.add_error(name, f"Must be between {low} and {high}." if high else f"Must be at least {low}.")
+        try:
+            validators.check_date_order(data.get("start_date"), data.get("end_date"),
+                                        "A link cannot end before it starts.")
+        except validators.InvalidValue as exc:
+            self.add_error("end_date", str(exc))
+        provenance_id, owner = data.get("provenance_id") or "", self.owner_agency_id(data)
+        if provenance_id and owner is not None:
+            others = Link.objects.filter(agency_id=owner, provenance_source=data.get("provenance_source") or "",
+                                         provenance_id=provenance_id).exclude(pk=self.instance.pk)
+            if others.exists():
+                self.add_error("provenance_id", "Another link of this agency has this provenance source and id.")
+        return data
 
 
 @admin.register(Link)
-class LinkAdmin(AuditedModelAdmin):
-    list_display = ("source", "kind", "subtype", "target", "confidence", "start_date", "end_date")
-    list_filter = ("kind", "confidence", "archived")
+class LinkAdmin(ReferencingAdmin):
+    form = LinkForm
+    list_display = ("source", "kind", "subtype", "target", "share_pct", "amount", "currency", "confidence",
+                    "start_date", "end_date", "case", "archived")
+    list_filter = ("kind", "subtype", "confidence", "archived")
+    search_fields = ("source__name", "target__name", "subtype", "description")
+    list_select_related = ("source", "target", "case", "agency")
     autocomplete_fields = ("source", "target", "case")
     readonly_fields = ("id", "agency", "version", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("source", "kind", "subtype", "target", "confidence", "start_date", "end_date")}),
+        ("Ownership and financing", {"fields": ("share_pct", "amount", "currency")}),
+        ("Provenance", {"fields": ("description", "case", "provenance_source", "provenance_id")}),
+        ("Record", {"fields": ("archived", "agency", "id", "version", "created_at", "updated_at"),
+                    "classes": ("collapse",)}),
+    )
     create_action = "link.change"

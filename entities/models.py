@@ -7,6 +7,8 @@ bulk imports can use bulk inserts. `Person` and `Organization` are proxies that 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -119,7 +121,7 @@ class _TypedManager(models.Manager):
 
 
 class Person(Entity):
-    objects = _TypedManager(EntityType.PERSON)
+    objects: ClassVar[_TypedManager] = _TypedManager(EntityType.PERSON)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -136,7 +138,7 @@ class Person(Entity):
 
 
 class Organization(Entity):
-    objects = _TypedManager(EntityType.ORGANIZATION)
+    objects: ClassVar[_TypedManager] = _TypedManager(EntityType.ORGANIZATION)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

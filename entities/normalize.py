@@ -53,7 +53,11 @@ def search_text(names: Iterable[str], *, is_company: bool) -> str:
     """Everything a fuzzy search on names should match, one line per distinct variant."""
     seen: list[str] = []
     for name in names:
-        for variant in (fold(name), company_core(name) if is_company else ""):
+        variants = [fold(name), company_core(name) if is_company else ""]
+        if _HAN.search(name):
+            # Pinyin is written by syllable ("guang xi") or by word ("guangxi"): keep a joined form too.
+            variants += [v.replace(" ", "") for v in variants if v]
+        for variant in variants:
             if variant and variant not in seen:
                 seen.append(variant)
     return "\n".join(seen)

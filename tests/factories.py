@@ -69,3 +69,54 @@ def share(case_obj: Case, agency_obj: Agency, access: str = "read", unit_obj: Un
     by = by or User.objects.filter(agency=case_obj.agency).first() or user(case_obj.agency, "supervisor")
     return CaseShare.objects.create(case=case_obj, agency=agency_obj, unit=unit_obj, access=access,
                                     shared_by=by)
+
+
+def licence(agency_obj: Agency, holder: Person | Organization | None = None, commodity: str = "antimony",
+            **extra: Any) -> Any:
+    from shipments.models import Licence
+
+    return Licence.objects.create(agency=agency_obj, number=extra.pop("number", f"LIC-{next(_seq)}"),
+                                  holder=holder or organization(agency_obj), commodity_id=commodity, **extra)
+
+
+def shipment(agency_obj: Agency, legs: tuple[dict[str, Any], ...] = (), cases: tuple[Case, ...] = (),
+             **extra: Any) -> Any:
+    """A shipment with its legs (dicts of ShipmentLeg fields, in order) and derived transit countries."""
+    from shipments.models import Shipment, ShipmentLeg
+
+    obj = Shipment(agency=agency_obj, reference=extra.pop("reference", f"BL-{next(_seq)}"), **extra)
+    if legs:
+        obj.derive_from_legs(list(legs))
+    obj.save()
+    ShipmentLeg.objects.bulk_create(ShipmentLeg(shipment=obj, seq=i, **leg) for i, leg in enumerate(legs, 1))
+    if cases:
+        obj.cases.set(cases)
+    return obj
+
+
+def link(agency_obj: Agency, source: Any, target: Any, kind: str = "associate", **extra: Any) -> Any:
+    from entities.models import Link
+
+    return Link.objects.create(agency=agency_obj, source=source, target=target, kind=kind, **extra)
+
+
+def prosecution(case_obj: Case, defendant: Person | Organization, charges: tuple[tuple[str, str], ...] = (),
+                **extra: Any) -> Any:
+    """A prosecution with its charges, given as (statute, description) in order."""
+    from cases.models import Charge, Prosecution
+
+    obj = Prosecution.objects.create(case=case_obj, defendant=defendant, **extra)
+    Charge.objects.bulk_create(Charge(prosecution=obj, seq=i, statute=statute, description=description)
+                               for i, (statute, description) in enumerate(charges, 1))
+    return obj
+
+
+def evidence(case_obj: Case, by: User, content: bytes = b"exhibit", name: str = "exhibit.txt", **extra: Any) -> Any:
+    """Evidence stored through the service, custody opened (tests point MEDIA_ROOT at a temporary directory)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cases.services import evidence_create
+
+    return evidence_create(case=case_obj, upload=SimpleUploadedFile(name, content, "text/plain"),
+                           title=extra.pop("title", f"Exhibit {next(_seq)}"), kind=extra.pop("kind", "document"),
+                           actor=by)

@@ -140,7 +140,8 @@ class NoteViewSet(CaseChildViewSet):
 
 @extend_schema(parameters=[CASE_UUID])
 class ShareViewSet(CaseChildViewSet):
-    queryset = CaseShare.objects.select_related("case", "agency", "unit", "shared_by")
+    # The unit's agency too: the `unit` field renders str(unit), which names its agency.
+    queryset = CaseShare.objects.select_related("case", "agency", "unit__agency", "shared_by")
     serializer_class = ShareSerializer
     create_action = "case.share"
     create_audit_action = "share"

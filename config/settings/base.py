@@ -151,6 +151,10 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"tokenAuth": []}],
+    # Enums that share a field name ("type") with another enum get a name of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "RecordTypeEnum": "explore.graph.NODE_TYPES",  # search results and graph nodes
+    },
 }
 
 CACHES = {
@@ -178,3 +182,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Evidence files (API.md § Cases, nested `evidence`): an upload over this many bytes is a 413 and nothing of it is
+# kept. Uploads stream to a temporary file (FILE_UPLOAD_TEMP_DIR, the system's by default) while they are hashed.
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)

@@ -1,0 +1,199 @@
+"""Evidence of a case `/api/v1/cases/{id}/evidence/`: uploads hashed as they stream in, downloads logged in custody."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.db.models import Prefetch
+from django.http import FileResponse, HttpResponse
+from django.utils.http import content_disposition_header
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+
+from accounts.models import User
+from cases.models import Case, CustodyEntry, Evidence
+from cases.services import (
+    EvidenceTooLarge,
+    evidence_create,
+    evidence_digest_header,
+    evidence_record_download,
+)
+from core.api.filters import BaseFilterSet
+from core.api.parsers import LimitedJSONParser, PayloadTooLarge
+from core.api.serializers import BASE_READ_ONLY, BaseSerializer
+
+from .views import CASE_UUID, CaseChildViewSet
+
+# Room in a request body for the form fields and multipart boundaries around the file itself.
+FORM_OVERHEAD = 64 * 1024
+
+
+class EvidenceUploadHandler(TemporaryFileUploadHandler):
+    """Streams an upload to a temporary file, hashing it chunk by chunk, and stops it at EVIDENCE_MAX_BYTES.
+
+    Nothing of an upload over the limit is kept: its temporary file is removed and the request fails with 413.
+    """
+
+    def __init__(self, request: Any = None) -> None:
+        super().__init__(request)
+        self.limit: int = settings.EVIDENCE_MAX_BYTES
+        self.received = 0
+        self.hasher = hashlib.sha256()
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if content_length > self.limit + FORM_OVERHEAD:
+            raise PayloadTooLarge(
+                f"The request is {content_length} bytes; evidence files may be at most {self.limit} bytes."
+            )
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.hasher = hashlib.sha256()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.upload_interrupted()  # closes and removes the temporary file
+            raise PayloadTooLarge(f"The file is over the limit: evidence files may be at most {self.limit} bytes.")
+        self.hasher.update(raw_data)
+        super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size: int) -> Any:
+        upload: Any = super().file_complete(file_size)
+        upload.sha256 = self.hasher.hexdigest()  # read by cases.services.evidence_create
+        return upload
+
+
+class CustodyEntrySerializer(serializers.ModelSerializer):
+    """One link of the chain of custody: who did what (`upload`, `download`) when."""
+
+    by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CustodyEntry
+        fields = ["at", "by", "action"]
+        read_only_fields = fields
+
+
+class EvidenceSerializer(BaseSerializer):
+    """A file of a case: uploaded as multipart `file`, `title`, `kind`; its SHA-256, size and custody log read-only."""
+
+    case: serializers.PrimaryKeyRelatedField[Case] = serializers.PrimaryKeyRelatedField(read_only=True)
+    file = serializers.FileField(write_only=True)
+    uploaded_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username",
+                                                                                   read_only=True)
+    custody = CustodyEntrySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Evidence
+        fields = [*BASE_READ_ONLY, "case", "title", "kind", "file", "original_name", "content_type", "size",
+                  "sha256", "uploaded_by", "custody"]
+        read_only_fields = [*BASE_READ_ONLY, "original_name", "content_type", "size", "sha256"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["file"].required = False  # an edit changes the title or kind; the file stays as uploaded
+        return fields
+
+    def validate_file(self, value: Any) -> Any:
+        if self.instance is not None:
+            raise serializers.ValidationError("The file of evidence cannot be replaced: upload it as new evidence.")
+        return value
+
+    def create(self, validated_data: dict[str, Any]) -> Evidence:
+        try:
+            return evidence_create(case=validated_data["case"], upload=validated_data["file"],
+                                   title=validated_data["title"], kind=validated_data.get("kind", ""),
+                                   actor=self.context["request"].user)
+        except EvidenceTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
+
+
+class EvidenceFilterSet(BaseFilterSet):
+    q_fields = ("title", "kind", "original_name")
+
+    kind = filters.CharFilter(field_name="kind", lookup_expr="iexact")
+    sha256 = filters.CharFilter(field_name="sha256", method="filter_sha256")
+
+    def filter_sha256(self, queryset, name, value):
+        return queryset.filter(sha256=value.strip().lower())
+
+    class Meta:
+        model = Evidence
+        fields: list[str] = []
+
+
+@extend_schema(parameters=[CASE_UUID])
+class EvidenceViewSet(CaseChildViewSet):
+    queryset = Evidence.objects.select_related("case", "uploaded_by").prefetch_related(
+        Prefetch("custody", queryset=CustodyEntry.objects.select_related("by"))
+    )
+    serializer_class = EvidenceSerializer
+    filterset_class = EvidenceFilterSet
+    parser_classes = [MultiPartParser, LimitedJSONParser]  # an upload is multipart; an edit may be JSON
+    create_action = "case.party"
+    ordering_fields = ["created_at", "updated_at", "title", "kind", "size"]
+    ordering = ["-created_at"]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body: uploads stream through the hashing, size-limited handler only.
+        if request.method in ("POST", "PUT", "PATCH"):
+            request.upload_handlers = [EvidenceUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def perform_content_negotiation(self, request, force=False):
+        # A download answers whatever the client accepts; its errors stay JSON.
+        return super().perform_content_negotiation(request, force=force or self.action == "download")
+
+    def create(self, request, *args, **kwargs):
+        self._stored: Evidence | None = None
+        try:
+            return super().create(request, *args, **kwargs)
+        except BaseException:
+            # The transaction rolled back after the file was stored: leave nothing behind.
+            if self._stored is not None:
+                self._stored.file.delete(save=False)
+            raise
+
+    def perform_create(self, serializer: Any) -> Any:
+        self._stored = super().perform_create(serializer)
+        return self._stored
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            404: OpenApiResponse(description="No such evidence, or not visible to the caller."),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, *args, **kwargs):
+        """The file as uploaded; each download is added to the custody log and audited (`export`)."""
+        evidence = self.get_object()
+        filename = evidence.original_name or evidence.file.name.rsplit("/", 1)[-1]
+        content_type = evidence.content_type or "application/octet-stream"
+        response: HttpResponse | FileResponse
+        if request.method == "HEAD":
+            # Headers only: nothing leaves, so nothing enters the custody log.
+            response = HttpResponse(content_type=content_type)
+            response["Content-Length"] = str(evidence.size)
+            response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
+        else:
+            handle = evidence.file.storage.open(evidence.file.name, "rb")
+            try:
+                evidence_record_download(evidence=evidence, actor=request.user)
+            except BaseException:
+                handle.close()
+                raise
+            response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+        response["ETag"] = f'"{evidence.sha256}"'
+        response["Digest"] = evidence_digest_header(evidence)
+        response["Cache-Control"] = "private, no-store"  # every copy must be fetched, and so logged, here
+        return response

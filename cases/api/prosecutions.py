@@ -1,0 +1,171 @@
+"""Prosecutions `/api/v1/prosecutions/`: a defendant's charges, court, stage (forward only), verdict and sentence."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django_filters import rest_framework as filters
+from rest_framework import serializers
+
+from cases.models import Case, Charge, Prosecution, ProsecutionStage, Verdict
+from cases.services import TransitionNotAllowed, prosecution_set_charges, prosecution_stage_move
+from core import policy
+from core.api.exceptions import Conflict
+from core.api.fields import EntityRefField
+from core.api.filters import BaseFilterSet
+from core.api.serializers import BASE_READ_ONLY, BaseSerializer
+from core.api.validation import CurrencyField
+from core.api.viewsets import BaseModelViewSet
+
+MAX_CHARGES = 200
+SENTENCE_EMPTY: dict[str, Any] = {"custody_months": None, "fine_amount": None, "fine_currency": "",
+                                  "confiscation": ""}
+
+
+class WritableCaseField(serializers.PrimaryKeyRelatedField):
+    """A case the caller may add prosecutions to; any other id (foreign, invisible, read-only) is a 400."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(queryset=Case.objects.all(), pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self):
+        return policy.cases_writable(self.context["request"].user, "case.party")
+
+
+class ChargeSerializer(BaseSerializer):
+    """One charge: the statute and, optionally, what the defendant is said to have done."""
+
+    statute = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = Charge
+        fields = ["statute", "description"]
+
+
+class SentenceSerializer(BaseSerializer):
+    """The sentence is one value: a write replaces it whole (a key left out is emptied)."""
+
+    custody_months = serializers.IntegerField(min_value=0, max_value=1200, required=False, allow_null=True)
+    fine_amount = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False,
+                                           allow_null=True)
+    fine_currency = CurrencyField(required=False, allow_blank=True)
+    confiscation = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+
+    class Meta:
+        model = Prosecution
+        fields = list(SENTENCE_EMPTY)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = {**SENTENCE_EMPTY, **super().to_internal_value(data)}
+        if (value["fine_amount"] is None) != (not value["fine_currency"]):
+            raise serializers.ValidationError({"fine_currency": ["A fine has an amount and a currency, or neither."]})
+        return value
+
+
+def _sentenced(values: Mapping[str, Any]) -> bool:
+    return any(values[name] not in (None, "") for name in SENTENCE_EMPTY)
+
+
+class ProsecutionSerializer(BaseSerializer):
+    """A defendant's prosecution in a case: charges (replaced wholesale on write), court, stage, verdict, sentence."""
+
+    case = WritableCaseField()
+    defendant = EntityRefField()
+    charges = ChargeSerializer(many=True, required=False)
+    sentence = SentenceSerializer(source="*", required=False)
+
+    class Meta:
+        model = Prosecution
+        fields = [*BASE_READ_ONLY, "case", "defendant", "charges", "court", "prosecutor_office", "stage",
+                  "filed_on", "verdict", "verdict_on", "sentence"]
+        read_only_fields = BASE_READ_ONLY
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            if "sentence" in data and data["sentence"] is None:
+                data = {**data, "sentence": {}}  # null clears the sentence, as {} does
+            if self.instance is None and "case" in data:
+                # The defendant must be of the case's agency (the case may be another agency's, shared read-write):
+                # resolve the case first so the defendant's field looks there.
+                with contextlib.suppress(serializers.ValidationError):  # reported on `case` by the validation below
+                    self.context["case"] = self.fields["case"].run_validation(data["case"])
+        return super().to_internal_value(data)
+
+    def validate_charges(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > MAX_CHARGES:
+            raise serializers.ValidationError(f"At most {MAX_CHARGES} charges.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance: Prosecution | None = self.instance
+        errors: dict[str, list[str]] = {}
+        if instance is not None and "case" in attrs and attrs["case"].pk != instance.case_id:
+            errors["case"] = ["A prosecution stays in its case."]
+        case = attrs.get("case") or (instance.case if instance is not None else None)
+        defendant = attrs.get("defendant")
+        if case is not None and defendant is not None and defendant.agency_id != case.agency_id:
+            errors["defendant"] = ["The defendant must be of the case's agency."]
+
+        def current(name: str) -> Any:
+            return attrs[name] if name in attrs else getattr(instance, name, None)
+
+        filed_on, verdict_on = current("filed_on"), current("verdict_on")
+        verdict = current("verdict") or Verdict.PENDING
+        if verdict_on is not None and verdict == Verdict.PENDING:
+            errors["verdict_on"] = ["A verdict date needs a verdict."]
+        elif verdict_on is not None and filed_on is not None and verdict_on < filed_on:
+            errors["verdict_on"] = ["The verdict cannot come before the filing."]
+        if verdict != Verdict.CONVICTED and _sentenced({name: current(name) for name in SENTENCE_EMPTY}):
+            errors["sentence"] = ["Only a conviction carries a sentence: clear the sentence with this verdict."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    @transaction.atomic
+    def create(self, validated_data: dict[str, Any]) -> Prosecution:
+        charges = validated_data.pop("charges", [])
+        prosecution = Prosecution.objects.create(**validated_data)
+        prosecution_set_charges(prosecution=prosecution, charges=charges)
+        return prosecution
+
+    @transaction.atomic
+    def update(self, instance: Prosecution, validated_data: dict[str, Any]) -> Prosecution:
+        charges = validated_data.pop("charges", None)
+        instance = super().update(instance, validated_data)
+        if charges is not None:
+            prosecution_set_charges(prosecution=instance, charges=charges)
+        return instance
+
+
+class ProsecutionFilterSet(BaseFilterSet):
+    q_fields = ("court", "prosecutor_office", "defendant__name", "case__reference")
+
+    case = filters.UUIDFilter(field_name="case")
+    stage = filters.MultipleChoiceFilter(choices=ProsecutionStage.choices)
+    verdict = filters.MultipleChoiceFilter(choices=Verdict.choices)
+    defendant = filters.UUIDFilter(field_name="defendant")
+    court = filters.CharFilter(field_name="court", lookup_expr="icontains")
+
+    class Meta:
+        model = Prosecution
+        fields: list[str] = []
+
+
+class ProsecutionViewSet(BaseModelViewSet):
+    queryset = Prosecution.objects.select_related("case", "defendant").prefetch_related("charges")
+    serializer_class = ProsecutionSerializer
+    filterset_class = ProsecutionFilterSet
+    ordering_fields = ["created_at", "updated_at", "filed_on", "verdict_on", "court"]
+    ordering = ["-created_at"]
+    create_action = "case.party"
+
+    def check_update(self, instance: Prosecution, data: dict[str, Any]) -> str:
+        try:
+            moved = prosecution_stage_move(instance.stage, data.get("stage", instance.stage))
+        except TransitionNotAllowed as exc:
+            raise Conflict(str(exc)) from exc
+        return "transition" if moved else "update"

@@ -1,0 +1,345 @@
+"""Persons, organisations and links of the master index (API.md § Persons, § Organizations, § Links)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Model, Prefetch, prefetch_related_objects
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from cases.models import CaseParty
+from core import policy
+from core.api.fields import EntityRefField, owner_agency_id
+from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer
+from core.api.validation import CountryField, CurrencyField
+from entities import validators
+from entities.models import (
+    Confidence,
+    Entity,
+    EntityType,
+    IdentifierScheme,
+    Link,
+    LinkKind,
+    Organization,
+    OrganizationKind,
+    Person,
+)
+
+LIST_MAX = 100
+
+
+# --- the cases an entity takes part in, as far as the caller sees them ------------------------
+
+
+def visible_case_parties(user: Any) -> Prefetch:
+    """Prefetch an entity's parts in the caller's visible, live cases onto `visible_case_parties`."""
+    parties = (CaseParty.objects.filter(archived=False, case__in=policy.cases_visible(user).filter(archived=False))
+               .select_related("case").only("id", "entity_id", "role", "case__id", "case__reference")
+               .order_by("case__reference", "role"))
+    return Prefetch("case_parties", queryset=parties, to_attr="visible_case_parties")
+
+
+CASE_ROLE = inline_serializer("EntityCase", {
+    "id": serializers.UUIDField(), "reference": serializers.CharField(), "role": serializers.CharField(),
+})
+
+
+# --- entities ---------------------------------------------------------------------------------
+
+
+class IdentifierSerializer(serializers.Serializer):
+    scheme = serializers.ChoiceField(choices=IdentifierScheme.choices)
+    number = serializers.CharField(max_length=100)
+    country = CountryField(required=False, allow_blank=True, allow_null=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return validators.normalize_identifier(attrs["scheme"], attrs["number"], attrs.get("country") or "")
+        except validators.InvalidParts as exc:
+            raise serializers.ValidationError(exc.errors) from exc
+
+
+class AddressSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=500)
+    country = CountryField(required=False, allow_blank=True, allow_null=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"text": " ".join(attrs["text"].split()), "country": attrs.get("country") or ""}
+
+
+def _strings(max_length: int, allow_blank: bool = False, **kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(max_length=max_length, allow_blank=allow_blank),
+                                 max_length=LIST_MAX, required=False, **kwargs)
+
+
+class EntitySerializer(AgencyOwnedSerializer):
+    """What persons and organisations share: names, contact points, provenance and the cases they are in."""
+
+    name = serializers.CharField(max_length=300)
+    names = _strings(300, allow_blank=True,
+                     help_text="Every known variant, native script included; the primary name need not repeat")
+    identifiers = serializers.ListField(child=IdentifierSerializer(), max_length=LIST_MAX, required=False)
+    addresses = serializers.ListField(child=AddressSerializer(), max_length=LIST_MAX, required=False)
+    phones = _strings(64, help_text="Stored in E.164; a number without + is read in the first nationality's "
+                                    "(or the jurisdiction's) numbering plan")
+    emails = _strings(254)
+    same_as = serializers.SerializerMethodField(help_text="Ids confirmed as the same real-world entity")
+    cases = serializers.SerializerMethodField(help_text="Cases the caller sees that this entity takes part in")
+
+    SOURCE_TAKEN = "Another record of your agency (archived ones included) has this source and source_id."
+
+    def validate_name(self, value: str) -> str:
+        name = validators.normalize_name(value)
+        if not name:
+            raise serializers.ValidationError("A name cannot be blank.")
+        return name
+
+    def validate_emails(self, value: list[str]) -> list[str]:
+        try:
+            return validators.normalize_emails(value)
+        except validators.InvalidParts as exc:
+            raise serializers.ValidationError(exc.errors) from exc
+
+    def validate_phones(self, value: list[str]) -> list[str]:
+        try:
+            return validators.normalize_phones(value, self.phone_region() or None)
+        except validators.InvalidParts as exc:
+            raise serializers.ValidationError(exc.errors) from exc
+
+    def phone_region(self) -> str:
+        """The numbering plan a phone without + is read in: the first nationality's or the jurisdiction's."""
+        return ""
+
+    def incoming_country(self, field: str) -> str:
+        """A country field's value after this write, read from the raw input so that fields that depend on it
+        are checked in the same pass as every other field; '' when it is not a country."""
+        data = self.initial_data if isinstance(getattr(self, "initial_data", None), dict) else {}
+        value = data[field] if field in data else getattr(self.instance, field, "")
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        try:
+            return validators.normalize_country(value) if isinstance(value, str) else ""
+        except validators.InvalidValue:
+            return ""
+
+    def current(self, attrs: dict[str, Any], field: str) -> Any:
+        """The value a field will have after this write: the input's, else the stored one."""
+        if field in attrs:
+            return attrs[field]
+        return getattr(self.instance, field) if self.instance is not None else None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "names" in attrs or "name" in attrs:
+            attrs["names"] = validators.normalize_names(self.current(attrs, "name") or "",
+                                                        self.current(attrs, "names") or [])
+        errors = self.validate_type_fields(attrs)
+        source_id = self.current(attrs, "source_id") or ""
+        if source_id and ("source" in attrs or "source_id" in attrs) and self.source_taken(attrs, source_id):
+            errors["source_id"] = [self.SOURCE_TAKEN]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def validate_type_fields(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Errors of the fields only persons or only organisations have; may clean `attrs` in place."""
+        return {}
+
+    def agency_id(self) -> Any:
+        return owner_agency_id(self.fields["name"])
+
+    def source_taken(self, attrs: dict[str, Any], source_id: str) -> bool:
+        others = Entity.objects.filter(agency_id=self.agency_id(), source=self.current(attrs, "source") or "",
+                                       source_id=source_id)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        return others.exists()
+
+    def _write(self, write: Callable[[], Model]) -> Any:
+        # A concurrent write may take the same source_id between the check and the insert.
+        try:
+            with transaction.atomic():
+                return write()
+        except IntegrityError as exc:
+            if "entity_source_id_per_agency" in str(exc):
+                raise serializers.ValidationError({"source_id": [self.SOURCE_TAKEN]}) from exc
+            raise
+
+    def create(self, validated_data: dict[str, Any]) -> Any:
+        return self._write(lambda: super(EntitySerializer, self).create(validated_data))
+
+    def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
+        return self._write(lambda: super(EntitySerializer, self).update(instance, validated_data))
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_same_as(self, obj: Entity) -> list[str]:
+        # Filled by cross-referencing once matches can be confirmed.
+        return [str(pk) for pk in getattr(obj, "same_as_ids", [])]
+
+    @extend_schema_field(serializers.ListField(child=CASE_ROLE))
+    def get_cases(self, obj: Entity) -> list[dict[str, Any]]:
+        if not hasattr(obj, "visible_case_parties"):
+            prefetch_related_objects([obj], visible_case_parties(self.context["request"].user))
+        return [{"id": str(p.case.pk), "reference": p.case.reference, "role": p.role}
+                for p in obj.visible_case_parties]  # type: ignore[attr-defined]
+
+
+class PersonSerializer(EntitySerializer):
+    gender = serializers.CharField(max_length=16, required=False, allow_blank=True,
+                                   help_text="male, female, other or unknown (M and F accepted)")
+    nationalities = serializers.ListField(child=CountryField(), max_length=20, required=False)
+
+    class Meta:
+        model = Person
+        fields = [*BASE_READ_ONLY, "agency", "name", "names", "gender", "birth_date", "birth_place",
+                  "nationalities", "identifiers", "addresses", "phones", "emails", "notes", "source", "source_id",
+                  "same_as", "cases"]
+        read_only_fields = BASE_READ_ONLY
+
+    def validate_gender(self, value: str) -> str:
+        return _clean_field(validators.normalize_gender, value)
+
+    def validate_birth_date(self, value: Any) -> Any:
+        return _clean_field(validators.check_birth_date, value)
+
+    def validate_nationalities(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def phone_region(self) -> str:
+        return self.incoming_country("nationalities")
+
+
+class OrganizationSerializer(EntitySerializer):
+    kind = serializers.ChoiceField(choices=OrganizationKind.choices, default=OrganizationKind.COMPANY)
+    jurisdiction = CountryField(required=False, allow_blank=True)
+    registration_number = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                                help_text="Checked where python-stdnum knows the jurisdiction's "
+                                                          "register (CN: unified social credit code)")
+    website = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+    class Meta:
+        model = Organization
+        fields = [*BASE_READ_ONLY, "agency", "name", "names", "kind", "jurisdiction", "registration_number",
+                  "incorporated_on", "dissolved_on", "identifiers", "addresses", "phones", "emails", "website",
+                  "notes", "source", "source_id", "same_as", "cases"]
+        read_only_fields = BASE_READ_ONLY
+
+    def validate_website(self, value: str) -> str:
+        return _clean_field(validators.normalize_website, value)
+
+    def phone_region(self) -> str:
+        return self.incoming_country("jurisdiction")
+
+    def validate_registration_number(self, value: str) -> str:
+        return _clean_field(lambda number: validators.normalize_registration_number(
+            number, self.incoming_country("jurisdiction")), value)
+
+    def validate_type_fields(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, Any] = {}
+        jurisdiction = self.current(attrs, "jurisdiction") or ""
+        number = self.current(attrs, "registration_number") or ""
+        jurisdiction_changed = "jurisdiction" in attrs and jurisdiction != getattr(self.instance, "jurisdiction", "")
+        if number and "registration_number" not in attrs and jurisdiction_changed:
+            # The stored number must hold in its new jurisdiction too.
+            try:
+                attrs["registration_number"] = validators.normalize_registration_number(number, jurisdiction)
+            except validators.InvalidValue as exc:
+                errors["registration_number"] = [str(exc)]
+        try:
+            validators.check_date_order(self.current(attrs, "incorporated_on"), self.current(attrs, "dissolved_on"),
+                                        "An organisation cannot be dissolved before it was incorporated.")
+        except validators.InvalidValue as exc:
+            errors["dissolved_on"] = [str(exc)]
+        return errors
+
+
+def _clean_field(clean: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return clean(value)
+    except validators.InvalidValue as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+class LinkCaseField(serializers.PrimaryKeyRelatedField):
+    """A case of the link's agency that the caller sees; any other id is a 400 on `case`."""
+
+    default_error_messages = {"does_not_exist": 'No case with id "{pk_value}" is available here.'}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self) -> Any:
+        user = self.context["request"].user
+        return policy.cases_visible(user).filter(agency_id=owner_agency_id(self))
+
+
+PERSON, ORGANIZATION = EntityType.PERSON.value, EntityType.ORGANIZATION.value
+ANY = (PERSON, ORGANIZATION)
+# Which entity types each kind of link may join: (source types, target types).
+LINK_ENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    LinkKind.FAMILY: ((PERSON,), (PERSON,), "A family link joins two persons."),
+    LinkKind.ASSOCIATE: ((PERSON,), (PERSON,), "An associate link joins two persons."),
+    LinkKind.OWNERSHIP: (ANY, (ORGANIZATION,), "An ownership link points at an organisation."),
+    LinkKind.DIRECTORSHIP: (ANY, (ORGANIZATION,), "A directorship link points at an organisation."),
+    LinkKind.EMPLOYMENT: ((PERSON,), (ORGANIZATION,), "An employment link joins a person (source) to an "
+                                                      "organisation (target)."),
+    LinkKind.FINANCING: (ANY, ANY, ""),
+    LinkKind.REPRESENTATION: (ANY, ANY, ""),
+}
+
+
+class LinkSerializer(AgencyOwnedSerializer):
+    # The metaclass takes declared fields off the class, so `source` does not shadow Field.source at run time.
+    source = EntityRefField()  # type: ignore[assignment]
+    target = EntityRefField()
+    share_pct = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0, max_value=100,
+                                         required=False, allow_null=True)
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False,
+                                      allow_null=True)
+    currency = CurrencyField(required=False, allow_blank=True)
+    subtype = serializers.CharField(max_length=32, required=False, allow_blank=True,
+                                    help_text="e.g. sibling, spouse, parent, child, cousin, in_law, director, "
+                                              "nominee_director, shareholder")
+    confidence = serializers.ChoiceField(choices=Confidence.choices, default=Confidence.PROBABLE)
+    case = LinkCaseField(required=False, allow_null=True, help_text="The case this link was found in (provenance)")
+
+    class Meta:
+        model = Link
+        fields = [*BASE_READ_ONLY, "agency", "kind", "subtype", "source", "target", "share_pct", "amount",
+                  "currency", "start_date", "end_date", "description", "confidence", "case"]
+        read_only_fields = BASE_READ_ONLY
+
+    def validate_subtype(self, value: str) -> str:
+        return "_".join(value.strip().lower().split())
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = {field: attrs[field] if field in attrs else getattr(self.instance, field, None)
+                   for field in ("kind", "source", "target", "start_date", "end_date")}
+        errors: dict[str, list[str]] = {}
+        source, target = current["source"], current["target"]
+        if source is not None and target is not None:
+            if source.pk == target.pk:
+                errors["target"] = ["A link cannot join an entity to itself."]
+            else:
+                source_types, target_types, rule = LINK_ENDS[str(current["kind"])]
+                if source.type not in source_types:
+                    errors["source"] = [f"{rule} The source is {_a(source.type)}."]
+                if target.type not in target_types:
+                    errors["target"] = [f"{rule} The target is {_a(target.type)}."]
+        try:
+            validators.check_date_order(current["start_date"], current["end_date"],
+                                        "A link cannot end before it starts.")
+        except validators.InvalidValue as exc:
+            errors["end_date"] = [str(exc)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+def _a(entity_type: str) -> str:
+    return "an organisation" if entity_type == ORGANIZATION else "a person"

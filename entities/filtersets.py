@@ -1,0 +1,156 @@
+"""Filters of persons, organisations and links; query values are normalised as stored values are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.postgres.search import TrigramWordSimilarity
+from django.db.models import F, Func, Q, QuerySet, Value
+from django.db.models.functions import Upper
+from django_filters import rest_framework as filters
+
+from cases.models import CaseParty
+from core import policy
+from core.api.filters import BaseFilterSet
+from entities import validators
+from entities.models import Link, LinkKind, Organization, OrganizationKind, Person
+from entities.normalize import company_core, fold
+
+
+class _NormalizedField(forms.CharField):
+    """A query value cleaned by one of the validators; a value it refuses is a 400 on the filter."""
+
+    normalize = staticmethod(lambda value: value)
+
+    def clean(self, value: Any) -> Any:
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return type(self).normalize(value)
+        except validators.InvalidValue as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class _CountryField(_NormalizedField):
+    normalize = staticmethod(validators.normalize_country)
+
+
+class _PhoneField(_NormalizedField):
+    normalize = staticmethod(validators.phone_query)
+
+
+class CountryFilter(filters.CharFilter):
+    field_class = _CountryField
+
+
+class PhoneFilter(filters.CharFilter):
+    field_class = _PhoneField
+
+
+class EntityFilterSet(BaseFilterSet):
+    """What persons and organisations are both filtered by."""
+
+    name = filters.CharFilter(method="filter_name", label="Name, fuzzy (trigram; case, accents, script and "
+                                                          "word order do not matter); ranks by similarity")
+    phone = PhoneFilter(method="filter_phone", label="Phone (normalised to E.164 first)")
+    email = filters.CharFilter(method="filter_email", label="Email (case-insensitive)")
+    case = filters.UUIDFilter(method="filter_case", label="Case id (visible to you) the entity is a party of")
+    source = filters.CharFilter(field_name="source")
+
+    def fold_query(self, value: str) -> str:
+        return fold(value)
+
+    def filter_name(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        query = self.fold_query(value)
+        if not query:
+            return queryset.none()
+        # `search_text %> query` is word_similarity(query, search_text) above pg_trgm's threshold,
+        # which the trigram GIN index `entity_search_trgm` answers.
+        return (queryset.filter(search_text__trigram_word_similar=query)
+                .annotate(similarity=TrigramWordSimilarity(query, "search_text"))
+                .order_by("-similarity", "name", "id"))
+
+    def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        query = Q(name__icontains=value) | Q(notes__icontains=value)
+        folded = fold(value)
+        if folded:
+            query |= Q(search_text__contains=folded)  # already folded to lower case
+        key = validators.identifier_key(value)
+        if key:
+            query |= Q(identifier_numbers__contains=[key])
+        return queryset.filter(query)
+
+    def filter_phone(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(phones__contains=[value])
+
+    def filter_email(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # Stored addresses are lower-cased; the address as typed covers rows written before that rule.
+        return queryset.filter(emails__overlap=list({value.strip().lower(), value.strip()}))
+
+    def filter_case(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        # Only a case the caller sees: a hidden case's parties are not revealed by probing its id.
+        parties = CaseParty.objects.filter(case_id=value, archived=False,
+                                           case__in=policy.cases_visible(self.request.user))
+        return queryset.filter(pk__in=parties.values("entity_id"))
+
+
+class PersonFilterSet(EntityFilterSet):
+    nationality = CountryFilter(method="filter_nationality", label="ISO 3166-1 alpha-2")
+    birth_date = filters.DateFilter(field_name="birth_date")
+    identifier = filters.CharFilter(method="filter_identifier", label="Identifier number (spacing and dashes "
+                                                                      "do not matter)")
+
+    class Meta:
+        model = Person
+        fields: list[str] = []
+
+    def filter_nationality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(nationalities__contains=[value])
+
+    def filter_identifier(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        key = validators.identifier_key(value)
+        return queryset.filter(identifier_numbers__contains=[key]) if key else queryset.none()
+
+
+class OrganizationFilterSet(EntityFilterSet):
+    kind = filters.MultipleChoiceFilter(choices=OrganizationKind.choices)
+    jurisdiction = CountryFilter(field_name="jurisdiction", label="ISO 3166-1 alpha-2")
+    registration_number = filters.CharFilter(method="filter_registration_number",
+                                             label="Registration number (spacing and dashes do not matter)")
+    incorporated_after = filters.DateFilter(field_name="incorporated_on", lookup_expr="gte")
+    incorporated_before = filters.DateFilter(field_name="incorporated_on", lookup_expr="lte")
+
+    class Meta:
+        model = Organization
+        fields: list[str] = []
+
+    def fold_query(self, value: str) -> str:
+        # Stored search text holds each name without its legal form too: so must the query.
+        return company_core(value)
+
+    def filter_registration_number(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        key = validators.identifier_key(value)
+        if not key:
+            return queryset.none()
+        # The identifier index narrows to rows holding the number; the second test keeps those where it is
+        # the registration number rather than another identifier.
+        compacted = Upper(Func(F("registration_number"), Value(r"[^[:alnum:]]+"), Value(""), Value("g"),
+                               function="REGEXP_REPLACE"))
+        return queryset.filter(identifier_numbers__contains=[key]).alias(reg_key=compacted).filter(reg_key=key)
+
+
+class LinkFilterSet(BaseFilterSet):
+    q_fields = ("description", "subtype")
+
+    kind = filters.MultipleChoiceFilter(choices=LinkKind.choices)
+    entity = filters.UUIDFilter(method="filter_entity", label="Entity id at either end")
+    case = filters.UUIDFilter(field_name="case_id")
+
+    class Meta:
+        model = Link
+        fields: list[str] = []
+
+    def filter_entity(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(Q(source_id=value) | Q(target_id=value))
