@@ -57,6 +57,8 @@ class Licence(AgencyOwnedModel):
 
 
 class Shipment(AgencyOwnedModel):
+    snapshot_children = ("legs",)  # the legs are part of the shipment: core.snapshots audits them with it
+
     reference = models.CharField(max_length=100, db_index=True)
     commodity = models.ForeignKey("cases.Commodity", on_delete=models.PROTECT, null=True, blank=True,
                                   related_name="shipments")
