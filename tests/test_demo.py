@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import date
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -12,9 +15,20 @@ from accounts.models import User
 from audit.models import AuditEvent, ChainHead
 from audit.services import verify_chain
 from cases.commodities import seed_commodities
-from cases.management.commands.load_demo import CASES, DEMO_PASSWORD, GALLIUM_PORT, GREY_ORE
-from cases.models import Case, CaseParty, CaseShare, Commodity, Note
-from entities.models import Organization, Person
+from cases.management.commands.load_demo import (
+    BACKGROUND_SOURCE,
+    CASES,
+    DARK_CRYSTAL,
+    DEMO_PASSWORD,
+    GALLIUM_PORT,
+    GREY_ORE,
+    PROSECUTIONS,
+)
+from cases.models import Case, CaseParty, CaseShare, Commodity, Note, Prosecution
+from entities import validators
+from entities.api.serializers import LINK_ENDS
+from entities.models import Entity, Link, Organization, Person
+from shipments.models import Licence, Shipment
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +139,186 @@ def test_access_to_the_demo_cases(demo, client_for):
     # Clearance still applies: the viewer (restricted) does not see the confidential case.
     viewer = client_for(User.objects.get(username="demo-viewer"))
     assert viewer.get(f"/api/v1/cases/{ssb_case.pk}/").status_code == 404
+
+
+# --- links, licences, shipments, prosecutions and the background --------------------------------
+
+def ssb(source_id: str) -> Entity:
+    return Entity.objects.get(agency__code="SSB", source="demo", source_id=source_id)
+
+
+def test_the_rings_persons_and_links(demo):
+    entities = Entity.objects.filter(source="demo")
+    assert entities.filter(type="person").exclude(identifiers=[]).count() >= 12
+    for entity in entities:
+        assert validators.normalize_phones(entity.phones) == entity.phones, entity.name
+        assert validators.normalize_emails(entity.emails) == entity.emails, entity.name
+        for item in entity.identifiers:
+            assert validators.normalize_identifier(item["scheme"], item["number"], item["country"]) == item
+        for address in entity.addresses:
+            assert address["text"] and validators.normalize_country(address["country"]) == address["country"]
+        for country in [*entity.nationalities, entity.jurisdiction]:
+            assert validators.normalize_country(country) == country
+        if entity.registration_number:
+            assert validators.normalize_registration_number(entity.registration_number, entity.jurisdiction) == (
+                entity.registration_number)
+    ringleader = ssb("luo-jianguo")
+    assert "432502196903183135" in ringleader.identifier_numbers and "+971504817263" in ringleader.phones
+    # A shell company shares a phone with a suspect: something for cross-referencing to find.
+    assert set(ssb("grand-harvest-hk").phones) & set(ssb("chen-xiuying").phones)
+
+    # The links between them.
+    case = demo_case(GREY_ORE)
+    links = Link.objects.filter(agency__code="SSB", provenance_source="demo").select_related("source", "target")
+    assert links.count() >= 20 and all(link.case_id == case.pk for link in links)
+    for link in links:  # the API's rules on which entities a kind of link joins
+        source_types, target_types, _ = LINK_ENDS[link.kind]
+        assert link.source.type in source_types and link.target.type in target_types, link
+
+    family = {(link.source.source_id, link.target.source_id): link.subtype for link in links.filter(kind="family")}
+    assert family[("luo-jianguo", "luo-jianhua")] == "sibling"
+    assert family[("luo-jianguo", "chen-xiuying")] == "spouse"
+    assert family[("luo-jianguo", "luo-zhiyong")] == "cousin"
+    assert family[("wu-haifeng", "luo-jianguo")] == "in_law"
+    assert set(family.values()) == {"sibling", "spouse", "cousin", "in_law"}
+
+    owners = {link.source.source_id: link.share_pct for link in
+              links.filter(kind="ownership", target__source_id="silver-peak-sg")}
+    assert owners == {"gulf-meridian-ae": Decimal("70.000"), "luo-jianhua": Decimal("30.000")}
+    nominees = links.filter(kind="directorship", subtype="nominee_director")
+    assert {link.source.source_id for link in nominees} == {"chen-xiuying", "luo-meiling"}
+    assert all(link.target.kind == "shell_company" for link in nominees)
+
+    financier = case.parties.get(role="financier").entity
+    paid = links.filter(kind="financing", source=financier)
+    assert paid.count() >= 3
+    assert all(link.amount and link.amount > 0 and link.currency == "CNY" for link in paid)
+    assert links.filter(kind="financing", target=financier, currency="USD").exists()
+
+
+def test_the_rings_licences_and_shipments(demo):
+    case = demo_case(GREY_ORE)
+    licences = Licence.objects.filter(agency__code="SSB", number__startswith="MOFCOM-EXP-", holder__source="demo")
+    assert {(lic.holder.source_id, lic.status) for lic in licences} == {("hunan-yuanfeng", "valid"),
+                                                                         ("guangxi-jinshan", "expired")}
+    shipments = case.shipments.all()
+    assert shipments.count() == 4
+    for shipment in shipments:
+        legs = list(shipment.legs.all())
+        assert [leg.seq for leg in legs] == list(range(1, len(legs) + 1))
+        assert shipment.transit_countries and shipment.departed_on == legs[0].departed_on
+        assert legs[0].from_country == shipment.origin_country == "CN"
+        assert legs[-1].to_country == shipment.destination_country
+        assert shipment.consignor is not None and shipment.consignor.agency_id == shipment.agency_id == case.agency_id
+    assert {tuple(s.transit_countries) for s in shipments} >= {("VN", "TH"), ("VN",), ("TH",)}
+
+    seized = shipments.get(status="seized")
+    assert seized.seized_on == date(2026, 9, 9) and seized.seized_quantity_kg == seized.quantity_kg
+    assert "Pingxiang" in seized.seizure_location
+    misdeclared = [s for s in shipments if s.declared_hs_code != s.hs_code]
+    assert misdeclared and all(s.declared_hs_code in ("7801", "7901") for s in misdeclared)
+    assert all(s.commodity is not None and s.hs_code in s.commodity.hs_codes for s in shipments)
+    assert shipments.filter(licence__isnull=True).count() >= 2
+    expired = shipments.get(licence__status="expired")
+    assert expired.licence is not None and expired.licence.valid_to and expired.departed_on
+    assert expired.departed_on > expired.licence.valid_to  # shipped under a licence that had run out
+    licensed = Shipment.objects.get(source="demo", source_id="yuanfeng-2025-06-licensed")
+    assert licensed.licence is not None
+    assert (licensed.licence.status, licensed.transit_countries, list(licensed.cases.all())) == ("valid", [], [])
+
+
+def test_the_prosecutions_of_the_arrested(demo):
+    case = demo_case(GREY_ORE)
+    arrested = set(case.parties.filter(custody_status="arrested").values_list("entity_id", flat=True))
+    prosecutions = Prosecution.objects.filter(case=case).prefetch_related("charges")
+    assert {p.defendant_id for p in prosecutions} == arrested and len(arrested) == 8
+    assert {p.stage for p in prosecutions} == {"investigation", "indicted", "trial", "verdict", "appeal", "final"}
+    for prosecution in prosecutions:
+        assert prosecution.charges.exists()
+        assert [c.seq for c in prosecution.charges.all()] == list(range(1, prosecution.charges.count() + 1))
+        sentenced = prosecution.custody_months is not None or prosecution.fine_amount is not None
+        if prosecution.stage in ("verdict", "appeal", "final"):
+            assert prosecution.verdict == "convicted" and sentenced and prosecution.fine_currency == "CNY"
+            assert prosecution.verdict_on and prosecution.filed_on and prosecution.verdict_on >= prosecution.filed_on
+        else:
+            assert prosecution.verdict == "pending" and not sentenced and prosecution.verdict_on is None
+    statutes = {c.statute for p in prosecutions for c in p.charges.all()}
+    assert {"Export Control Law Art. 34", "Customs Law Art. 82"} <= statutes
+    # Audited with their charges.
+    final = prosecutions.get(stage="final")
+    event = AuditEvent.objects.get(object_id=str(final.pk), action="create")
+    assert [c["statute"] for c in event.changes["charges"][1]] == [c.statute for c in final.charges.all()]
+    assert event.case_id == case.pk
+    # Every other new kind of record is audited one by one too (the background is audited per batch).
+    records = [*Link.objects.all(), *Licence.objects.all(), *Prosecution.objects.all(),
+               *Shipment.objects.filter(source="demo")]
+    assert len(records) > 40
+    audited = set(AuditEvent.objects.filter(action="create").values_list("object_id", flat=True))
+    assert {str(r.pk) for r in records} <= audited
+
+
+def test_a_second_group_in_another_agency(demo, client_for):
+    case = demo_case(DARK_CRYSTAL)
+    assert case.agency.code == "ASB" and [c.code for c in case.commodities.all()] == ["germanium"]
+    assert case.parties.count() == 6 and case.parties.filter(custody_status="arrested").count() == 2
+    shipment = case.shipments.get()
+    assert (shipment.status, shipment.transit_countries, shipment.hs_code) == ("seized", ["VN"], "811292")
+    assert shipment.declared_hs_code != shipment.hs_code
+    assert {p.stage for p in case.prosecutions.all()} == {"indicted", "investigation"}
+    assert len(PROSECUTIONS[DARK_CRYSTAL]) == case.prosecutions.count()
+    assert Link.objects.filter(case=case, kind="family", subtype="spouse").exists()
+    # Not shared: SSB does not see it.
+    ssb_inv = client_for(User.objects.get(username="demo-investigator"))
+    assert ssb_inv.get(f"/api/v1/cases/{case.pk}/").status_code == 404
+    assert demo_case(GALLIUM_PORT).shipments.get().transit_countries == ["VN"]
+
+
+def test_background_shipments(demo):
+    background = Shipment.objects.filter(source=BACKGROUND_SOURCE).select_related("consignor", "consignee")
+    assert background.count() >= 300
+    assert set(background.values_list("agency__code", flat=True)) == {"SSB", "ASB"}
+    for field in ("status", "commodity_id", "destination_country"):
+        assert background.values(field).distinct().count() >= 4, field
+    assert background.exclude(transit_countries=[]).count() >= 50
+    assert background.filter(status="seized", seized_on__isnull=False).exists()
+    assert background.filter(licence__isnull=False).exists()
+    for shipment in background:
+        assert shipment.consignor is not None and shipment.consignee is not None
+        assert shipment.consignor.agency_id == shipment.consignee.agency_id == shipment.agency_id
+        legs = list(shipment.legs.all())
+        assert legs and legs[0].from_country == shipment.origin_country
+        assert legs[-1].to_country == shipment.destination_country
+    # One summary event per agency for the bulk insert.
+    imports = AuditEvent.objects.filter(action="import", object_type="shipment")
+    assert sorted(imports.values_list("agency_code", flat=True)) == ["ASB", "SSB"]
+    assert sum(e.changes["created"][1] for e in imports) == background.count()
+
+    # The same on every run: lost ones come back as they were, and only they are created.
+    def fields(shipment):
+        return (shipment.reference, shipment.commodity_id, shipment.hs_code, shipment.declared_hs_code,
+                shipment.quantity_kg, shipment.status, shipment.transit_countries, shipment.departed_on,
+                shipment.consignor.source_id, shipment.consignee.source_id,
+                [(leg.from_country, leg.to_country, leg.departed_on) for leg in shipment.legs.all()])
+
+    lost = list(Shipment.objects.filter(source=BACKGROUND_SOURCE).order_by("source_id")[10:15])
+    before = {s.source_id: fields(s) for s in lost}
+    total = Shipment.objects.filter(source=BACKGROUND_SOURCE).count()
+    for shipment in lost:
+        shipment.legs.all().delete()
+        shipment.delete()
+
+    out = load()
+
+    assert "created 5 background shipments" in out
+    assert Shipment.objects.filter(source=BACKGROUND_SOURCE).count() == total
+    again = Shipment.objects.filter(source=BACKGROUND_SOURCE, source_id__in=before)
+    assert {s.source_id: fields(s) for s in again} == before
+
+
+def test_load_demo_is_quick_and_says_what_it_loaded():
+    seed_commodities(Commodity)
+    started = time.perf_counter()
+    out = load()
+    assert time.perf_counter() - started < 30
+    assert ", 300 background shipments" in out and "Background: 300 shipments" in out
+    assert "4 shipments, 8 prosecutions" in out  # Operation Grey Ore
