@@ -62,5 +62,6 @@ def test_metrics_count_tasks_run_by_the_worker(world, client):
         deadline = time.monotonic() + 10
         while verify_count() < before + 1 and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert verify_count() == before + 1
+    # Other workers on the same Redis (a parallel test, a dev server) may count theirs too.
+    assert verify_count() >= before + 1
     assert "celery_queue_depth" in client.get("/metrics").content.decode()

@@ -28,7 +28,7 @@ def celery_worker() -> Iterator[str]:
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue, "-n", f"{queue}@%h",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
