@@ -4,13 +4,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import Http404, HttpRequest
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.choices import clears
 from accounts.models import Unit, User, request_user
+from cases.api.evidence import evidence_file_response
 from cases.models import (
     Case,
     CaseParty,
@@ -28,8 +29,6 @@ from cases.services import (
     case_next_reference,
     case_transition_action,
     evidence_create,
-    evidence_digest_header,
-    evidence_record_download,
     prosecution_stage_move,
 )
 from core import policy
@@ -385,18 +384,7 @@ class EvidenceAdmin(ReferencingAdmin):
         evidence = self.get_object(request, unquote(object_id))
         if evidence is None or not self.has_view_permission(request, evidence):
             raise Http404("No such evidence.")
-        handle = evidence.file.storage.open(evidence.file.name, "rb")
-        try:
-            evidence_record_download(evidence=evidence, actor=request.user)
-        except BaseException:
-            handle.close()
-            raise
-        response = FileResponse(handle, as_attachment=True,
-                                filename=evidence.original_name or evidence.file.name.rsplit("/", 1)[-1],
-                                content_type=evidence.content_type or "application/octet-stream")
-        response["Digest"] = evidence_digest_header(evidence)
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return evidence_file_response(evidence, actor=request.user)
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -23,19 +23,18 @@ a savepoint of it (pytest-django's `db`), so no test's writes reach another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from accounts.models import Agency, Unit, User
 from audit.services import record
-from cases.commodities import seed_commodities
-from cases.models import Case, CaseParty, CaseShare, Commodity, Note
+from cases.models import Case, CaseParty, CaseShare, Note
 from entities.models import Person
 
 from . import factories
+from .stages import built_once
 
 pytestmark = pytest.mark.django_db
 
@@ -231,21 +230,28 @@ class Stage:
         return case
 
 
-def build_stage() -> Stage:
-    if not Commodity.objects.exists():  # emptied by a transactional test: seed once, not in every test
-        seed_commodities(Commodity)
+S = TypeVar("S", bound=Stage)
+
+
+def base_stage(stage_class: type[S]) -> S:
+    """Three agencies, four units, a caller of each role in SSB/econ, and the supervisors who share."""
     agencies = {"a": factories.agency("SSB", "State Security Bureau"),
                 "b": factories.agency("ASB", "Anti-Smuggling Bureau"),
                 "c": factories.agency("CGX", "Coast Guard")}
     units = {"a1": factories.unit(agencies["a"], "econ"), "a2": factories.unit(agencies["a"], "cyber"),
              "b1": factories.unit(agencies["b"], "ports"), "b2": factories.unit(agencies["b"], "intel")}
-    stage = Stage(agencies, units)
+    stage = stage_class(agencies, units)
     stage.add_user("sup-ssb", "a", "supervisor", "a2")
     stage.add_user("sup-asb", "b", "supervisor", "b1")
     for role in ROLES:
         stage.add_user(role, "a", role, "a1")
     # Everything a superuser may do must come from being one: the lowest role and clearance.
     stage.add_user("superuser", "a", "viewer", "a1", clearance="unclassified", is_superuser=True)
+    return stage
+
+
+def build_stage() -> Stage:
+    stage = base_stage(Stage)
 
     for caller in (*ROLES, "superuser"):
         user = stage.users[caller]
@@ -275,19 +281,8 @@ def build_stage() -> Stage:
 
 @pytest.fixture(scope="module")
 def stage(django_db_setup, django_db_blocker):
-    """Built once; the outer transaction is rolled back when the module is done."""
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            built = build_stage()
-            # Fire the deferred foreign-key checks now: left pending, each test's teardown would run them
-            # all again inside its savepoint, and the rollback would queue them once more.
-            connection.check_constraints()
-            yield built
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+    with built_once(django_db_blocker, build_stage) as built:
+        yield built
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -29,16 +29,14 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
 from django.db.models import Model
-from django.test import override_settings
 
-from cases.commodities import seed_commodities
-from cases.models import Case, Commodity, CustodyEntry, Evidence, Prosecution
+from cases.models import Case, CustodyEntry, Evidence, Prosecution
 from entities.models import Entity, Link, Person
 from shipments.models import Licence, Shipment
 
 from . import factories
+from .stages import built_once
 from .test_access_matrix import (
     ACCESS,
     ACCESS_COLUMN,
@@ -52,6 +50,7 @@ from .test_access_matrix import (
     N,
     Stage,
     Y,
+    base_stage,
     listed_ids,
 )
 
@@ -216,19 +215,7 @@ CASE_PERSON_RELATION = {"own_unit": "own", "other_unit": "own", "other_agency": 
 
 
 def build_stage() -> IndexStage:
-    if not Commodity.objects.exists():
-        seed_commodities(Commodity)
-    agencies = {"a": factories.agency("SSB", "State Security Bureau"),
-                "b": factories.agency("ASB", "Anti-Smuggling Bureau"),
-                "c": factories.agency("CGX", "Coast Guard")}
-    units = {"a1": factories.unit(agencies["a"], "econ"), "a2": factories.unit(agencies["a"], "cyber"),
-             "b1": factories.unit(agencies["b"], "ports"), "b2": factories.unit(agencies["b"], "intel")}
-    stage = IndexStage(agencies, units)
-    stage.add_user("sup-ssb", "a", "supervisor", "a2")
-    stage.add_user("sup-asb", "b", "supervisor", "b1")
-    for role in ROLES:
-        stage.add_user(role, "a", role, "a1")
-    stage.add_user("superuser", "a", "viewer", "a1", clearance="unclassified", is_superuser=True)
+    stage = base_stage(IndexStage)
 
     for relation in (*CHILD_RELATIONS, "shared_other_unit"):
         unit, _, shared = RELATIONS[relation]
@@ -285,17 +272,8 @@ def build_stage() -> IndexStage:
 
 @pytest.fixture(scope="module")
 def stage(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Built once; the outer transaction is rolled back when the module is done. Files go to a temporary root."""
-    with override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("media"))), django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            built = build_stage()
-            connection.check_constraints()  # fire the deferred checks once, not in every test's savepoint
-            yield built
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+    with built_once(django_db_blocker, build_stage, str(tmp_path_factory.mktemp("media"))) as built:
+        yield built
 
 
 def ref(entity: Any) -> dict[str, str]:

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -35,6 +34,7 @@ from cases.commodities import seed_commodities
 from cases.models import Case, Commodity
 
 from . import factories
+from .stages import built_once
 
 pytestmark = pytest.mark.django_db
 
@@ -440,17 +440,8 @@ def build_world() -> World:
 
 @pytest.fixture(scope="module")
 def stage(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Built once; the outer transaction is rolled back when the module is done. Files go to a temporary root."""
-    with override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("media"))), django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            built = build_world()
-            connection.check_constraints()  # fire the deferred checks once, not in every test's savepoint
-            yield built
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+    with built_once(django_db_blocker, build_world, str(tmp_path_factory.mktemp("media"))) as built:
+        yield built
 
 
 def test_every_resource_of_the_api_is_here():

@@ -176,24 +176,31 @@ class EvidenceViewSet(CaseChildViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
         """The file as uploaded; each download is added to the custody log and audited (`export`)."""
-        evidence = self.get_object()
-        filename = evidence.original_name or evidence.file.name.rsplit("/", 1)[-1]
-        content_type = evidence.content_type or "application/octet-stream"
-        response: HttpResponse | FileResponse
-        if request.method == "HEAD":
-            # Headers only: nothing leaves, so nothing enters the custody log.
-            response = HttpResponse(content_type=content_type)
-            response["Content-Length"] = str(evidence.size)
-            response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
-        else:
-            handle = evidence.file.storage.open(evidence.file.name, "rb")
-            try:
-                evidence_record_download(evidence=evidence, actor=request.user)
-            except BaseException:
-                handle.close()
-                raise
-            response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
-        response["ETag"] = f'"{evidence.sha256}"'
-        response["Digest"] = evidence_digest_header(evidence)
-        response["Cache-Control"] = "private, no-store"  # every copy must be fetched, and so logged, here
-        return response
+        return evidence_file_response(self.get_object(), actor=request.user, headers_only=request.method == "HEAD")
+
+
+def evidence_file_response(evidence: Any, *, actor: Any, headers_only: bool = False) -> HttpResponse | FileResponse:
+    """The evidence file as an attachment; sending it is logged in the custody log and audited (`export`).
+
+    Shared by the API and the admin, so a download is recorded whichever door it leaves by.
+    """
+    filename = evidence.original_name or evidence.file.name.rsplit("/", 1)[-1]
+    content_type = evidence.content_type or "application/octet-stream"
+    response: HttpResponse | FileResponse
+    if headers_only:
+        # Headers only: nothing leaves, so nothing enters the custody log.
+        response = HttpResponse(content_type=content_type)
+        response["Content-Length"] = str(evidence.size)
+        response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
+    else:
+        handle = evidence.file.storage.open(evidence.file.name, "rb")
+        try:
+            evidence_record_download(evidence=evidence, actor=actor)
+        except BaseException:
+            handle.close()
+            raise
+        response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    response["ETag"] = f'"{evidence.sha256}"'
+    response["Digest"] = evidence_digest_header(evidence)
+    response["Cache-Control"] = "private, no-store"  # every copy must be fetched, and so logged, here
+    return response
