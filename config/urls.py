@@ -1,14 +1,27 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from accounts.api.views import CurrentTokenView, MeView, TokenView
 from audit.api.views import AuditEventViewSet
 from core import health, metrics
 from core.api import exceptions
 
-router = DefaultRouter()
+
+class ApiRoot(APIRootView):
+    """The API's top-level resources; nested ones hang off a case (`/cases/{id}/parties/`, …)."""
+
+    api_root_dict = {
+        "cases": "case-list", "persons": "person-list", "organizations": "organization-list",
+        "links": "link-list", "shipments": "shipment-list", "licences": "licence-list",
+        "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
+        "graph": "graph", "audit": "audit-list",
+    }
+
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
 router.register("audit", AuditEventViewSet, basename="audit")
 
 api: list[URLPattern | URLResolver] = [
@@ -18,6 +31,7 @@ api: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", ApiRoot.as_view(), name="api-root"),
     path("", include(router.urls)),
     path("", include("cases.api.urls")),
     path("", include("entities.api.urls")),

@@ -88,3 +88,12 @@ def test_unknown_route_is_json_404(api):
 
 def test_url_conf_loads():
     assert get_resolver().reverse_dict
+
+
+def test_api_root_lists_the_top_level_resources(api):
+    response = api.get("/api/v1/")
+    assert response.status_code == 200
+    body = response.json()
+    for name in ("cases", "persons", "organizations", "links", "shipments", "licences", "commodities",
+                 "prosecutions", "search", "graph", "audit"):
+        assert body[name].startswith("http://testserver/api/v1/"), name
