@@ -477,3 +477,18 @@ def test_a_command_on_bad_input_exits_non_zero_with_a_message():
     assert result.returncode != 0
     assert "NO-SUCH-AGENCY" in result.stderr
     assert result.stdout == ""
+
+
+def test_sign_in_is_throttled_with_429(db, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+    from rest_framework.throttling import AnonRateThrottle
+
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/minute"})
+    client = APIClient(REMOTE_ADDR="192.0.2.77")
+    cache.delete("throttle_anon_192.0.2.77")
+    codes = [client.post("/api/v1/auth/tokens/", {"username": "nobody", "password": "x"}, format="json").status_code
+             for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    assert "detail" in client.post("/api/v1/auth/tokens/", {}, format="json").json()
+    cache.delete("throttle_anon_192.0.2.77")
