@@ -23,8 +23,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from audit.services import record
+from entities import validators
 from entities.api.serializers import OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, OrganizationKind
+from entities.normalize import company_core
+from shipments.api.serializers import ShipmentSerializer
+from shipments.models import PARTY_ROLES, Shipment
 
 from .models import ImportJob, ImportMode, ImportRowError, ImportStatus
 from .readers import BadFile, Table, open_table
@@ -115,10 +119,12 @@ def flatten(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 
 @dataclass
 class Kind:
-    entity_type: str
+    entity_type: str  # '' for shipments
     serializer: type[serializers.Serializer]
     columns: frozenset[str]
     required: frozenset[str]
+    model: type[models.Model] = Entity
+    take_columns: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, list[str]]]] | None = None
 
 
 def _entity_kind(entity_type: str, serializer: type[serializers.Serializer]) -> Kind:
@@ -128,9 +134,62 @@ def _entity_kind(entity_type: str, serializer: type[serializers.Serializer]) -> 
                 frozenset({"name"}))
 
 
+class _ImportShipmentSerializer(ShipmentSerializer):
+    """A shipment row: parties come as name/country/registration columns, legs as transit_countries."""
+
+    class Meta(ShipmentSerializer.Meta):
+        fields = [f for f in ShipmentSerializer.Meta.fields
+                  if f not in ("legs", "cases", "licence", *PARTY_ROLES)]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        source, source_id = attrs.pop("source", None), attrs.pop("source_id", None)
+        attrs = super().validate(attrs)  # without source_id: an import upserts instead of refusing
+        if source is not None:
+            attrs["source"] = source
+        if source_id is not None:
+            attrs["source_id"] = source_id
+        return attrs
+
+
+PARTY_SUFFIXES = ("", "_country", "_registration_number")
+PARTY_COLUMNS = frozenset(f"{role}{suffix}" for role in PARTY_ROLES for suffix in PARTY_SUFFIXES)
+
+
+def _party_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Take the party columns off a shipments row: {role: (name, country, registration number)} and errors."""
+    parties: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for role in PARTY_ROLES:
+        name = validators.normalize_name(row.pop(role, "") or "")
+        raw_country, raw_number = row.pop(f"{role}_country", "") or "", row.pop(f"{role}_registration_number", "") or ""
+        try:
+            country = validators.normalize_country(str(raw_country).strip())
+        except validators.InvalidValue as exc:
+            errors[f"{role}_country"] = [str(exc)]
+            country = ""
+        try:
+            number = validators.normalize_registration_number(str(raw_number), country)
+        except validators.InvalidValue as exc:
+            errors[f"{role}_registration_number"] = [str(exc)]
+            number = ""
+        if not name and (raw_country or raw_number):
+            errors.setdefault(role, []).append(f"A {role} country or registration number needs the {role}'s name.")
+        if name:
+            parties[role] = (name, country, number)
+    return parties, errors
+
+
+def _shipment_kind() -> Kind:
+    fields = _ImportShipmentSerializer().fields
+    writable = {name for name, f in fields.items() if not f.read_only}
+    return Kind("", _ImportShipmentSerializer, frozenset(writable | PARTY_COLUMNS), frozenset({"reference"}),
+                model=Shipment, take_columns=_party_columns)
+
+
 _KINDS: dict[str, Callable[[], Kind]] = {
     "persons": lambda: _entity_kind(EntityType.PERSON, _ImportPersonSerializer),
     "organizations": lambda: _entity_kind(EntityType.ORGANIZATION, _ImportOrganizationSerializer),
+    "shipments": _shipment_kind,
 }
 SUPPORTED_KINDS = tuple(_KINDS)
 
@@ -153,6 +212,7 @@ class Importer:
     def __init__(self, job: ImportJob) -> None:
         self.job = job
         self.kind = _KINDS[job.kind]()
+        self.parties = Parties(job)
         actor = job.created_by
         self.context = {"request": SimpleNamespace(user=actor if actor is not None
                                                    else SimpleNamespace(agency_id=job.agency_id))}
@@ -160,25 +220,40 @@ class Importer:
     # rows → (row number, model data) or errors
     def checked_rows(self, table: Table, errors_out: list[ImportRowError] | None) -> Iterator[tuple[int, Any]]:
         for number, row in enumerate(table.rows, start=1):
+            parties: dict[str, Any] = {}
+            if self.kind.take_columns is not None and "__bad_json__" not in row and "__not_object__" not in row:
+                parties, party_errors = self.kind.take_columns(row)
+            else:
+                party_errors = {}
             data, errors = row_to_data(row)
+            for name, messages in party_errors.items():
+                errors.setdefault(name, []).extend(messages)
+            serializer = None
             if not errors.get(""):
                 serializer = self.kind.serializer(data=data, context=self.context)
                 if not serializer.is_valid():
                     for name, message in flatten(serializer.errors):
                         errors.setdefault(name, []).append(message)
-            if errors:
+            if errors or serializer is None:
                 if errors_out is not None:
                     errors_out.extend(ImportRowError(job=self.job, row=number, field=name, message=message)
                                       for name, messages in errors.items() for message in messages)
                 yield number, None
             else:
                 values = dict(serializer.validated_data)
+                for name in [n for n, v in values.items() if isinstance(v, models.Model)]:
+                    values[f"{name}_id"] = values.pop(name).pk  # compared and written by id
+                if "transit_countries" in values:
+                    values["transit_countries"] = list(dict.fromkeys(values["transit_countries"]))
+                if parties or self.kind.take_columns is not None:
+                    values["__parties__"] = parties
                 values["source"] = values.get("source") or self.job.source
                 values.setdefault("source_id", "")
                 yield number, values
 
     def run(self, *, write: bool, errors: bool) -> Counts:
         counts = Counts()
+        self.parties = Parties(self.job)  # a dry pass's unsaved organisations must not leak into a writing one
         with self.job.file.open("rb") as binary:
             table = open_table(binary)
             self._check_columns(table)
@@ -225,17 +300,20 @@ class Importer:
         if not batch:
             return
         agency_id = self.job.agency_id
+        model: Any = self.kind.model
+        if self.kind.take_columns is not None:
+            self.parties.resolve(batch, write)
         keys = {(v["source"], v["source_id"]) for v in batch if v["source_id"]}
-        existing: dict[tuple[str, str], Entity] = {}
+        existing: dict[tuple[str, str], Any] = {}
         if keys:
             q = models.Q()
             for source in {k[0] for k in keys}:
                 q |= models.Q(source=source, source_id__in=[k[1] for k in keys if k[0] == source])
-            for entity in Entity.objects.filter(q, agency_id=agency_id):
+            for entity in model.objects.filter(q, agency_id=agency_id):
                 existing[(entity.source, entity.source_id)] = entity
-        new: dict[int, Entity] = {}
-        changed: dict[Any, Entity] = {}
-        seen_new: dict[tuple[str, str], Entity] = {}
+        new: dict[int, Any] = {}
+        changed: dict[Any, Any] = {}
+        seen_new: dict[tuple[str, str], Any] = {}
         update_fields: set[str] = set()
         for values in batch:
             key = (values["source"], values["source_id"])
@@ -243,10 +321,13 @@ class Importer:
             if target is None and values["source_id"] and key in seen_new:
                 target = seen_new[key]  # the same source_id twice in one batch: the later row wins
             if target is None:
-                entity = Entity(agency_id=agency_id, type=self.kind.entity_type, **values)
-                if entity.type == EntityType.ORGANIZATION and not entity.kind:
-                    entity.kind = OrganizationKind.COMPANY
-                entity.refresh_derived()
+                if model is Entity:
+                    entity = Entity(agency_id=agency_id, type=self.kind.entity_type, **values)
+                    if entity.type == EntityType.ORGANIZATION and not entity.kind:
+                        entity.kind = OrganizationKind.COMPANY
+                else:
+                    entity = model(agency_id=agency_id, **values)
+                _refresh(entity)
                 new[id(entity)] = entity
                 if values["source_id"]:
                     seen_new[key] = entity
@@ -262,22 +343,90 @@ class Importer:
             if id(target) in new:
                 counts.updated += 1
                 continue
-            target.refresh_derived()
+            _refresh(target)
             changed[target.pk] = target
             counts.updated += 1
         if not write:
             return
-        created = Entity.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
+        created = model.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
         counts.created_ids.extend(str(e.pk) for e in created)
         if changed:
             now = timezone.now()
             for entity in changed.values():
                 entity.version += 1
                 entity.updated_at = now
-            Entity.objects.bulk_update(list(changed.values()), [*sorted(update_fields), "search_text",
-                                                               "identifier_numbers", "version", "updated_at"],
-                                       batch_size=BATCH_SIZE)
+            derived = ["search_text", "identifier_numbers"] if model is Entity else []
+            model.objects.bulk_update(list(changed.values()), [*sorted(update_fields), *derived, "version",
+                                                               "updated_at"], batch_size=BATCH_SIZE)
             counts.updated_ids.extend(str(pk) for pk in changed)
+
+
+def _refresh(obj: Any) -> None:
+    if isinstance(obj, Entity):
+        obj.refresh_derived()
+
+
+class Parties:
+    """Shipment parties to the agency's organisations: registration number + country, else normalised name
+    (company_core) + country, else a new organisation. Remembered for the whole job."""
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        self.by_number: dict[tuple[str, str], Any] = {}
+        self.by_name: dict[tuple[str, str], Any] = {}
+        self.created = 0
+
+    def resolve(self, batch: list[dict[str, Any]], write: bool) -> None:
+        wanted = [spec for values in batch for spec in values["__parties__"].values()]
+        self._load(wanted)
+        new: list[Entity] = []
+        for name, country, number in wanted:
+            if self._find(name, country, number) is None:
+                entity = Entity(agency_id=self.job.agency_id, type=EntityType.ORGANIZATION, name=name,
+                                jurisdiction=country, registration_number=number, kind=OrganizationKind.COMPANY,
+                                source=self.job.source)
+                entity.refresh_derived()
+                new.append(entity)
+                self._remember(entity, company_core(name))
+        if new and write:
+            Entity.objects.bulk_create(new, batch_size=BATCH_SIZE)
+            self.created += len(new)
+        for values in batch:
+            for role, (name, country, number) in values.pop("__parties__").items():
+                found = self._find(name, country, number)
+                values[f"{role}_id"] = found.pk if found is not None else None
+
+    def _find(self, name: str, country: str, number: str) -> Any:
+        if number and (number, country) in self.by_number:
+            return self.by_number[(number, country)]
+        return self.by_name.get((company_core(name), country))
+
+    def _remember(self, entity: Entity, core: str) -> None:
+        if entity.registration_number:
+            self.by_number.setdefault((entity.registration_number, entity.jurisdiction), entity)
+        self.by_name.setdefault((core, entity.jurisdiction), entity)
+
+    def _load(self, wanted: list[tuple[str, str, str]]) -> None:
+        numbers = {(n, c) for _, c, n in wanted if n and (n, c) not in self.by_number}
+        names = {(company_core(name), c) for name, c, _ in wanted if (company_core(name), c) not in self.by_name}
+        orgs = Entity.objects.filter(agency_id=self.job.agency_id, type=EntityType.ORGANIZATION, archived=False)
+        if numbers:
+            q = models.Q()
+            for number, country in numbers:
+                q |= models.Q(registration_number=number, jurisdiction=country)
+            for entity in orgs.filter(q).order_by("created_at"):
+                self.by_number.setdefault((entity.registration_number, entity.jurisdiction), entity)
+        cores = sorted({core for core, _ in names if core})
+        for start in range(0, len(cores), 200):
+            q = models.Q()
+            for core in cores[start:start + 200]:
+                q |= models.Q(search_text__contains=core)
+            countries = {c for core, c in names if core in cores[start:start + 200]}
+            for entity in orgs.filter(q, jurisdiction__in=countries).order_by("created_at"):
+                for variant in [entity.name, *entity.names]:
+                    key = (company_core(variant), entity.jurisdiction)
+                    if key in names:
+                        self.by_name.setdefault(key, entity)
 
 
 def sha256_of(job: ImportJob) -> str:

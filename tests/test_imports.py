@@ -228,3 +228,56 @@ def test_api_rejects_bad_kind_mode_role_and_size(world, investigator, client_for
         assert api.post("/api/v1/imports/", {"file": upload, "kind": "persons"},
                         format="multipart").status_code == 413
     assert not ImportJob.objects.exists()
+
+
+def shipments_csv(rows: list[dict]) -> bytes:
+    columns = ["source_id", "reference", "hs_code", "quantity_kg", "origin_country", "destination_country",
+               "transit_countries", "consignor", "consignor_country", "consignee", "consignee_country",
+               "consignee_registration_number", "notify_party", "notify_party_country"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return out.getvalue().encode()
+
+
+SHIPMENTS = [
+    {"source_id": "s1", "reference": "BL-1", "hs_code": "8110", "quantity_kg": "1200.5", "origin_country": "CN",
+     "destination_country": "DE", "transit_countries": "VN;TR", "consignor": "Guangxi Antimony Smelting Co., Ltd.",
+     "consignor_country": "CN", "consignee": "Antimony Trading Co., Ltd.", "consignee_country": "HK"},
+    {"source_id": "s2", "reference": "BL-2", "origin_country": "CN", "destination_country": "DE",
+     "consignee": "ANTIMONY TRADING CO LTD", "consignee_country": "HK", "notify_party": "Antimony Trading",
+     "notify_party_country": "SG"},
+    {"source_id": "s3", "reference": "BL-3", "origin_country": "QQ", "consignee": "", "consignee_country": "HK"},
+]
+
+
+def test_shipments_resolve_parties_to_one_organisation(world):
+    existing = factories.organization(world.a, "Guangxi Antimony Smelting Company Limited", jurisdiction="CN")
+    job = run_job(job_for(world.a, shipments_csv(SHIPMENTS), kind="shipments", source="customs").pk)
+    assert job.status == "succeeded", job.error
+    assert (job.total_rows, job.created, job.failed_rows) == (3, 2, 1) and accounted(job)
+    fields = {e.field for e in ImportRowError.objects.filter(job=job, row=3)}
+    assert {"origin_country", "consignee"} <= fields
+    from shipments.models import Shipment
+
+    one, two = Shipment.objects.get(source_id="s1"), Shipment.objects.get(source_id="s2")
+    assert one.consignee_id == two.consignee_id  # "Co., Ltd." and "CO LTD" in HK: one organisation
+    assert one.consignor_id == existing.pk
+    assert two.notify_party_id not in (None, two.consignee_id)  # same name, another country
+    assert one.transit_countries == ["VN", "TR"] and str(one.quantity_kg) == "1200.500"
+    assert Entity.objects.filter(type="organization").count() == 3
+    again = run_job(job_for(world.a, shipments_csv(SHIPMENTS), kind="shipments", source="customs").pk)
+    assert (again.created, again.updated, again.unchanged, again.failed_rows) == (0, 0, 2, 1)
+    assert Entity.objects.filter(type="organization").count() == 3 and Shipment.objects.count() == 2
+
+
+def test_shipments_atomic_and_dry_run_create_no_parties(world):
+    for mode in ("atomic", "dry_run"):
+        job = run_job(job_for(world.a, shipments_csv(SHIPMENTS), kind="shipments", mode=mode).pk)
+        assert accounted(job) and job.failed_rows == 1
+    assert not Entity.objects.exists()
+    job = run_job(job_for(world.a, shipments_csv(SHIPMENTS[:2]), kind="shipments", mode="atomic").pk)
+    assert job.status == "succeeded" and job.created == 2
+    assert Entity.objects.count() == 3
