@@ -281,3 +281,23 @@ def test_shipments_atomic_and_dry_run_create_no_parties(world):
     job = run_job(job_for(world.a, shipments_csv(SHIPMENTS[:2]), kind="shipments", mode="atomic").pk)
     assert job.status == "succeeded" and job.created == 2
     assert Entity.objects.count() == 3
+
+
+def test_admin_import_page_uploads_and_shows_the_job(world, client, django_capture_on_commit_callbacks, eager):
+    clerk = factories.user(world.a, "investigator", world.a1, username="clerk-a1")
+    clerk.is_staff = True
+    clerk.save()
+    client.force_login(clerk)
+    assert client.get("/admin/imports/importjob/add/").status_code == 200
+    upload = ContentFile(persons_csv(GOOD + BAD), name="people.csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/imports/importjob/add/", {"file": upload, "kind": "persons",
+                                                                 "mode": "partial", "source": "admin"})
+    assert response.status_code == 302, response.content[:2000]
+    job = ImportJob.objects.get(source="admin")
+    assert job.agency == world.a and job.created_by == clerk
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.created == 3
+    page = client.get(f"/admin/imports/importjob/{job.pk}/change/")
+    assert page.status_code == 200 and b"birth_date" in page.content
+    assert client.get("/admin/imports/importjob/").status_code == 200
