@@ -25,13 +25,14 @@ from rest_framework import serializers
 from audit.services import record
 from entities import validators
 from entities.api.serializers import OrganizationSerializer, PersonSerializer
-from entities.models import Entity, EntityType, OrganizationKind
+from entities.models import Entity, EntityType, Link, OrganizationKind
 from entities.normalize import company_core
 from shipments.api.serializers import ShipmentSerializer
 from shipments.models import PARTY_ROLES, Shipment
 
+from . import ftm
 from .models import ImportJob, ImportMode, ImportRowError, ImportStatus
-from .readers import BadFile, Table, open_table
+from .readers import BadFile, Table, _check_text, open_table
 
 BATCH_SIZE = 1000
 HEARTBEAT_STALE = datetime.timedelta(minutes=5)
@@ -190,6 +191,7 @@ _KINDS: dict[str, Callable[[], Kind]] = {
     "persons": lambda: _entity_kind(EntityType.PERSON, _ImportPersonSerializer),
     "organizations": lambda: _entity_kind(EntityType.ORGANIZATION, _ImportOrganizationSerializer),
     "shipments": _shipment_kind,
+    "ftm": lambda: Kind("", _ImportPersonSerializer, frozenset(), frozenset()),
 }
 SUPPORTED_KINDS = tuple(_KINDS)
 
@@ -213,6 +215,7 @@ class Importer:
         self.job = job
         self.kind = _KINDS[job.kind]()
         self.parties = Parties(job)
+        self.would_create: dict[tuple[str, str], Any] = {}
         actor = job.created_by
         self.context = {"request": SimpleNamespace(user=actor if actor is not None
                                                    else SimpleNamespace(agency_id=job.agency_id))}
@@ -252,6 +255,8 @@ class Importer:
                 yield number, values
 
     def run(self, *, write: bool, errors: bool) -> Counts:
+        if self.job.kind == "ftm":
+            return self.run_ftm(write=write, errors=errors)
         counts = Counts()
         self.parties = Parties(self.job)  # a dry pass's unsaved organisations must not leak into a writing one
         with self.job.file.open("rb") as binary:
@@ -277,6 +282,133 @@ class Importer:
                 ImportRowError.objects.bulk_create(pending_errors)
             self._progress(counts.total)
         return counts
+
+    # --- FollowTheMoney ------------------------------------------------------------------------
+
+    def run_ftm(self, *, write: bool, errors: bool) -> Counts:
+        counts = Counts()
+        self.would_create = {}
+        pending: list[ImportRowError] = []
+
+        def bad(number: int, problems: dict[str, list[str]]) -> None:
+            counts.failed += 1
+            if errors:
+                pending.extend(ImportRowError(job=self.job, row=number, field=name, message=message)
+                               for name, messages in problems.items() for message in messages)
+
+        def step(batch: list[dict[str, Any]], flush: Callable[[list[dict[str, Any]], Counts, bool], None],
+                 force: bool = False) -> list[dict[str, Any]]:
+            if batch and (force or len(batch) >= BATCH_SIZE):
+                flush(batch, counts, write)
+                batch = []
+                if pending:
+                    ImportRowError.objects.bulk_create(pending)
+                    pending.clear()
+                self._progress(counts.total)
+            return batch
+
+        with self.job.file.open("rb") as binary:
+            head = binary.read(4096)
+            binary.seek(0)
+            if not head.strip():
+                raise BadFile("The file is empty.")
+            _check_text(binary)
+            if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+                raise BadFile("An ftm file is FollowTheMoney JSON lines: one entity object a line.")
+            known = ftm.addresses(binary)
+            batch: list[dict[str, Any]] = []
+            link_rows = 0
+            for number, item, problem in ftm.lines(binary):
+                counts.total += 1
+                schema = item.get("schema") if item is not None else None
+                if item is None:
+                    bad(number, {"": [problem]})
+                elif schema == "Address":
+                    counts.unchanged += 1  # folded into the entities that name it
+                elif schema in ftm.LINKS:
+                    link_rows += 1  # counted in the second pass
+                    counts.total -= 1
+                elif schema in ftm.PERSON_SCHEMATA or schema in ftm.ORG_SCHEMATA:
+                    person = schema in ftm.PERSON_SCHEMATA
+                    serializer_class = _ImportPersonSerializer if person else _ImportOrganizationSerializer
+                    serializer = serializer_class(data=ftm.entity_row(item, known), context=self.context)
+                    if not serializer.is_valid():
+                        problems: dict[str, list[str]] = {}
+                        for name, message in flatten(serializer.errors):
+                            problems.setdefault(name, []).append(message)
+                        bad(number, problems)
+                    else:
+                        values = dict(serializer.validated_data)
+                        values["source"] = self.job.source
+                        values["__type__"] = EntityType.PERSON if person else EntityType.ORGANIZATION
+                        batch.append(values)
+                else:
+                    bad(number, {"schema": [f"FollowTheMoney schema {schema!r} is not imported."]})
+                batch = step(batch, self._flush)
+            step(batch, self._flush, force=True)
+            if link_rows:
+                links: list[tuple[int, dict[str, Any]]] = []
+                for number, item, _ in ftm.lines(binary):
+                    if item is not None and item.get("schema") in ftm.LINKS:
+                        links.append((number, item))
+                        if len(links) >= BATCH_SIZE:
+                            self._flush_links(links, counts, write, bad)
+                            links = []
+                            step([{}], lambda *a: None, force=True)
+                self._flush_links(links, counts, write, bad)
+            step([{}], lambda *a: None, force=True)
+        return counts
+
+    def _flush_links(self, links: list[tuple[int, dict[str, Any]]], counts: Counts, write: bool,
+                     bad: Callable[[int, dict[str, list[str]]], None]) -> None:
+        if not links:
+            return
+        source = self.job.source
+        wanted = {ftm._first(item.get("properties", {}).get(prop)) for _, item in links
+                  for prop in ftm.LINKS[item["schema"]][1:]}
+        ends: dict[str, Any] = {e.source_id: e for e in Entity.objects.filter(
+            agency_id=self.job.agency_id, source=source, source_id__in=wanted - {""})}
+        for (src, source_id), entity in self.would_create.items():
+            if src == source and source_id in wanted:
+                ends.setdefault(source_id, entity)
+        existing = {link.provenance_id: link for link in Link.objects.filter(
+            agency_id=self.job.agency_id, provenance_source=source,
+            provenance_id__in=[str(item["id"])[:200] for _, item in links])}
+        new: dict[str, Link] = {}
+        changed: dict[Any, Link] = {}
+        fields: set[str] = set()
+        for number, item in links:
+            counts.total += 1
+            values, problems = ftm.link_values(item, ends)
+            if values is None:
+                bad(number, problems)
+                continue
+            target = existing.get(values["provenance_id"]) or new.get(values["provenance_id"])
+            if target is None:
+                new[values["provenance_id"]] = Link(agency_id=self.job.agency_id, provenance_source=source, **values)
+                counts.created += 1
+                continue
+            diffs = [name for name, value in values.items() if getattr(target, name) != value]
+            if not diffs:
+                counts.unchanged += 1
+                continue
+            for name in diffs:
+                setattr(target, name, values[name])
+            fields.update(diffs)
+            counts.updated += 1
+            if target.pk in existing:
+                changed[target.pk] = target
+        if not write:
+            return
+        created = Link.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
+        counts.created_ids.extend(str(link.pk) for link in created)
+        if changed:
+            now = timezone.now()
+            for link in changed.values():
+                link.version += 1
+                link.updated_at = now
+            Link.objects.bulk_update(list(changed.values()), [*sorted(fields), "version", "updated_at"])
+            counts.updated_ids.extend(str(pk) for pk in changed)
 
     def _check_columns(self, table: Table) -> None:
         if table.columns is None:
@@ -316,13 +448,14 @@ class Importer:
         seen_new: dict[tuple[str, str], Any] = {}
         update_fields: set[str] = set()
         for values in batch:
+            entity_type = values.pop("__type__", None) or self.kind.entity_type
             key = (values["source"], values["source_id"])
             target = existing.get(key) if values["source_id"] else None
             if target is None and values["source_id"] and key in seen_new:
                 target = seen_new[key]  # the same source_id twice in one batch: the later row wins
             if target is None:
                 if model is Entity:
-                    entity = Entity(agency_id=agency_id, type=self.kind.entity_type, **values)
+                    entity = Entity(agency_id=agency_id, type=entity_type, **values)
                     if entity.type == EntityType.ORGANIZATION and not entity.kind:
                         entity.kind = OrganizationKind.COMPANY
                 else:
@@ -347,6 +480,7 @@ class Importer:
             changed[target.pk] = target
             counts.updated += 1
         if not write:
+            self.would_create.update({(e.source, e.source_id): e for e in new.values() if e.source_id})
             return
         created = model.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
         counts.created_ids.extend(str(e.pk) for e in created)

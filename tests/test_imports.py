@@ -301,3 +301,34 @@ def test_admin_import_page_uploads_and_shows_the_job(world, client, django_captu
     page = client.get(f"/admin/imports/importjob/{job.pk}/change/")
     assert page.status_code == 200 and b"birth_date" in page.content
     assert client.get("/admin/imports/importjob/").status_code == 200
+
+
+def test_a_job_whose_worker_died_is_resumed_without_duplicates(world, monkeypatch):
+    import datetime
+
+    from imports import services
+
+    monkeypatch.setattr(services, "BATCH_SIZE", 10)
+    rows = [{"source_id": f"r{i}", "name": f"Person {i}"} for i in range(45)]
+    job = job_for(world.a, persons_csv(rows))
+    real_flush, calls = services.Importer._flush, []
+
+    def dying_flush(self, batch, counts, write):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("the worker is killed")  # not an Exception: nothing marks the job failed
+        return real_flush(self, batch, counts, write)
+
+    monkeypatch.setattr(services.Importer, "_flush", dying_flush)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "running" and job.processed_rows == 20
+    assert Entity.objects.count() == 20
+    assert run_job(job.pk).status == "running"  # a live heartbeat: another worker is on it
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=job.heartbeat_at - datetime.timedelta(hours=1))
+    job = run_job(job.pk)
+    assert job.status == "succeeded" and accounted(job)
+    assert (job.total_rows, job.created, job.unchanged) == (45, 25, 20)
+    assert Entity.objects.count() == 45
+    assert run_job(job.pk).created == 25  # a finished job is left as it is

@@ -90,3 +90,37 @@ def test_ofac_sdn_list_as_persons_and_organisations(world):
     assert bank.addresses[0]["country"] == "CH"
     again = run_job(_job(world.a, "organizations", organizations).pk)
     assert again.created == 0 and again.updated == 0
+
+
+FTM = Path(settings.BASE_DIR).parent / "shared" / "data" / "ftm" / "donations.ftm.jsonl"
+
+
+def _ftm_job(agency, content: bytes, mode: str = "partial") -> ImportJob:
+    job = ImportJob(agency=agency, kind="ftm", mode=mode, source="donations")
+    job.file.save("donations.ftm.jsonl", ContentFile(content), save=False)
+    job.save()
+    return job
+
+
+@pytest.mark.skipif(not FTM.exists(), reason="../shared/data/ftm is not here")
+def test_ftm_donations_file(world):
+    from entities.models import Link
+
+    content = FTM.read_bytes()
+    dry = run_job(_ftm_job(world.a, content, mode="dry_run").pk)
+    assert dry.status == "succeeded", dry.error
+    assert not Entity.objects.exists() and not Link.objects.exists()
+    job = run_job(_ftm_job(world.a, content).pk)
+    assert job.status == "succeeded", job.error
+    assert job.total_rows == 474, job.failed_rows
+    assert job.failed_rows <= 5, list(job.errors.values_list("row", "field", "message")[:10])
+    assert job.created + job.updated + job.unchanged + job.failed_rows == job.total_rows
+    assert (dry.created, dry.failed_rows) == (job.created, job.failed_rows)
+    assert Entity.objects.filter(source="donations", type="person").count() == 22
+    assert Entity.objects.filter(source="donations", type="organization").count() == 73
+    assert Link.objects.filter(kind="financing", currency="EUR").count() + job.failed_rows >= 290
+    with_address = Entity.objects.get(source_id="f9c295f21b233ac878fbac4d271bb6fd13d7952a")
+    assert with_address.addresses == [{"text": "Schillerstraße 19, 76135 Karlsruhe", "country": "DE"}]
+    again = run_job(_ftm_job(world.a, content).pk)
+    assert (again.created, again.updated) == (0, 0)
+    assert again.unchanged + again.failed_rows == 474
