@@ -216,9 +216,21 @@ class Importer:
         self.kind = _KINDS[job.kind]()
         self.parties = Parties(job)
         self.would_create: dict[tuple[str, str], Any] = {}
+        self._serializers: dict[type, Any] = {}
         actor = job.created_by
         self.context = {"request": SimpleNamespace(user=actor if actor is not None
                                                    else SimpleNamespace(agency_id=job.agency_id))}
+
+    def row_serializer(self, serializer_class: type[serializers.Serializer], data: dict[str, Any]) -> Any:
+        """One serializer per job and class, given each row in turn: building a serializer's fields
+        (deep copies of every declared field) costs more than validating a row with them."""
+        serializer = self._serializers.get(serializer_class)
+        if serializer is None:
+            serializer = self._serializers[serializer_class] = serializer_class(data=data, context=self.context)
+        serializer.initial_data = data
+        for cached in ("_validated_data", "_errors", "_data"):
+            serializer.__dict__.pop(cached, None)
+        return serializer
 
     # rows → (row number, model data) or errors
     def checked_rows(self, table: Table, errors_out: list[ImportRowError] | None) -> Iterator[tuple[int, Any]]:
@@ -233,7 +245,7 @@ class Importer:
                 errors.setdefault(name, []).extend(messages)
             serializer = None
             if not errors.get(""):
-                serializer = self.kind.serializer(data=data, context=self.context)
+                serializer = self.row_serializer(self.kind.serializer, data)
                 if not serializer.is_valid():
                     for name, message in flatten(serializer.errors):
                         errors.setdefault(name, []).append(message)
@@ -331,7 +343,7 @@ class Importer:
                 elif schema in ftm.PERSON_SCHEMATA or schema in ftm.ORG_SCHEMATA:
                     person = schema in ftm.PERSON_SCHEMATA
                     serializer_class = _ImportPersonSerializer if person else _ImportOrganizationSerializer
-                    serializer = serializer_class(data=ftm.entity_row(item, known), context=self.context)
+                    serializer = self.row_serializer(serializer_class, ftm.entity_row(item, known))
                     if not serializer.is_valid():
                         problems: dict[str, list[str]] = {}
                         for name, message in flatten(serializer.errors):
