@@ -37,6 +37,7 @@ api: list[URLPattern | URLResolver] = [
     path("", include("entities.api.urls")),
     path("", include("shipments.api.urls")),
     path("", include("explore.urls")),
+    path("", include("imports.api.urls")),
 ]
 
 urlpatterns = [

@@ -251,6 +251,11 @@ def _register_all() -> None:
     ):
         register(model._meta.label_lower, view=partial(_agency_records, model, via_cases=via_cases),
                  change=_own_agency_writable(model, action))
+    from imports.models import ImportJob
+
+    # Import jobs: every user of the owning agency sees them; investigators and up start them.
+    register("imports.importjob", view=partial(_agency_records, ImportJob, via_cases=None),
+             change=_own_agency_writable(ImportJob, "entity.change"))
     register("audit.auditevent", view=_audit_view, change=lambda user: _audit_view(user).none())
     register("accounts.agency", view=_accounts_view("accounts.Agency", "pk"),
              change=_accounts_change("accounts.Agency", "pk"))

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "entities",
     "cases",
     "shipments",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -186,3 +187,4 @@ LOGGING = {
 # Evidence files (API.md § Cases, nested `evidence`): an upload over this many bytes is a 413 and nothing of it is
 # kept. Uploads stream to a temporary file (FILE_UPLOAD_TEMP_DIR, the system's by default) while they are hashed.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)

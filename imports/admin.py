@@ -1,0 +1,72 @@
+"""The import page for clerks: upload a file with its kind and mode, then follow progress and errors."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import transaction
+
+from core.admin import PolicyAdminMixin
+
+from .models import ImportJob, ImportRowError
+
+COUNTS = ("status", "total_rows", "processed_rows", "created", "updated", "unchanged", "failed_rows", "error",
+          "sha256", "started_at", "finished_at", "created_by", "agency")
+
+
+class ImportRowErrorInline(admin.TabularInline):
+    model = ImportRowError
+    fields = ("row", "field", "message")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("row", "id")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff  # the job itself is scoped by the policy
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    create_action = "entity.change"
+    list_display = ("created_at", "kind", "mode", "source", "status", "progress", "created", "updated",
+                    "unchanged", "failed_rows", "created_by")
+    list_filter = ("status", "kind", "mode")
+    inlines = [ImportRowErrorInline]
+
+    @admin.display(description="progress")
+    def progress(self, obj: ImportJob) -> str:
+        return f"{obj.processed_rows}/{obj.total_rows or '?'}"
+
+    def get_fields(self, request, obj=None):
+        return ("file", "kind", "mode", "source") if obj is None else ("kind", "mode", "source", *COUNTS)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("kind", "mode", "source", *COUNTS)
+
+    def get_inlines(self, request, obj):
+        return [ImportRowErrorInline] if obj is not None else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)  # a job is read-only once made
+
+    def save_model(self, request, obj, form, change):
+        from .tasks import run
+
+        obj.agency = request.user.agency
+        obj.created_by = request.user
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            transaction.on_commit(lambda: run.delay(str(obj.pk)))

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core import policy
+from imports.models import ImportJob
+from imports.tasks import run
+
+from .serializers import ImportJobSerializer, ImportRowErrorSerializer
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The file is over the import size limit."
+    default_code = "payload_too_large"
+
+
+class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       viewsets.GenericViewSet):
+    serializer_class = ImportJobSerializer
+    queryset = ImportJob.objects.select_related("agency", "created_by")
+    parser_classes = [MultiPartParser, FormParser]
+
+    def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
+        # `?format=csv` asks the errors action for a CSV download, which it writes itself.
+        return super().perform_content_negotiation(request, force=force or request.query_params.get("format") == "csv")
+
+    def get_queryset(self) -> Any:
+        return policy.visible(self.request.user, self.queryset.all())
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.IMPORT_MAX_BYTES + 64 * 1024:
+            raise PayloadTooLarge(f"The file is over the import size limit of {settings.IMPORT_MAX_BYTES} bytes.")
+        upload = request.FILES.get("file")
+        if upload is not None and upload.size > settings.IMPORT_MAX_BYTES:
+            raise PayloadTooLarge(f"The file is over the import size limit of {settings.IMPORT_MAX_BYTES} bytes.")
+        if not policy.allows(request.user, "entity.change") or request.user.agency_id is None:
+            raise exceptions.PermissionDenied("Imports are for investigators, supervisors and agency admins.")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            job = serializer.save(agency_id=request.user.agency_id, created_by=request.user)
+            transaction.on_commit(lambda: run.delay(str(job.pk)))
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=True, methods=["get"], url_path="errors")
+    def errors(self, request: Request, pk: Any = None) -> Any:
+        job = self.get_object()
+        rows = job.errors.order_by("row", "id")
+        if request.query_params.get("format") == "csv":
+            return errors_csv(job, rows)
+        page = self.paginate_queryset(rows)
+        if page is not None:
+            return self.get_paginated_response(ImportRowErrorSerializer(page, many=True).data)
+        return Response(ImportRowErrorSerializer(rows, many=True).data)
+
+    @action(detail=True, methods=["get"], url_path="errors.csv")
+    def errors_csv(self, request: Request, pk: Any = None) -> Any:
+        job = self.get_object()
+        return errors_csv(job, job.errors.order_by("row", "id"))
+
+
+def errors_csv(job: ImportJob, rows: Any) -> HttpResponse:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "field", "message"])
+    for error in rows.iterator(chunk_size=2000):
+        writer.writerow([error.row, error.field, error.message])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    return response

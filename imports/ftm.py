@@ -1,0 +1,141 @@
+"""FollowTheMoney JSON lines: Person, Company, Organization, LegalEntity as entities (their Address entities
+and identifiers folded in), Ownership, Directorship, Family, Associate (and Payment, as financing) as links.
+
+Rows are the file's lines. Address lines are folded into the entities that name them and counted
+`unchanged`; link lines are read in a second pass, once every entity of the file is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+from entities import validators
+from entities.api.serializers import LINK_ENDS
+from entities.models import Entity, Link, LinkKind
+
+PERSON_SCHEMATA = {"Person"}
+ORG_SCHEMATA = {"Company", "Organization", "LegalEntity"}
+LINKS = {  # schema: (kind, source property, target property)
+    "Ownership": (LinkKind.OWNERSHIP, "owner", "asset"),
+    "Directorship": (LinkKind.DIRECTORSHIP, "director", "organization"),
+    "Family": (LinkKind.FAMILY, "person", "relative"),
+    "Associate": (LinkKind.ASSOCIATE, "person", "associate"),
+    "Payment": (LinkKind.FINANCING, "payer", "beneficiary"),
+}
+
+
+def lines(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    binary.seek(0)
+    number = 0
+    for raw in binary:
+        text = raw.decode("utf-8-sig").strip()
+        if not text:
+            continue
+        number += 1
+        try:
+            item = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"Not valid JSON: {exc}."
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("properties", {}), dict) or not item.get("id"):
+            yield number, None, "Not a FollowTheMoney entity (an object with id, schema and properties)."
+            continue
+        yield number, item, ""
+
+
+def addresses(binary: IO[bytes]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for _, item, _ in lines(binary):
+        if item is not None and item.get("schema") == "Address":
+            props = item.get("properties", {})
+            text = _first(props.get("full")) or ", ".join(
+                v for v in (_first(props.get("street")), _first(props.get("city"))) if v)
+            found[str(item["id"])] = {"text": text, "country": _first(props.get("country")).upper()}
+    return found
+
+
+def _first(values: Any) -> str:
+    return str(values[0]) if isinstance(values, list) and values else ""
+
+
+def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The API's input for an FtM Person/Company/Organization/LegalEntity."""
+    props = item.get("properties", {})
+    names = [str(n) for n in props.get("name", [])] + [str(n) for n in props.get("alias", [])]
+    row: dict[str, Any] = {"source_id": str(item["id"])[:200], "name": names[0] if names else "",
+                           "names": names[1:]}
+    countries = [str(c).upper() for c in props.get("country", []) + props.get("nationality", [])]
+    if item.get("schema") in PERSON_SCHEMATA:
+        if countries:
+            row["nationalities"] = list(dict.fromkeys(countries))
+        if props.get("birthDate"):
+            row["birth_date"] = _first(props["birthDate"])[:10]
+    else:
+        if countries:
+            row["jurisdiction"] = countries[0]
+        if props.get("registrationNumber"):
+            row["registration_number"] = _first(props["registrationNumber"])
+    addrs = [known_addresses[a] for a in props.get("addressEntity", []) if a in known_addresses]
+    addrs += [{"text": str(a), "country": ""} for a in props.get("address", [])]
+    if addrs:
+        row["addresses"] = addrs
+    if props.get("phone"):
+        row["phones"] = [str(p) for p in props["phone"]]
+    if props.get("email"):
+        row["emails"] = [str(e) for e in props["email"]]
+    if props.get("idNumber"):
+        row["identifiers"] = [{"scheme": "national_id", "number": str(n)} for n in props["idNumber"]]
+    if props.get("passportNumber"):
+        row.setdefault("identifiers", []).extend({"scheme": "passport", "number": str(n)}
+                                                 for n in props["passportNumber"])
+    return row
+
+
+def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """A Link's field values for an FtM interval entity, or the errors of the line."""
+    kind, source_prop, target_prop = LINKS[item["schema"]]
+    props = item.get("properties", {})
+    errors: dict[str, list[str]] = {}
+    source, target = ends.get(_first(props.get(source_prop))), ends.get(_first(props.get(target_prop)))
+    if source is None:
+        errors[source_prop] = ["Names no entity of this source in your agency."]
+    if target is None:
+        errors[target_prop] = ["Names no entity of this source in your agency."]
+    if source is not None and target is not None:
+        source_types, target_types, rule = LINK_ENDS[kind]
+        if source.pk == target.pk:
+            errors[target_prop] = ["A link cannot join an entity to itself."]
+        elif source.type not in source_types or target.type not in target_types:
+            errors[target_prop] = [rule]
+    values: dict[str, Any] = {"kind": kind, "provenance_id": str(item["id"])[:200]}
+    amount = _first(props.get("amountEur") or props.get("amount"))
+    if amount:
+        try:
+            values["amount"], values["currency"] = Decimal(amount).quantize(Decimal("0.01")), "EUR" if props.get(
+                "amountEur") else _first(props.get("currency"))[:3].upper()
+        except InvalidOperation:
+            errors["amount"] = [f"{amount!r} is not a number."]
+    for prop, name in (("startDate", "start_date"), ("date", "start_date"), ("endDate", "end_date")):
+        if props.get(prop) and name not in values:
+            try:
+                values[name] = validators.datetime.date.fromisoformat(_first(props[prop])[:10])
+            except ValueError:
+                errors[prop] = [f"{_first(props[prop])!r} is not a date."]
+    if props.get("percentage"):
+        try:
+            values["share_pct"] = Decimal(_first(props["percentage"])).quantize(Decimal("0.001"))
+        except InvalidOperation:
+            errors["percentage"] = ["Not a number."]
+    if props.get("role") or props.get("relationship"):
+        values["subtype"] = "_".join(_first(props.get("role") or props.get("relationship")).lower().split())[:32]
+    if errors:
+        return None, errors
+    values["source_id"], values["target_id"] = source.pk, target.pk  # type: ignore[union-attr]
+    return values, {}
+
+
+__all__ = ["LINKS", "ORG_SCHEMATA", "PERSON_SCHEMATA", "Entity", "Link", "addresses", "entity_row", "lines",
+           "link_values"]
