@@ -16,7 +16,7 @@ class ApiRoot(APIRootView):
         "cases": "case-list", "persons": "person-list", "organizations": "organization-list",
         "links": "link-list", "shipments": "shipment-list", "licences": "licence-list",
         "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
-        "graph": "graph", "audit": "audit-list",
+        "graph": "graph", "imports": "import-list", "audit": "audit-list",
     }
 
 

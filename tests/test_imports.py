@@ -326,6 +326,7 @@ def test_a_job_whose_worker_died_is_resumed_without_duplicates(world, monkeypatc
     assert job.status == "running" and job.processed_rows == 20
     assert Entity.objects.count() == 20
     assert run_job(job.pk).status == "running"  # a live heartbeat: another worker is on it
+    assert job.heartbeat_at is not None
     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=job.heartbeat_at - datetime.timedelta(hours=1))
     job = run_job(job.pk)
     assert job.status == "succeeded" and accounted(job)

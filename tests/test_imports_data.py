@@ -6,6 +6,7 @@ import csv
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pycountry
 import pytest
@@ -56,7 +57,8 @@ def ofac_rows() -> tuple[list[dict], list[dict]]:
                 country = _blank(row[4])
                 if text or country:
                     addresses[row[0].strip()].append({"text": text or country, "country": _country(country)})
-    persons, organizations = [], []
+    persons: list[dict[str, Any]] = []
+    organizations: list[dict[str, Any]] = []
     with (OFAC / "ofac_sdn.csv").open(encoding="utf-8", errors="replace", newline="") as f:
         for row in csv.reader(f):
             if len(row) < 3 or not row[0].strip():

@@ -95,5 +95,5 @@ def test_api_root_lists_the_top_level_resources(api):
     assert response.status_code == 200
     body = response.json()
     for name in ("cases", "persons", "organizations", "links", "shipments", "licences", "commodities",
-                 "prosecutions", "search", "graph", "audit"):
+                 "prosecutions", "search", "graph", "imports", "audit"):
         assert body[name].startswith("http://testserver/api/v1/"), name

@@ -9,12 +9,13 @@ from imports.models import ImportJob, ImportKind, ImportMode, ImportRowError
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
-    agency = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    agency: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
     file = serializers.FileField(write_only=True)
     kind = serializers.ChoiceField(choices=ImportKind.choices)
     mode = serializers.ChoiceField(choices=ImportMode.choices, default=ImportMode.PARTIAL)
-    source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    source = serializers.CharField(  # type: ignore[assignment]  # a field named `source`, not Field.source
+        max_length=100, required=False, allow_blank=True, default="")
 
     class Meta:
         model = ImportJob

@@ -13,6 +13,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import request_user
 from core import policy
 from imports.models import ImportJob
 from imports.tasks import run
@@ -46,12 +47,13 @@ class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
         upload = request.FILES.get("file")
         if upload is not None and upload.size > settings.IMPORT_MAX_BYTES:
             raise PayloadTooLarge(f"The file is over the import size limit of {settings.IMPORT_MAX_BYTES} bytes.")
-        if not policy.allows(request.user, "entity.change") or request.user.agency_id is None:
+        user = request_user(request)
+        if not policy.allows(user, "entity.change") or user.agency_id is None:
             raise exceptions.PermissionDenied("Imports are for investigators, supervisors and agency admins.")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            job = serializer.save(agency_id=request.user.agency_id, created_by=request.user)
+            job = serializer.save(agency_id=user.agency_id, created_by=user)
             transaction.on_commit(lambda: run.delay(str(job.pk)))
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
