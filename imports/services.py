@@ -400,12 +400,10 @@ class Importer:
                 new[values["provenance_id"]] = Link(agency_id=self.job.agency_id, provenance_source=source, **values)
                 counts.created += 1
                 continue
-            diffs = [name for name, value in values.items() if getattr(target, name) != value]
+            diffs = _apply_changes(target, values)
             if not diffs:
                 counts.unchanged += 1
                 continue
-            for name in diffs:
-                setattr(target, name, values[name])
             fields.update(diffs)
             counts.updated += 1
             if target.pk in existing:
@@ -478,12 +476,10 @@ class Importer:
                     seen_new[key] = entity
                 counts.created += 1
                 continue
-            diffs = [name for name, value in values.items() if getattr(target, name) != value]
+            diffs = _apply_changes(target, values)
             if not diffs:
                 counts.unchanged += 1
                 continue
-            for name in diffs:
-                setattr(target, name, values[name])
             update_fields.update(diffs)
             if id(target) in new:
                 counts.updated += 1
@@ -644,3 +640,9 @@ def run_job(job_id: Any) -> ImportJob:
     return job
 
 
+def _apply_changes(target: Any, values: dict[str, Any]) -> list[str]:
+    """Set on `target` the values that differ from what it holds; the names of those fields."""
+    diffs = [name for name, value in values.items() if getattr(target, name) != value]
+    for name in diffs:
+        setattr(target, name, values[name])
+    return diffs
