@@ -71,6 +71,8 @@ class Entity(AgencyOwnedModel):
     search_text = models.TextField(blank=True, editable=False)
     identifier_numbers = ArrayField(models.CharField(max_length=100), default=list, blank=True, editable=False)
 
+    entity_type: ClassVar[str] = ""  # set by the Person and Organization proxies
+
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "entities"
@@ -90,6 +92,11 @@ class Entity(AgencyOwnedModel):
     def __str__(self) -> str:
         return self.name
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.entity_type and not self.type:
+            self.type = self.entity_type
+
     def refresh_derived(self) -> None:
         """Recompute the search text and identifier index from the record's own fields."""
         self.search_text = search_text([self.name, *self.names], is_company=self.type == EntityType.ORGANIZATION)
@@ -99,6 +106,10 @@ class Entity(AgencyOwnedModel):
         self.identifier_numbers = sorted({_compact(n) for n in numbers if _compact(n)})
 
     def save(self, *args, **kwargs):
+        if self.entity_type:
+            self.type = self.entity_type
+        if self.type == EntityType.ORGANIZATION and not self.kind:
+            self.kind = OrganizationKind.COMPANY
         self.refresh_derived()
         super().save(*args, **kwargs)
 
@@ -121,39 +132,21 @@ class _TypedManager(models.Manager):
 
 
 class Person(Entity):
+    entity_type = EntityType.PERSON
     objects: ClassVar[_TypedManager] = _TypedManager(EntityType.PERSON)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.type:
-            self.type = EntityType.PERSON
 
     class Meta:
         proxy = True
         ordering = ["name"]
-
-    def save(self, *args, **kwargs):
-        self.type = EntityType.PERSON
-        super().save(*args, **kwargs)
 
 
 class Organization(Entity):
+    entity_type = EntityType.ORGANIZATION
     objects: ClassVar[_TypedManager] = _TypedManager(EntityType.ORGANIZATION)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.type:
-            self.type = EntityType.ORGANIZATION
 
     class Meta:
         proxy = True
         ordering = ["name"]
-
-    def save(self, *args, **kwargs):
-        self.type = EntityType.ORGANIZATION
-        if not self.kind:
-            self.kind = OrganizationKind.COMPANY
-        super().save(*args, **kwargs)
 
 
 def as_typed(entity: Entity) -> Entity:

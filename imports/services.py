@@ -413,11 +413,7 @@ class Importer:
         created = Link.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
         counts.created_ids.extend(str(link.pk) for link in created)
         if changed:
-            now = timezone.now()
-            for link in changed.values():
-                link.version += 1
-                link.updated_at = now
-            Link.objects.bulk_update(list(changed.values()), [*sorted(fields), "version", "updated_at"])
+            _bulk_update(Link, list(changed.values()), sorted(fields))
             counts.updated_ids.extend(str(pk) for pk in changed)
 
     def _check_columns(self, table: Table) -> None:
@@ -493,13 +489,8 @@ class Importer:
         created = model.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
         counts.created_ids.extend(str(e.pk) for e in created)
         if changed:
-            now = timezone.now()
-            for entity in changed.values():
-                entity.version += 1
-                entity.updated_at = now
             derived = ["search_text", "identifier_numbers"] if model is Entity else []
-            model.objects.bulk_update(list(changed.values()), [*sorted(update_fields), *derived, "version",
-                                                               "updated_at"], batch_size=BATCH_SIZE)
+            _bulk_update(model, list(changed.values()), [*sorted(update_fields), *derived])
             counts.updated_ids.extend(str(pk) for pk in changed)
 
 
@@ -646,3 +637,12 @@ def _apply_changes(target: Any, values: dict[str, Any]) -> list[str]:
     for name in diffs:
         setattr(target, name, values[name])
     return diffs
+
+
+def _bulk_update(model: Any, rows: list[Any], fields: list[str]) -> None:
+    """Write changed rows in bulk, bumping each row's version and update time as a save would."""
+    now = timezone.now()
+    for row in rows:
+        row.version += 1
+        row.updated_at = now
+    model.objects.bulk_update(rows, [*fields, "version", "updated_at"], batch_size=BATCH_SIZE)

@@ -22,8 +22,7 @@ COUNTRY_FIXES = {"Burma": "MM", "Korea, North": "KP", "Korea, South": "KR", "Rus
                  "Syria": "SY", "Venezuela": "VE", "Bolivia": "BO", "Tanzania": "TZ", "Vietnam": "VN",
                  "Laos": "LA", "Moldova": "MD", "Taiwan": "TW", "Congo, Democratic Republic of the": "CD"}
 
-pytestmark = [pytest.mark.django_db,
-              pytest.mark.skipif(not (OFAC / "ofac_sdn.csv").exists(), reason="../shared/data/ofac is not here")]
+pytestmark = pytest.mark.django_db
 
 
 def _blank(value: str) -> str:
@@ -104,7 +103,6 @@ def _ftm_job(agency, content: bytes, mode: str = "partial") -> ImportJob:
     return job
 
 
-@pytest.mark.skipif(not FTM.exists(), reason="../shared/data/ftm is not here")
 def test_ftm_donations_file(world):
     from entities.models import Link
 
