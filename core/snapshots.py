@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import models
 
 SKIPPED = {"updated_at", "created_at", "version"}
+_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def _value(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, models.Model):
         return str(value.pk)
     if isinstance(value, list | tuple):
@@ -19,14 +23,11 @@ def _value(value: Any) -> Any:
     return str(value)
 
 
-def snapshot(obj: models.Model) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for field in obj._meta.concrete_fields:
-        if field.name in SKIPPED or field.name == "id":
-            continue
-        name = field.attname
-        data[field.name if field.is_relation else name] = _value(getattr(obj, name))
-    if obj.pk is not None and not obj._state.adding:
+def snapshot(obj: models.Model, *, related: bool = True) -> dict[str, Any]:
+    """The record's fields as JSON values; with `related`, its many-to-many ids and owned children too
+    (a bulk writer that changes neither leaves them out rather than query them row by row)."""
+    data = _fields(type(obj), lambda name: getattr(obj, name))
+    if related and obj.pk is not None and not obj._state.adding:
         for field in obj._meta.many_to_many:
             data[field.name] = sorted(str(pk) for pk in getattr(obj, field.name).values_list("pk", flat=True))
         # Rows a record owns outright (a shipment's legs, …), named by the model's `snapshot_children`:
@@ -34,6 +35,27 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
         for name in getattr(obj, "snapshot_children", ()):
             data[name] = [_child(child) for child in getattr(obj, name).all()]
     return data
+
+
+def created(model: type[models.Model], row: dict[str, Any]) -> dict[str, list[Any]]:
+    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows)."""
+    changes = {}
+    for key, attname in _names(model):
+        value = row.get(attname)
+        if value is not None:
+            changes[key] = [None, _value(value)]
+    return changes
+
+
+@functools.cache
+def _names(model: type[models.Model]) -> list[tuple[str, str]]:
+    """(snapshot key, attname) of the fields a snapshot holds."""
+    return [(f.name if f.is_relation else f.attname, f.attname) for f in model._meta.concrete_fields
+            if f.name not in SKIPPED and f.name != "id"]
+
+
+def _fields(model: type[models.Model], get: Any) -> dict[str, Any]:
+    return {key: _value(get(attname)) for key, attname in _names(model)}
 
 
 def _child(obj: models.Model) -> dict[str, Any]:
