@@ -15,7 +15,7 @@ from django.db import models
 
 from core.models import AgencyOwnedModel
 
-from .normalize import search_text
+from .normalize import name_keys, search_text
 
 
 class EntityType(models.TextChoices):
@@ -70,6 +70,9 @@ class Entity(AgencyOwnedModel):
     # derived, for search and filters
     search_text = models.TextField(blank=True, editable=False)
     identifier_numbers = ArrayField(models.CharField(max_length=100), default=list, blank=True, editable=False)
+    name_keys = ArrayField(models.CharField(max_length=300), default=list, blank=True, editable=False,
+                           help_text="Every name normalised (an organisation's without its legal form): exact "
+                                     "matches, e.g. an import's shipment parties, found by one index lookup")
 
     entity_type: ClassVar[str] = ""  # set by the Person and Organization proxies
 
@@ -86,6 +89,7 @@ class Entity(AgencyOwnedModel):
             GinIndex(fields=["emails"], name="entity_emails"),
             GinIndex(fields=["nationalities"], name="entity_nationalities"),
             GinIndex(fields=["identifier_numbers"], name="entity_identifier_numbers"),
+            GinIndex(fields=["name_keys"], name="entity_name_keys"),
             models.Index(fields=["agency", "type", "archived"], name="entity_agency_type"),
         ]
 
@@ -99,7 +103,9 @@ class Entity(AgencyOwnedModel):
 
     def refresh_derived(self) -> None:
         """Recompute the search text and identifier index from the record's own fields."""
-        self.search_text = search_text([self.name, *self.names], is_company=self.type == EntityType.ORGANIZATION)
+        is_company = self.type == EntityType.ORGANIZATION
+        self.search_text = search_text([self.name, *self.names], is_company=is_company)
+        self.name_keys = name_keys([self.name, *self.names], is_company=is_company)
         numbers = [str(i.get("number", "")) for i in self.identifiers if isinstance(i, dict)]
         if self.registration_number:
             numbers.append(self.registration_number)

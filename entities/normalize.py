@@ -9,6 +9,7 @@ a machine with only Python does not have; this module needs pure-Python packages
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ _FORMS_RE = re.compile(r"\b(?:" + "|".join(sorted({re.escape(f) for f in LEGAL_F
                        + r")\b")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure, and names repeat (party columns, re-imports)
 def fold(text: str) -> str:
     """Lower-case ASCII words separated by single spaces; Hanzi become pinyin syllables."""
     if not text:
@@ -42,6 +44,7 @@ def fold(text: str) -> str:
     return " ".join(_NON_WORD.split(anyascii(text).lower())).strip()
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure, and names repeat (party columns, re-imports)
 def company_core(text: str) -> str:
     """A company's name without its legal form: 'Antimony Trading Co., Ltd.' → 'antimony trading'."""
     folded = fold(text)
@@ -61,3 +64,9 @@ def search_text(names: Iterable[str], *, is_company: bool) -> str:
             if variant and variant not in seen:
                 seen.append(variant)
     return "\n".join(seen)
+
+
+def name_keys(names: Iterable[str], *, is_company: bool) -> list[str]:
+    """The exact-match keys of a record's names: folded, and for a company without its legal form."""
+    key = company_core if is_company else fold
+    return sorted({key(name) for name in names if name and key(name)})

@@ -8,6 +8,7 @@ Each raises `InvalidValue` (a ValueError) with a message fit to show a client; l
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -62,6 +63,7 @@ def clean_items(values: Iterable[Any], clean: Callable[[Any], str]) -> list[str]
 # --- countries --------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # pure; a few hundred countries, asked for on every imported row
 def normalize_country(value: str | None) -> str:
     """ISO 3166-1 alpha-2, upper-cased; '' stays ''. The rule is CountryField's, the API's."""
     if value is None:

@@ -59,18 +59,18 @@ class Licence(AgencyOwnedModel):
 class Shipment(AgencyOwnedModel):
     snapshot_children = ("legs",)  # the legs are part of the shipment: core.snapshots audits them with it
 
-    reference = models.CharField(max_length=100, db_index=True)
+    reference = models.CharField(max_length=100)
     commodity = models.ForeignKey("cases.Commodity", on_delete=models.PROTECT, null=True, blank=True,
                                   related_name="shipments")
-    hs_code = models.CharField(max_length=10, blank=True, db_index=True, help_text="What was actually carried")
-    declared_hs_code = models.CharField(max_length=10, blank=True, db_index=True)
+    hs_code = models.CharField(max_length=10, blank=True, help_text="What was actually carried")
+    declared_hs_code = models.CharField(max_length=10, blank=True)
     declared_description = models.TextField(blank=True)
     quantity_kg = models.DecimalField(max_digits=16, decimal_places=3, null=True, blank=True, db_index=True)
     purity_pct = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
     declared_value = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
-    origin_country = models.CharField(max_length=2, blank=True, db_index=True)
-    destination_country = models.CharField(max_length=2, blank=True, db_index=True)
+    origin_country = models.CharField(max_length=2, blank=True)
+    destination_country = models.CharField(max_length=2, blank=True)
     transit_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True,
                                    help_text="Derived from the legs: countries between origin and destination")
     departed_on = models.DateField(null=True, blank=True, db_index=True, help_text="Derived: the first leg's departure")
@@ -83,13 +83,12 @@ class Shipment(AgencyOwnedModel):
     ordering_party = models.ForeignKey("entities.Entity", on_delete=models.PROTECT, null=True, blank=True,
                                        related_name="shipments_as_ordering_party")
     licence = models.ForeignKey(Licence, on_delete=models.PROTECT, null=True, blank=True, related_name="shipments")
-    status = models.CharField(max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.DECLARED,
-                              db_index=True)
+    status = models.CharField(max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.DECLARED)
     seized_on = models.DateField(null=True, blank=True)
     seized_quantity_kg = models.DecimalField(max_digits=16, decimal_places=3, null=True, blank=True)
     seizure_location = models.CharField(max_length=200, blank=True)
     cases = models.ManyToManyField("cases.Case", blank=True, related_name="shipments")
-    source = models.CharField(max_length=100, blank=True, db_index=True)
+    source = models.CharField(max_length=100, blank=True)
     source_id = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -98,7 +97,12 @@ class Shipment(AgencyOwnedModel):
             models.UniqueConstraint(fields=["agency", "source", "source_id"], condition=~models.Q(source_id=""),
                                     name="shipment_source_id_per_agency"),
         ]
+        # Plain b-trees for the exact-match filters: `db_index` on a text column would add a second,
+        # pattern-ops index that no query here uses and every insert (a bulk import's above all) pays for.
         indexes = [
+            *(models.Index(fields=[name], name=f"shipment_{name}") for name in (
+                "reference", "hs_code", "declared_hs_code", "origin_country", "destination_country", "status",
+                "source")),
             GinIndex(fields=["transit_countries"], name="shipment_transit_countries"),
             models.Index(fields=["agency", "archived", "-departed_on"], name="shipment_agency_departed"),
         ]
