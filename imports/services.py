@@ -4,25 +4,38 @@ upsert by (source, source_id) in batches, count every row, report every bad fiel
 Accounting: every data row ends in exactly one of created, updated, unchanged, failed_rows.
 Modes: partial writes good rows; atomic first checks every row (nothing written), then writes
 everything in one transaction only when no row is bad; dry_run only checks.
-Audit: one `import` event per job (file SHA-256, counts, and the ids created and updated) in the
-agency's hash chain, written through audit.services.record. Per-row create/update events are not
-written: a chain event per row would cost one locked round trip each.
+Identity: a row upserts by (source, source_id); a row without a source_id is keyed by its content
+(`row:` and a digest of its values), so that importing the same file again changes nothing.
+Batches: each batch's rows, their audit events, its bad rows and the job's counts are committed
+together; a partial job whose worker died resumes after the last committed batch.
+Audit: the usual `create`/`update` event for every record written (organisations created for shipment
+parties included), appended to the agency's chain a batch at a time under one lock of its head, and
+one `import` event per job with the file's SHA-256 and the counts. All of a job's events carry the
+job's id as their request id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import models, transaction
+from django.conf import settings
+from django.db import connection, models, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from audit.services import record
+from audit.services import record, record_many
+from core import context
+from core.bulk import NewRows, copy_insert
+from core.snapshots import created as created_row
+from core.snapshots import diff, snapshot
 from entities import validators
 from entities.api.serializers import OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, Link, OrganizationKind
@@ -31,12 +44,17 @@ from shipments.api.serializers import ShipmentSerializer
 from shipments.models import PARTY_ROLES, Shipment
 
 from . import ftm
-from .models import ImportJob, ImportMode, ImportRowError, ImportStatus
+from .models import ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
 from .readers import BadFile, Table, _check_text, open_table
+from .rows import RowChecker
 
 BATCH_SIZE = 1000
-HEARTBEAT_STALE = datetime.timedelta(minutes=5)
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
+
+
+def heartbeat_stale() -> datetime.timedelta:
+    """How old a running job's heartbeat may get before its worker counts as dead (read at call time)."""
+    return datetime.timedelta(seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
 
 
 # --- row validation ---------------------------------------------------------------------------
@@ -206,8 +224,18 @@ class Counts:
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
-    created_ids: list[str] = field(default_factory=list)
-    updated_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, job: ImportJob) -> Counts:
+        """The counts a job committed so far (where a resumed job carries on from)."""
+        return cls(job.processed_rows, job.created, job.updated, job.unchanged, job.failed_rows)
+
+
+def content_key(values: dict[str, Any]) -> str:
+    """The identity of a row that has no source_id: a digest of its checked values."""
+    canonical = json.dumps({k: v for k, v in values.items() if k not in ("source", "source_id")},
+                           sort_keys=True, default=str, ensure_ascii=False)
+    return "row:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 class Importer:
@@ -216,25 +244,32 @@ class Importer:
         self.kind = _KINDS[job.kind]()
         self.parties = Parties(job)
         self.would_create: dict[tuple[str, str], Any] = {}
-        self._serializers: dict[type, Any] = {}
+        self.dry_digests: dict[tuple[str, str], str] = {}
+        self.new_rows = NewRows(self.kind.model)
+        self._checkers: dict[type, RowChecker] = {}
         actor = job.created_by
         self.context = {"request": SimpleNamespace(user=actor if actor is not None
                                                    else SimpleNamespace(agency_id=job.agency_id))}
 
-    def row_serializer(self, serializer_class: type[serializers.Serializer], data: dict[str, Any]) -> Any:
-        """One serializer per job and class, given each row in turn: building a serializer's fields
-        (deep copies of every declared field) costs more than validating a row with them."""
-        serializer = self._serializers.get(serializer_class)
-        if serializer is None:
-            serializer = self._serializers[serializer_class] = serializer_class(data=data, context=self.context)
-        serializer.initial_data = data
-        for cached in ("_validated_data", "_errors", "_data"):
-            serializer.__dict__.pop(cached, None)
-        return serializer
+    def check(self, serializer_class: type[serializers.Serializer], data: dict[str, Any]) -> tuple[Any, dict]:
+        """(validated data, None) or (None, {field: [messages]}) of one row, by the serializer's rules."""
+        checker = self._checkers.get(serializer_class)
+        if checker is None:
+            checker = self._checkers[serializer_class] = RowChecker(serializer_class(context=self.context))
+        attrs, detail = checker.check(data)
+        if attrs is not None:
+            return attrs, {}
+        problems: dict[str, list[str]] = {}
+        for name, message in flatten(detail):
+            problems.setdefault(name, []).append(message)
+        return None, problems
 
     # rows → (row number, model data) or errors
-    def checked_rows(self, table: Table, errors_out: list[ImportRowError] | None) -> Iterator[tuple[int, Any]]:
+    def checked_rows(self, table: Table, errors_out: list[ImportRowError] | None,
+                     skip: int = 0) -> Iterator[tuple[int, Any]]:
         for number, row in enumerate(table.rows, start=1):
+            if number <= skip:
+                continue  # committed by an earlier run of this job
             parties: dict[str, Any] = {}
             if self.kind.take_columns is not None and "__bad_json__" not in row and "__not_object__" not in row:
                 parties, party_errors = self.kind.take_columns(row)
@@ -243,63 +278,98 @@ class Importer:
             data, errors = row_to_data(row)
             for name, messages in party_errors.items():
                 errors.setdefault(name, []).extend(messages)
-            serializer = None
+            values = None
             if not errors.get(""):
-                serializer = self.row_serializer(self.kind.serializer, data)
-                if not serializer.is_valid():
-                    for name, message in flatten(serializer.errors):
-                        errors.setdefault(name, []).append(message)
-            if errors or serializer is None:
+                values, problems = self.check(self.kind.serializer, data)
+                for name, messages in problems.items():
+                    errors.setdefault(name, []).extend(messages)
+            if errors or values is None:
                 if errors_out is not None:
                     errors_out.extend(ImportRowError(job=self.job, row=number, field=name, message=message)
                                       for name, messages in errors.items() for message in messages)
                 yield number, None
-            else:
-                values = dict(serializer.validated_data)
-                for name in [n for n, v in values.items() if isinstance(v, models.Model)]:
-                    values[f"{name}_id"] = values.pop(name).pk  # compared and written by id
-                if "transit_countries" in values:
-                    values["transit_countries"] = list(dict.fromkeys(values["transit_countries"]))
-                if parties or self.kind.take_columns is not None:
-                    values["__parties__"] = parties
-                values["source"] = values.get("source") or self.job.source
-                values.setdefault("source_id", "")
-                yield number, values
+                continue
+            for name in [n for n, v in values.items() if isinstance(v, models.Model)]:
+                values[f"{name}_id"] = values.pop(name).pk  # compared and written by id
+            if "transit_countries" in values:
+                values["transit_countries"] = list(dict.fromkeys(values["transit_countries"]))
+            if parties or self.kind.take_columns is not None:
+                values["__parties__"] = parties
+            values["source"] = values.get("source") or self.job.source
+            if not values.get("source_id"):
+                values["source_id"] = content_key(values)
+            yield number, values
 
-    def run(self, *, write: bool, errors: bool) -> Counts:
+    def run(self, *, write: bool, errors: bool, resume: Counts | None = None) -> Counts:
         if self.job.kind == "ftm":
             return self.run_ftm(write=write, errors=errors)
-        counts = Counts()
+        counts = resume or Counts()
         self.parties = Parties(self.job)  # a dry pass's unsaved organisations must not leak into a writing one
-        with self.job.file.open("rb") as binary:
+        self.would_create, self.dry_digests = {}, {}
+        with self.job.file.open("rb") as binary, Writer() as self.writer:
             table = open_table(binary)
             self._check_columns(table)
-            pending_errors: list[ImportRowError] = []
+            pending: list[ImportRowError] = []
             batch: list[dict[str, Any]] = []
-            for _number, values in self.checked_rows(table, pending_errors if errors else None):
+            for _number, values in self.checked_rows(table, pending if errors else None, skip=counts.total):
                 counts.total += 1
                 if values is None:
                     counts.failed += 1
                 else:
                     batch.append(values)
                 if counts.total % BATCH_SIZE == 0:
-                    self._flush(batch, counts, write)
+                    self._commit(counts, pending, self._flush(batch, counts, write))
                     batch = []
-                    if pending_errors:
-                        ImportRowError.objects.bulk_create(pending_errors)
-                        pending_errors = []
-                    self._progress(counts.total)
-            self._flush(batch, counts, write)
-            if pending_errors:
-                ImportRowError.objects.bulk_create(pending_errors)
-            self._progress(counts.total)
+            self._commit(counts, pending, self._flush(batch, counts, write))
         return counts
+
+    def _commit(self, counts: Counts, pending: list[ImportRowError], write: Callable[[], None] | None) -> None:
+        """One batch: its records, their audit events, its bad rows and the job's counts in one transaction,
+        so that a job resumed after its worker died carries on right after the last batch committed."""
+        at, errors = dataclasses.replace(counts), list(pending)
+        pending.clear()
+
+        def commit() -> None:
+            with transaction.atomic():
+                # The batch's records and the job's checkpoint commit together, so a commit lost in a crash
+                # loses both: the job resumes before that batch. So its WAL need not be flushed at once.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+                if write is not None:
+                    write()
+                if errors:
+                    ImportRowError.objects.bulk_create(errors)
+                ImportJob.objects.filter(pk=self.job.pk).update(
+                    processed_rows=at.total, created=at.created, updated=at.updated, unchanged=at.unchanged,
+                    failed_rows=at.failed, heartbeat_at=timezone.now())
+
+        self.writer.submit(commit)
+
+    def _events(self, created: list[Any], changed: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The usual create and update events of what a batch writes (record_many appends them to the chain)."""
+        model = self.kind.model
+
+        def event(action: str, obj: Any, changes: dict[str, Any]) -> dict[str, Any]:
+            if isinstance(obj, dict):
+                return {"action": action, "object_type": model._meta.model_name, "object_id": str(obj["id"]),
+                        "changes": changes}
+            return {"action": action, "object_type": obj._meta.model_name, "object_id": str(obj.pk),
+                    "changes": changes}
+
+        def created_fields(obj: Any) -> dict[str, Any]:
+            return created_row(model, obj) if isinstance(obj, dict) else diff({}, snapshot(obj, related=False))
+
+        return [*(event("create", obj, created_fields(obj)) for obj in created),
+                *(event("update", obj, diff(before, snapshot(obj, related=False))) for obj, before in changed)]
+
+    def _record(self, events: list[dict[str, Any]]) -> None:
+        record_many(events, agency=self.job.agency, actor=self.job.created_by)
 
     # --- FollowTheMoney ------------------------------------------------------------------------
 
     def run_ftm(self, *, write: bool, errors: bool) -> Counts:
         counts = Counts()
-        self.would_create = {}
+        self.would_create, self.dry_digests = {}, {}
         pending: list[ImportRowError] = []
 
         def bad(number: int, problems: dict[str, list[str]]) -> None:
@@ -308,18 +378,8 @@ class Importer:
                 pending.extend(ImportRowError(job=self.job, row=number, field=name, message=message)
                                for name, messages in problems.items() for message in messages)
 
-        def step(batch: list[dict[str, Any]], flush: Callable[[list[dict[str, Any]], Counts, bool], None],
-                 force: bool = False) -> list[dict[str, Any]]:
-            if batch and (force or len(batch) >= BATCH_SIZE):
-                flush(batch, counts, write)
-                batch = []
-                if pending:
-                    ImportRowError.objects.bulk_create(pending)
-                    pending.clear()
-                self._progress(counts.total)
-            return batch
-
-        with self.job.file.open("rb") as binary:
+        # In line: the links of the second pass must find the entities the first pass wrote.
+        with self.job.file.open("rb") as binary, Writer(threaded=False) as self.writer:
             head = binary.read(4096)
             binary.seek(0)
             if not head.strip():
@@ -343,38 +403,34 @@ class Importer:
                 elif schema in ftm.PERSON_SCHEMATA or schema in ftm.ORG_SCHEMATA:
                     person = schema in ftm.PERSON_SCHEMATA
                     serializer_class = _ImportPersonSerializer if person else _ImportOrganizationSerializer
-                    serializer = self.row_serializer(serializer_class, ftm.entity_row(item, known))
-                    if not serializer.is_valid():
-                        problems: dict[str, list[str]] = {}
-                        for name, message in flatten(serializer.errors):
-                            problems.setdefault(name, []).append(message)
+                    values, problems = self.check(serializer_class, ftm.entity_row(item, known))
+                    if values is None:
                         bad(number, problems)
                     else:
-                        values = dict(serializer.validated_data)
                         values["source"] = self.job.source
                         values["__type__"] = EntityType.PERSON if person else EntityType.ORGANIZATION
                         batch.append(values)
                 else:
                     bad(number, {"schema": [f"FollowTheMoney schema {schema!r} is not imported."]})
-                batch = step(batch, self._flush)
-            step(batch, self._flush, force=True)
+                if len(batch) >= BATCH_SIZE:
+                    self._commit(counts, pending, self._flush(batch, counts, write))
+                    batch = []
+            self._commit(counts, pending, self._flush(batch, counts, write))
             if link_rows:
                 links: list[tuple[int, dict[str, Any]]] = []
                 for number, item, _ in ftm.lines(binary):
                     if item is not None and item.get("schema") in ftm.LINKS:
                         links.append((number, item))
                         if len(links) >= BATCH_SIZE:
-                            self._flush_links(links, counts, write, bad)
+                            self._commit(counts, pending, self._flush_links(links, counts, write, bad))
                             links = []
-                            step([{}], lambda *a: None, force=True)
-                self._flush_links(links, counts, write, bad)
-            step([{}], lambda *a: None, force=True)
+                self._commit(counts, pending, self._flush_links(links, counts, write, bad))
         return counts
 
     def _flush_links(self, links: list[tuple[int, dict[str, Any]]], counts: Counts, write: bool,
-                     bad: Callable[[int, dict[str, list[str]]], None]) -> None:
+                     bad: Callable[[int, dict[str, list[str]]], None]) -> Callable[[], None] | None:
         if not links:
-            return
+            return None
         source = self.job.source
         wanted = {ftm._first(item.get("properties", {}).get(prop)) for _, item in links
                   for prop in ftm.LINKS[item["schema"]][1:]}
@@ -387,7 +443,7 @@ class Importer:
             agency_id=self.job.agency_id, provenance_source=source,
             provenance_id__in=[str(item["id"])[:200] for _, item in links])}
         new: dict[str, Link] = {}
-        changed: dict[Any, Link] = {}
+        changed: dict[Any, tuple[Link, dict[str, Any]]] = {}
         fields: set[str] = set()
         for number, item in links:
             counts.total += 1
@@ -400,6 +456,7 @@ class Importer:
                 new[values["provenance_id"]] = Link(agency_id=self.job.agency_id, provenance_source=source, **values)
                 counts.created += 1
                 continue
+            before = snapshot(target, related=False)
             diffs = _apply_changes(target, values)
             if not diffs:
                 counts.unchanged += 1
@@ -407,14 +464,19 @@ class Importer:
             fields.update(diffs)
             counts.updated += 1
             if target.pk in existing:
-                changed[target.pk] = target
+                changed.setdefault(target.pk, (target, before))
         if not write:
-            return
-        created = Link.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
-        counts.created_ids.extend(str(link.pk) for link in created)
-        if changed:
-            _bulk_update(Link, list(changed.values()), sorted(fields))
-            counts.updated_ids.extend(str(pk) for pk in changed)
+            return None
+
+        events = self._events(list(new.values()), list(changed.values()))
+
+        def write_links() -> None:
+            copy_insert(Link, new.values())
+            if changed:
+                _bulk_update(Link, [obj for obj, _ in changed.values()], sorted(fields))
+            self._record(events)
+
+        return write_links
 
     def _check_columns(self, table: Table) -> None:
         if table.columns is None:
@@ -430,73 +492,132 @@ class Importer:
             raise BadFile(f"The header does not fit a {self.job.kind} file: {'; '.join(problems)}. "
                           f"Columns taken: {', '.join(sorted(self.kind.columns))}.")
 
-    def _progress(self, processed: int) -> None:
-        # Its own short transaction (outside any atomic block of the run) so that clients see it.
-        ImportJob.objects.filter(pk=self.job.pk).update(processed_rows=processed, heartbeat_at=timezone.now())
-
-    def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool) -> None:
+    def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool) -> Callable[[], None] | None:
+        """Sorts a batch into new, changed and unchanged records (reading only) and counts them; returns the
+        writing of the new and changed ones (with their audit events), or None when there is none to do."""
         if not batch:
-            return
+            return None
         agency_id = self.job.agency_id
         model: Any = self.kind.model
-        if self.kind.take_columns is not None:
-            self.parties.resolve(batch, write)
-        keys = {(v["source"], v["source_id"]) for v in batch if v["source_id"]}
-        existing: dict[tuple[str, str], Any] = {}
-        if keys:
-            q = models.Q()
-            for source in {k[0] for k in keys}:
-                q |= models.Q(source=source, source_id__in=[k[1] for k in keys if k[0] == source])
-            for entity in model.objects.filter(q, agency_id=agency_id):
-                existing[(entity.source, entity.source_id)] = entity
-        new: dict[int, Any] = {}
-        changed: dict[Any, Any] = {}
-        seen_new: dict[tuple[str, str], Any] = {}
+        keys = {(v["source"], v["source_id"]) for v in batch}
+        self.writer.before_reading(keys)
+        created_parties = self.parties.resolve(batch) if self.kind.take_columns is not None else []
+        existing = {(obj.source, obj.source_id): obj for obj in _by_source_id(model, agency_id, keys)}
+        new: dict[tuple[str, str], Any] = {}
+        changed: dict[Any, tuple[Any, dict[str, Any]]] = {}
         update_fields: set[str] = set()
         for values in batch:
             entity_type = values.pop("__type__", None) or self.kind.entity_type
             key = (values["source"], values["source_id"])
-            target = existing.get(key) if values["source_id"] else None
-            if target is None and values["source_id"] and key in seen_new:
-                target = seen_new[key]  # the same source_id twice in one batch: the later row wins
+            target = existing.get(key) or new.get(key)  # the same source_id twice in a batch: the later row wins
+            if target is None and not write:
+                # A dry run writes nothing, so it remembers what its earlier batches would have created.
+                digest = content_key(values)
+                if key in self.dry_digests:
+                    same = self.dry_digests[key] == digest
+                    counts.unchanged += same
+                    counts.updated += not same
+                    self.dry_digests[key] = digest
+                    continue
+                self.dry_digests[key] = digest
             if target is None:
-                if model is Entity:
+                if model is Entity:  # an instance: its search text and keys are derived by the model
                     entity = Entity(agency_id=agency_id, type=entity_type, **values)
                     if entity.type == EntityType.ORGANIZATION and not entity.kind:
                         entity.kind = OrganizationKind.COMPANY
+                    entity.refresh_derived()
+                    new[key] = entity
                 else:
-                    entity = model(agency_id=agency_id, **values)
-                _refresh(entity)
-                new[id(entity)] = entity
-                if values["source_id"]:
-                    seen_new[key] = entity
+                    new[key] = self.new_rows.new({"agency_id": agency_id, **values})
                 counts.created += 1
                 continue
+            before = snapshot(target, related=False) if key in existing else None
             diffs = _apply_changes(target, values)
             if not diffs:
                 counts.unchanged += 1
                 continue
             update_fields.update(diffs)
-            if id(target) in new:
-                counts.updated += 1
-                continue
-            _refresh(target)
-            changed[target.pk] = target
             counts.updated += 1
+            if isinstance(target, Entity):
+                target.refresh_derived()
+            if before is not None:
+                changed.setdefault(target.pk, (target, before))
         if not write:
-            self.would_create.update({(e.source, e.source_id): e for e in new.values() if e.source_id})
+            if self.job.kind == "ftm":
+                self.would_create.update(new)  # links of a dry run end at these
+            return None
+        self.writer.in_flight(keys)
+        events = self._events([*created_parties, *new.values()], list(changed.values()))
+
+        def write_batch() -> None:
+            copy_insert(Entity, created_parties)
+            copy_insert(model, new.values())
+            if changed:
+                derived = ["search_text", "identifier_numbers", "name_keys"] if model is Entity else []
+                _bulk_update(model, [obj for obj, _ in changed.values()], [*sorted(update_fields), *derived])
+            self._record(events)
+
+        return write_batch
+
+
+def _by_source_id(model: Any, agency_id: Any, keys: set[tuple[str, str]]) -> Any:
+    """The agency's records with these (source, source_id) keys, each found by the unique index. (A plain
+    `source_id IN (…)` lets the planner scan every row of the source: an import's own earlier batches too.)"""
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = ("SELECT t.* FROM unnest(%s::text[], %s::text[]) AS k(source, source_id) CROSS JOIN LATERAL "  # noqa: S608
+           f"(SELECT * FROM {table} t WHERE t.agency_id = %s AND t.source = k.source "
+           "AND t.source_id = k.source_id AND t.source_id <> '' LIMIT 1) t")
+    sources, ids = zip(*keys, strict=True) if keys else ((), ())
+    return model.objects.raw(sql, [list(sources), list(ids), agency_id])
+
+
+class Writer:
+    """Commits a job's batches in order. Outside any transaction of its caller it commits them in a thread of
+    its own, on that thread's own database connection, so that PostgreSQL writes one batch while the next is
+    read and checked; a batch whose records the batch in flight writes waits for it first. Inside a
+    transaction (an atomic import's write pass, a caller's own block) it writes in line, in that transaction.
+    """
+
+    def __init__(self, *, threaded: bool = True) -> None:
+        threaded = threaded and not transaction.get_connection().in_atomic_block
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer") if threaded else None
+        self.pending: Future | None = None
+        self.keys: set[tuple[str, str]] = set()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.submit(_close_connection).result()
+                self.pool.shutdown()
+
+    def submit(self, commit: Callable[[], None]) -> None:
+        if self.pool is None:
+            commit()
             return
-        created = model.objects.bulk_create(list(new.values()), batch_size=BATCH_SIZE)
-        counts.created_ids.extend(str(e.pk) for e in created)
-        if changed:
-            derived = ["search_text", "identifier_numbers"] if model is Entity else []
-            _bulk_update(model, list(changed.values()), [*sorted(update_fields), *derived])
-            counts.updated_ids.extend(str(pk) for pk in changed)
+        self.wait()
+        self.pending = self.pool.submit(commit)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()  # a failed commit fails the run here
+        self.keys = set()
+
+    def in_flight(self, keys: set[tuple[str, str]]) -> None:
+        self.keys = keys
+
+    def before_reading(self, keys: set[tuple[str, str]]) -> None:
+        if self.keys & keys:
+            self.wait()
 
 
-def _refresh(obj: Any) -> None:
-    if isinstance(obj, Entity):
-        obj.refresh_derived()
+def _close_connection() -> None:
+    transaction.get_connection().close()
 
 
 class Parties:
@@ -509,7 +630,8 @@ class Parties:
         self.by_name: dict[tuple[str, str], Any] = {}
         self.created = 0
 
-    def resolve(self, batch: list[dict[str, Any]], write: bool) -> None:
+    def resolve(self, batch: list[dict[str, Any]]) -> list[Entity]:
+        """Sets each row's party ids; returns the organisations it made for them, to be written."""
         wanted = [spec for values in batch for spec in values["__parties__"].values()]
         self._load(wanted)
         new: list[Entity] = []
@@ -521,13 +643,12 @@ class Parties:
                 entity.refresh_derived()
                 new.append(entity)
                 self._remember(entity, company_core(name))
-        if new and write:
-            Entity.objects.bulk_create(new, batch_size=BATCH_SIZE)
-            self.created += len(new)
+        self.created += len(new)
         for values in batch:
             for role, (name, country, number) in values.pop("__parties__").items():
                 found = self._find(name, country, number)
                 values[f"{role}_id"] = found.pk if found is not None else None
+        return new
 
     def _find(self, name: str, country: str, number: str) -> Any:
         if number and (number, country) in self.by_number:
@@ -550,16 +671,12 @@ class Parties:
             for entity in orgs.filter(q).order_by("created_at"):
                 self.by_number.setdefault((entity.registration_number, entity.jurisdiction), entity)
         cores = sorted({core for core, _ in names if core})
-        for start in range(0, len(cores), 200):
-            q = models.Q()
-            for core in cores[start:start + 200]:
-                q |= models.Q(search_text__contains=core)
-            countries = {c for core, c in names if core in cores[start:start + 200]}
-            for entity in orgs.filter(q, jurisdiction__in=countries).order_by("created_at"):
-                for variant in [entity.name, *entity.names]:
-                    key = (company_core(variant), entity.jurisdiction)
-                    if key in names:
-                        self.by_name.setdefault(key, entity)
+        if cores:
+            found = orgs.filter(name_keys__overlap=cores, jurisdiction__in={c for _, c in names})
+            for entity in found.only("id", "jurisdiction", "registration_number", "name_keys").order_by("created_at"):
+                for core in entity.name_keys:
+                    if (core, entity.jurisdiction) in names:
+                        self.by_name.setdefault((core, entity.jurisdiction), entity)
 
 
 def sha256_of(job: ImportJob) -> str:
@@ -582,8 +699,6 @@ def _finish(job: ImportJob, counts: Counts | None, *, status: str, error: str = 
                                "updated": job.updated, "unchanged": job.unchanged, "failed_rows": job.failed_rows}
     if error:
         changes["error"] = error
-    if counts is not None and (counts.created_ids or counts.updated_ids):
-        changes["created_ids"], changes["updated_ids"] = counts.created_ids, counts.updated_ids
     record(action="import", obj=job, actor=job.created_by, agency=job.agency, changes=changes)
 
 
@@ -593,16 +708,30 @@ def _reset(job: ImportJob) -> None:
 
 
 def run_job(job_id: Any) -> ImportJob:
-    """Run (or resume after a dead worker) one job; a finished job is left as it is."""
+    """Run (or resume after a dead worker) one job; a finished job is left as it is. Every audit event
+    of the run carries the job's id as its request id."""
+    token = context.begin(context.RequestContext(request_id=str(job_id)))
+    try:
+        return _run_job(job_id)
+    finally:
+        context.end(token)
+
+
+def _run_job(job_id: Any) -> ImportJob:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update(of=("self",)).select_related("agency", "created_by").get(pk=job_id)
         if job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
             return job
         now = timezone.now()
-        if job.status == ImportStatus.RUNNING and job.heartbeat_at and now - job.heartbeat_at < HEARTBEAT_STALE:
+        if job.status == ImportStatus.RUNNING and job.heartbeat_at and now - job.heartbeat_at < heartbeat_stale():
             return job  # another worker is on it
+        # A partial job's committed batches stand (with their counts and bad rows): it carries on after them.
+        # The other modes start over: their writes, if any, were all in one transaction that died too.
+        resume = (Counts.of(job) if job.status == ImportStatus.RUNNING and job.mode == ImportMode.PARTIAL
+                  and job.kind != ImportKind.FTM else None)
         job.status, job.started_at, job.heartbeat_at = ImportStatus.RUNNING, job.started_at or now, now
-        _reset(job)
+        if resume is None:
+            _reset(job)
         job.save()
     if job.kind not in _KINDS:
         _finish(job, None, status=ImportStatus.FAILED, error=f"Imports of kind {job.kind!r} are not supported yet.")
@@ -613,7 +742,7 @@ def run_job(job_id: Any) -> ImportJob:
             job.sha256 = sha256_of(job)
             ImportJob.objects.filter(pk=job.pk).update(sha256=job.sha256)
         if job.mode == ImportMode.PARTIAL:
-            counts = importer.run(write=True, errors=True)
+            counts = importer.run(write=True, errors=True, resume=resume)
         else:
             counts = importer.run(write=False, errors=True)
             if job.mode == ImportMode.ATOMIC:
@@ -632,7 +761,12 @@ def run_job(job_id: Any) -> ImportJob:
 
 
 def _apply_changes(target: Any, values: dict[str, Any]) -> list[str]:
-    """Set on `target` the values that differ from what it holds; the names of those fields."""
+    """Set on `target` (an instance, or a new row's dict) the values that differ from what it holds; the
+    names of those fields."""
+    if isinstance(target, dict):
+        diffs = [name for name, value in values.items() if target.get(name) != value]
+        target.update(values)
+        return diffs
     diffs = [name for name, value in values.items() if getattr(target, name) != value]
     for name in diffs:
         setattr(target, name, values[name])

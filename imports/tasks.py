@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import ImportJob, ImportStatus
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="imports.run", acks_late=True)
@@ -11,3 +18,27 @@ def run(job_id: Any) -> str:
     from .services import run_job
 
     return run_job(job_id).status
+
+
+@shared_task(name="imports.resume_stale")
+def resume_stale(queue: str | None = None) -> list[str]:
+    """Re-enqueue the jobs no worker is on (beat runs this every minute): RUNNING with a heartbeat older than
+    IMPORT_HEARTBEAT_STALE_SECONDS (its worker died; the unacked message only comes back after the broker's
+    visibility timeout) and QUEUED for longer than that (a lost message). Safe to repeat: `run` leaves a
+    finished job, or one with a live heartbeat, as it is. Returns the ids re-enqueued."""
+    from .services import heartbeat_stale
+
+    now = timezone.now()
+    cutoff = now - heartbeat_stale()
+    # A queued job's heartbeat is when it was last sent: one sent again is not sent again for as long.
+    lost = (Q(status=ImportStatus.RUNNING) & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
+            | Q(status=ImportStatus.QUEUED, created_at__lt=cutoff)
+            & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)))
+    ids = [str(pk) for pk in ImportJob.objects.filter(lost).order_by("created_at").values_list("pk", flat=True)]
+    ImportJob.objects.filter(pk__in=ids, status=ImportStatus.QUEUED).update(heartbeat_at=now)
+    options: dict[str, Any] = {"queue": queue} if queue else {}  # else the default queue, as run.delay()
+    for job_id in ids:
+        run.apply_async(args=(job_id,), **options)
+    if ids:
+        logger.warning("re-enqueued %d stale import job(s): %s", len(ids), ", ".join(ids))
+    return ids

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from audit.models import AuditEvent
+from audit.services import verify_chain
 from entities.models import Entity
 from imports.models import ImportJob, ImportRowError
 from imports.services import run_job
@@ -76,7 +77,14 @@ def test_partial_writes_good_rows_and_reports_every_bad_field(world, investigato
     assert any(row == 5 and field.startswith("emails") for row, field in errors)
     event = AuditEvent.objects.get(action="import", object_id=str(job.pk))
     assert event.changes["sha256"] == job.sha256 and len(job.sha256) == 64
-    assert event.changes["created"] == 3 and len(event.changes["created_ids"]) == 3
+    assert event.changes["created"] == 3 and event.actor == investigator.username
+    # plus the usual create event of each record written, all under the job's id as their request id
+    creates = AuditEvent.objects.filter(action="create", object_type="entity", request_id=str(job.pk))
+    assert sorted(e.object_id for e in creates) == sorted(
+        str(pk) for pk in Entity.objects.filter(source="test").values_list("pk", flat=True))
+    assert all(e.actor == investigator.username for e in creates)
+    assert creates.get(object_id=str(zhang.pk)).changes["name"] == [None, "Zhang Wei"]
+    assert verify_chain(str(world.a.pk)).ok
 
 
 def test_reimport_changes_nothing_and_update_is_counted(world):
@@ -90,6 +98,11 @@ def test_reimport_changes_nothing_and_update_is_counted(world):
     assert (third.created, third.updated, third.unchanged) == (0, 1, 2)
     entity = Entity.objects.get(source_id="p1")
     assert entity.name == "Zhang Wei Jr" and entity.version == 2 and "jr" in entity.search_text
+    # the re-import wrote no event of its own but `import`; the update is audited field by field
+    assert not AuditEvent.objects.filter(request_id=str(again.pk)).exclude(action="import").exists()
+    update = AuditEvent.objects.get(request_id=str(third.pk), action="update")
+    assert update.object_id == str(entity.pk) and update.changes["name"] == ["Zhang Wei", "Zhang Wei Jr"]
+    assert verify_chain(str(world.a.pk)).ok
 
 
 def test_atomic_writes_nothing_on_one_bad_row(world):
@@ -309,7 +322,7 @@ def test_a_job_whose_worker_died_is_resumed_without_duplicates(world, monkeypatc
     from imports import services
 
     monkeypatch.setattr(services, "BATCH_SIZE", 10)
-    rows = [{"source_id": f"r{i}", "name": f"Person {i}"} for i in range(45)]
+    rows = [{"source_id": f"r{i}", "name": f"Person {i}" if i % 7 else ""} for i in range(45)]  # 7 bad rows
     job = job_for(world.a, persons_csv(rows))
     real_flush, calls = services.Importer._flush, []
 
@@ -323,13 +336,16 @@ def test_a_job_whose_worker_died_is_resumed_without_duplicates(world, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         run_job(job.pk)
     job.refresh_from_db()
-    assert job.status == "running" and job.processed_rows == 20
-    assert Entity.objects.count() == 20
+    assert job.status == "running" and job.processed_rows == 20  # the two batches committed, with their counts
+    assert (job.created, job.failed_rows) == (17, 3) and Entity.objects.count() == 17
     assert run_job(job.pk).status == "running"  # a live heartbeat: another worker is on it
     assert job.heartbeat_at is not None
     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=job.heartbeat_at - datetime.timedelta(hours=1))
     job = run_job(job.pk)
     assert job.status == "succeeded" and accounted(job)
-    assert (job.total_rows, job.created, job.unchanged) == (45, 25, 20)
-    assert Entity.objects.count() == 45
-    assert run_job(job.pk).created == 25  # a finished job is left as it is
+    # It carried on after the committed batches: every row counted once, written once, reported once.
+    assert (job.total_rows, job.created, job.unchanged, job.failed_rows) == (45, 38, 0, 7)
+    assert Entity.objects.count() == 38
+    assert sorted(ImportRowError.objects.filter(job=job).values_list("row", flat=True)) == [1, 8, 15, 22, 29, 36, 43]
+    assert AuditEvent.objects.filter(request_id=str(job.pk), action="create").count() == 38
+    assert run_job(job.pk).created == 38  # a finished job is left as it is
