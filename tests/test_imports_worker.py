@@ -1,18 +1,35 @@
-"""An import job run by a real Celery worker process against real Redis."""
+"""Import jobs run by real Celery worker processes against real Redis: a job runs, and a job whose worker is
+killed mid-run is swept up again and finishes without a duplicate row."""
 
 from __future__ import annotations
 
+import base64
+import datetime
+import json
 import time
+import uuid
+from typing import Any, cast
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
+from config.celery import app
 from entities.models import Entity
-from imports.models import ImportJob
-from imports.tasks import run
+from imports.models import ImportJob, ImportRowError
+from imports.tasks import resume_stale, run
 
 from .test_imports import BAD, GOOD, persons_csv
-from .worker import celery_worker
+from .worker import celery_worker, worker_process
+
+
+def _wait_until_finished(job: ImportJob, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status in ("succeeded", "failed"):
+            return
+        time.sleep(0.2)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -23,12 +40,7 @@ def test_a_worker_runs_a_job_from_queued_to_succeeded(world):
     assert job.status == "queued"
     with celery_worker() as queue:
         run.apply_async(args=(str(job.pk),), queue=queue)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            if job.status in ("succeeded", "failed"):
-                break
-            time.sleep(0.2)
+        _wait_until_finished(job, 60)
         # A second delivery of the same job (acks_late) finds it finished and changes nothing.
         run.apply_async(args=(str(job.pk),), queue=queue)
         time.sleep(1)
@@ -38,3 +50,110 @@ def test_a_worker_runs_a_job_from_queued_to_succeeded(world):
     assert job.started_at is not None and job.finished_at is not None
     assert job.started_at <= job.finished_at
     assert Entity.objects.filter(source="worker").count() == 3
+
+
+ROWS = 30_000
+
+
+def _big_file() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """ROWS person rows: every 100th repeats (with a new name) a source_id from 50 rows before, at times in the
+    previous batch; every 250th has a bad e-mail address. (All rows, the good ones.)"""
+    rows, good = [], []
+    for i in range(ROWS):
+        if i % 100 == 99:
+            row = {"source_id": f"k{i - 50}", "name": f"Renamed Person {i}"}
+        else:
+            row = {"source_id": f"k{i}", "name": f"Person {i}", "nationalities": "FR;DE" if i % 3 else "CN",
+                   "birth_date": f"19{50 + i % 50}-0{1 + i % 9}-1{i % 10}"}
+        if i % 250 == 7:
+            row["emails"] = "not-an-email"
+        else:
+            good.append(row)
+        rows.append(row)
+    return rows, good
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_worker_is_killed_is_resumed_and_finishes_without_duplicates(world, settings):
+    rows, good = _big_file()
+    last_name = {row["source_id"]: row["name"] for row in good}  # the later of two rows for one source_id wins
+    job = ImportJob(agency=world.a, kind="persons", source="killed")
+    job.file.save("big.csv", ContentFile(persons_csv(rows)), save=False)
+    job.save()
+
+    with worker_process() as worker:
+        run.apply_async(args=(str(job.pk),), queue=worker.queue)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if job.status != "queued" and job.processed_rows > 0:
+                break
+            time.sleep(0.02)
+        worker.kill()
+    job.refresh_from_db()
+    written = Entity.objects.filter(source="killed").count()
+    print(f"\nkilled at processed_rows={job.processed_rows}, entities written={written}")
+    assert job.status == "running", f"the job was not mid-run when its worker was killed: {job.status}"
+    assert 0 < job.processed_rows < ROWS and 0 < written < len(last_name)
+
+    # Nobody resumes it by itself: the unacked message comes back only after the broker's visibility timeout
+    # (an hour) and the stale limit is five minutes. With a one-second limit the sweeper finds it.
+    settings.IMPORT_HEARTBEAT_STALE_SECONDS = 1
+    with worker_process(IMPORT_HEARTBEAT_STALE_SECONDS="1") as worker:
+        deadline = time.monotonic() + 10
+        while (resumed := resume_stale(queue=worker.queue)) == [] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert resumed == [str(job.pk)]
+        _wait_until_finished(job, 40)
+
+    assert job.status == "succeeded", job.error
+    bad = ROWS - len(good)
+    assert job.created + job.updated + job.unchanged + job.failed_rows == job.total_rows == ROWS
+    assert job.processed_rows == ROWS and job.failed_rows == bad
+    print(f"resumed: created={job.created} updated={job.updated} unchanged={job.unchanged} failed={job.failed_rows}")
+    entities = Entity.objects.filter(agency=world.a, source="killed")
+    assert entities.count() == len(last_name)
+    assert dict(entities.values_list("source_id", "name")) == last_name
+    assert ImportRowError.objects.filter(job=job).count() == bad  # the dead run's errors are not kept twice
+
+
+def _queued_job_ids(queue: str) -> list[str]:
+    """The job ids of the imports.run messages waiting in a queue of the Redis broker (the queue is emptied)."""
+    ids = []
+    with app.connection_for_write() as connection:
+        client = cast(Any, connection.default_channel).client  # kombu's Redis channel: a redis-py client
+        while (raw := client.rpop(queue)) is not None:
+            message = json.loads(raw)
+            assert message["headers"]["task"] == "imports.run"
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            ids.append(args[0])
+    return ids
+
+
+@pytest.mark.django_db
+def test_the_sweeper_re_enqueues_only_jobs_no_worker_is_on(world, settings):
+    settings.IMPORT_HEARTBEAT_STALE_SECONDS = 60
+    now = timezone.now()
+    old, recent = now - datetime.timedelta(seconds=61), now - datetime.timedelta(seconds=30)
+
+    def job(status: str, heartbeat: datetime.datetime | None, created: datetime.datetime) -> str:
+        made = ImportJob.objects.create(agency=world.a, kind="persons", file="x.csv", status=status,
+                                        heartbeat_at=heartbeat)
+        ImportJob.objects.filter(pk=made.pk).update(created_at=created)
+        return str(made.pk)
+
+    dead = job("running", old, old)
+    lost = job("queued", None, old)
+    job("running", recent, old)  # a live worker is on it
+    job("queued", None, recent)  # waiting for a worker, not for long yet
+    job("succeeded", old, old)
+    job("failed", old, old)
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    resumed = resume_stale(queue=queue)
+    assert sorted(resumed) == sorted([dead, lost])
+    assert sorted(_queued_job_ids(queue)) == sorted([dead, lost])
+    # The queued job is not sent again on the next sweep (a backlog must not grow a message a minute);
+    # the running one whose worker is gone is, until a worker takes it.
+    assert resume_stale(queue=queue) == [dead]
+    assert settings.CELERY_BEAT_SCHEDULE["resume-stale-imports"] == {"task": resume_stale.name, "schedule": 60}

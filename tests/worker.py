@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
@@ -16,11 +17,30 @@ from django.db import connection
 from config.celery import app
 
 
+@dataclass
+class Worker:
+    queue: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a lost node would: the task stops mid-way, nothing is acked or cleaned up."""
+        self.process.kill()
+        self.process.wait(timeout=20)
+
+
 @contextmanager
-def celery_worker() -> Iterator[str]:
+def celery_worker(**extra_env: str) -> Iterator[str]:
+    """The worker's private queue; `extra_env` is added to the worker's environment (its settings read it)."""
+    with worker_process(**extra_env) as worker:
+        yield worker.queue
+
+
+@contextmanager
+def worker_process(**extra_env: str) -> Iterator[Worker]:
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
+        **extra_env,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_NAME": connection.settings_dict["NAME"],
         "CELERY_TASK_DEFAULT_QUEUE": queue,
@@ -41,7 +61,7 @@ def celery_worker() -> Iterator[str]:
                 raise RuntimeError(process.stdout.read().decode() if process.stdout else "worker died")
         else:
             raise RuntimeError("worker did not start in 60 s")
-        yield queue
+        yield Worker(queue, process)
     finally:
         process.terminate()
         try:

@@ -174,6 +174,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="default")
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains": {"task": "audit.verify_chains", "schedule": env.int("AUDIT_VERIFY_SECONDS", default=3600)},
+    "resume-stale-imports": {"task": "imports.resume_stale", "schedule": 60},
 }
 
 LOGGING = {
@@ -188,3 +189,6 @@ LOGGING = {
 # kept. Uploads stream to a temporary file (FILE_UPLOAD_TEMP_DIR, the system's by default) while they are hashed.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+# An import job whose heartbeat (written every batch) is older than this has lost its worker: a new delivery of
+# imports.run takes it over, and beat's imports.resume_stale re-enqueues it (and a job queued this long).
+IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=300)
