@@ -37,7 +37,7 @@ from core.bulk import NewRows, copy_insert
 from core.snapshots import created as created_row
 from core.snapshots import diff, snapshot
 from entities import validators
-from entities.api.serializers import OrganizationSerializer, PersonSerializer
+from entities.api.serializers import LinkSerializer, OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, Link, OrganizationKind
 from entities.normalize import company_core
 from shipments.api.serializers import ShipmentSerializer
@@ -143,7 +143,9 @@ class Kind:
     columns: frozenset[str]
     required: frozenset[str]
     model: type[models.Model] = Entity
+    # Columns that are not the serializer's, taken off a row first: (extra model values, errors).
     take_columns: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, list[str]]]] | None = None
+    key: tuple[str, str] = ("source", "source_id")  # the model's upsert key: (source label, id in the source)
 
 
 def _entity_kind(entity_type: str, serializer: type[serializers.Serializer]) -> Kind:
@@ -195,7 +197,7 @@ def _party_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[
             errors.setdefault(role, []).append(f"A {role} country or registration number needs the {role}'s name.")
         if name:
             parties[role] = (name, country, number)
-    return parties, errors
+    return {"__parties__": parties}, errors
 
 
 def _shipment_kind() -> Kind:
@@ -205,9 +207,76 @@ def _shipment_kind() -> Kind:
                 model=Shipment, take_columns=_party_columns)
 
 
+class _LinkEndField(serializers.Field):
+    """A link's end in an import file: `person:<id>` or `organization:<id>` (or the API's {"type", "id"}), or
+    the source_id of an entity of the agency's from the job's source. Answers are remembered for the job."""
+
+    default_error_messages = {
+        "does_not_exist": "No {type} with id {id} is available here.",
+        "no_source_id": "No person or organisation of your agency has source_id {value!r} from source {source!r}.",
+        "invalid": 'Expected "person:<id>", "organization:<id>" or the source_id of an entity from this source.',
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.found: dict[str, Entity] = {}
+
+    def to_representation(self, value: Any) -> Any:
+        return str(value.pk)
+
+    def to_internal_value(self, data: Any) -> Entity:
+        if isinstance(data, dict):
+            data = f"{data.get('type')}:{data.get('id')}"
+        if not isinstance(data, str) or not data.strip():
+            self.fail("invalid")
+        data = data.strip()
+        if data not in self.found:
+            self.found[data] = self._find(data)
+        return self.found[data]
+
+    def _find(self, value: str) -> Entity:
+        job = self.context["job"]
+        entities = Entity.objects.filter(agency_id=job.agency_id, archived=False)
+        kind, _, rest = value.partition(":")
+        if kind in (EntityType.PERSON, EntityType.ORGANIZATION) and rest:
+            try:
+                pk = serializers.UUIDField().to_internal_value(rest)
+            except serializers.ValidationError:
+                self.fail("invalid")
+            entity = entities.filter(pk=pk, type=kind).first()
+            if entity is None:
+                self.fail("does_not_exist", type=kind, id=pk)
+            return entity
+        entity = entities.filter(source=job.source, source_id=value).order_by("created_at").first()
+        if entity is None:
+            self.fail("no_source_id", value=value, source=job.source)
+        return entity
+
+
+class _ImportLinkSerializer(LinkSerializer):
+    source = _LinkEndField()  # type: ignore[assignment]
+    target = _LinkEndField()  # type: ignore[assignment]
+
+
+def _link_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A links row's `source_id` is the link's own id in the source (its provenance id)."""
+    link_id = str(row.pop("source_id", "") or "").strip()
+    if len(link_id) > 200:
+        return {}, {"source_id": ["Ensure this field has no more than 200 characters."]}
+    return ({"provenance_id": link_id} if link_id else {}), {}
+
+
+def _link_kind() -> Kind:
+    fields = _ImportLinkSerializer().fields
+    writable = {name for name, f in fields.items() if not f.read_only}
+    return Kind("", _ImportLinkSerializer, frozenset(writable | {"source_id"}), frozenset({"kind", "source", "target"}),
+                model=Link, take_columns=_link_columns, key=("provenance_source", "provenance_id"))
+
+
 _KINDS: dict[str, Callable[[], Kind]] = {
     "persons": lambda: _entity_kind(EntityType.PERSON, _ImportPersonSerializer),
     "organizations": lambda: _entity_kind(EntityType.ORGANIZATION, _ImportOrganizationSerializer),
+    "links": _link_kind,
     "shipments": _shipment_kind,
     "ftm": lambda: Kind("", _ImportPersonSerializer, frozenset(), frozenset()),
 }
@@ -248,8 +317,8 @@ class Importer:
         self.new_rows = NewRows(self.kind.model)
         self._checkers: dict[type, RowChecker] = {}
         actor = job.created_by
-        self.context = {"request": SimpleNamespace(user=actor if actor is not None
-                                                   else SimpleNamespace(agency_id=job.agency_id))}
+        self.context = {"job": job, "request": SimpleNamespace(user=actor if actor is not None
+                                                              else SimpleNamespace(agency_id=job.agency_id))}
 
     def check(self, serializer_class: type[serializers.Serializer], data: dict[str, Any]) -> tuple[Any, dict]:
         """(validated data, None) or (None, {field: [messages]}) of one row, by the serializer's rules."""
@@ -270,13 +339,12 @@ class Importer:
         for number, row in enumerate(table.rows, start=1):
             if number <= skip:
                 continue  # committed by an earlier run of this job
-            parties: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
+            extra_errors: dict[str, list[str]] = {}
             if self.kind.take_columns is not None and "__bad_json__" not in row and "__not_object__" not in row:
-                parties, party_errors = self.kind.take_columns(row)
-            else:
-                party_errors = {}
+                extra, extra_errors = self.kind.take_columns(row)
             data, errors = row_to_data(row)
-            for name, messages in party_errors.items():
+            for name, messages in extra_errors.items():
                 errors.setdefault(name, []).extend(messages)
             values = None
             if not errors.get(""):
@@ -293,11 +361,11 @@ class Importer:
                 values[f"{name}_id"] = values.pop(name).pk  # compared and written by id
             if "transit_countries" in values:
                 values["transit_countries"] = list(dict.fromkeys(values["transit_countries"]))
-            if parties or self.kind.take_columns is not None:
-                values["__parties__"] = parties
-            values["source"] = values.get("source") or self.job.source
-            if not values.get("source_id"):
-                values["source_id"] = content_key(values)
+            values.update(extra)
+            label, key = self.kind.key
+            values[label] = values.get(label) or self.job.source
+            if not values.get(key):
+                values[key] = content_key(values)
             yield number, values
 
     def run(self, *, write: bool, errors: bool, resume: Counts | None = None) -> Counts:
@@ -499,16 +567,18 @@ class Importer:
             return None
         agency_id = self.job.agency_id
         model: Any = self.kind.model
-        keys = {(v["source"], v["source_id"]) for v in batch}
+        label, key_name = self.kind.key
+        keys = {(v[label], v[key_name]) for v in batch}
         self.writer.before_reading(keys)
-        created_parties = self.parties.resolve(batch) if self.kind.take_columns is not None else []
-        existing = {(obj.source, obj.source_id): obj for obj in _by_source_id(model, agency_id, keys)}
+        created_parties = self.parties.resolve(batch) if model is Shipment else []
+        existing = {(getattr(obj, label), getattr(obj, key_name)): obj
+                    for obj in _by_source_id(model, agency_id, keys, self.kind.key)}
         new: dict[tuple[str, str], Any] = {}
         changed: dict[Any, tuple[Any, dict[str, Any]]] = {}
         update_fields: set[str] = set()
         for values in batch:
             entity_type = values.pop("__type__", None) or self.kind.entity_type
-            key = (values["source"], values["source_id"])
+            key = (values[label], values[key_name])
             target = existing.get(key) or new.get(key)  # the same source_id twice in a batch: the later row wins
             if target is None and not write:
                 # A dry run writes nothing, so it remembers what its earlier batches would have created.
@@ -560,13 +630,14 @@ class Importer:
         return write_batch
 
 
-def _by_source_id(model: Any, agency_id: Any, keys: set[tuple[str, str]]) -> Any:
+def _by_source_id(model: Any, agency_id: Any, keys: set[tuple[str, str]], columns: tuple[str, str]) -> Any:
     """The agency's records with these (source, source_id) keys, each found by the unique index. (A plain
     `source_id IN (…)` lets the planner scan every row of the source: an import's own earlier batches too.)"""
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = ("SELECT t.* FROM unnest(%s::text[], %s::text[]) AS k(source, source_id) CROSS JOIN LATERAL "  # noqa: S608
-           f"(SELECT * FROM {table} t WHERE t.agency_id = %s AND t.source = k.source "
-           "AND t.source_id = k.source_id AND t.source_id <> '' LIMIT 1) t")
+    quote = connection.ops.quote_name
+    table, label, key = quote(model._meta.db_table), quote(columns[0]), quote(columns[1])
+    sql = ("SELECT t.* FROM unnest(%s::text[], %s::text[]) AS k(label, key) CROSS JOIN LATERAL "  # noqa: S608
+           f"(SELECT * FROM {table} t WHERE t.agency_id = %s AND t.{label} = k.label "
+           f"AND t.{key} = k.key AND t.{key} <> '' LIMIT 1) t")
     sources, ids = zip(*keys, strict=True) if keys else ((), ())
     return model.objects.raw(sql, [list(sources), list(ids), agency_id])
 
