@@ -65,3 +65,14 @@ def _commodities(request):
 
     if not Commodity.objects.exists():
         seed_commodities(Commodity)
+
+
+@pytest.fixture
+def eager(settings):
+    """Celery tasks run in the test's own process when they are sent (the job runs on commit)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

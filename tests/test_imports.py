@@ -190,16 +190,6 @@ def test_command_sync_prints_counts_and_fails_non_zero(world, investigator, tmp_
         call_command("import_file", str(bad), "--kind", "persons", "--agency", "SSB", "--sync")
 
 
-@pytest.fixture
-def eager(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def test_api_upload_202_errors_and_csv(world, investigator, client_for, django_capture_on_commit_callbacks,
                                        eager):
     api = client_for(investigator)

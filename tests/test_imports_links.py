@@ -62,7 +62,7 @@ BAD = [
 
 
 def rows(ring, template: list[dict]) -> list[dict]:
-    zhang, li, wang, company, foreign = ring
+    _, _, wang, company, foreign = ring
     ids = {"wang": f"person:{wang.pk}", "company": company.pk, "foreign": foreign.pk}
     return [{k: v.format(**ids) for k, v in row.items()} for row in template]
 
@@ -149,3 +149,21 @@ def test_a_links_file_with_other_columns_fails_with_the_columns_taken(world, rin
     job = run_job(job_for(world.a, b"from,to,relation\np1,p2,family\n", kind="links", source="reg").pk)
     assert job.status == "failed" and "missing column(s): kind, source, target" in job.error
     assert "source_id" in job.error and not Link.objects.exists()
+
+
+def test_a_links_file_through_the_api(world, ring, investigator, client_for, django_capture_on_commit_callbacks,
+                                      eager):
+    from django.core.files.base import ContentFile
+
+    api = client_for(investigator)
+    upload = ContentFile(links_csv(rows(ring, GOOD + BAD[:2])), name="links.csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/imports/", {"file": upload, "kind": "links", "source": "reg"},
+                            format="multipart")
+    assert response.status_code == 202, response.content
+    job = api.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    assert (job["status"], job["total_rows"], job["created"], job["failed_rows"]) == ("succeeded", 5, 3, 2)
+    errors = api.get(f"/api/v1/imports/{job['id']}/errors/").json()["results"]
+    assert [(e["row"], e["field"]) for e in errors] == [(4, "target"), (5, "target")]
+    spouse = Link.objects.get(provenance_id="l1")
+    assert api.get(f"/api/v1/links/{spouse.pk}/").json()["kind"] == "family"
