@@ -117,33 +117,53 @@ def record(
 _NEW_EVENTS = NewRows(AuditEvent)
 
 
-def record_many(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any = None) -> int:
-    """Append many events (dicts of action, object_type, object_id, case_id, changes) to one agency's chain
-    under a single lock of its head, written with COPY: how a bulk import records each row it wrote.
+@dataclass
+class PreparedEvents:
+    """Events of one chain ready to be numbered: their rows, and each one's canonical JSON up to its `seq`."""
 
-    The changes must already be plain JSON values (as core.snapshots gives them). Runs in the caller's
-    transaction, which must be open: the events stand or fall with the writes they describe."""
+    chain: str
+    rows: list[dict[str, Any]]
+    texts: list[str]
+
+
+def prepare_events(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any = None) -> PreparedEvents:
+    """Build many events (dicts of action, object_type, object_id, case_id, changes) before the chain's head
+    is locked, so that under the lock record_many only numbers and hashes them. `seq` is the last key of the
+    canonical JSON (keys sorted), so all the text before it can be made here.
+
+    The changes must already be plain JSON values (as core.snapshots gives them)."""
     ctx = context.current()
     chain = chain_of(agency)
-    ChainHead.objects.get_or_create(chain=chain)
-    head = ChainHead.objects.select_for_update().get(chain=chain)
     common = {"chain": chain, "agency_code": agency.code if agency is not None else "",
               "actor_id": getattr(actor, "pk", None), "actor": getattr(actor, "username", "") or "",
-              "request_id": ctx.request_id, "ip": _stored_ip(ctx.ip)}
-    at = timezone.now()
-    seq, last_hash = head.last_seq, head.last_hash
-    rows: list[dict[str, Any]] = []
+              "request_id": ctx.request_id, "ip": _stored_ip(ctx.ip), "at": timezone.now()}
+    rows, texts = [], []
     for item in events:
-        seq += 1
-        row = _NEW_EVENTS.new({**common, **item, "seq": seq, "at": at, "prev_hash": last_hash})
-        row["hash"] = last_hash = compute_hash(last_hash, SimpleNamespace(**row))
+        row = _NEW_EVENTS.new({**common, **item})
+        payload = _payload(SimpleNamespace(**row))
+        del payload["seq"]
         rows.append(row)
-    if not rows:
+        texts.append(_canonical(payload)[:-1] + ',"seq":')
+    return PreparedEvents(chain, rows, texts)
+
+
+def record_many(prepared: PreparedEvents) -> int:
+    """Append prepared events to their chain under a single lock of its head, written with COPY: how a bulk
+    import records each row it wrote. Runs in the caller's transaction, which must be open: the events stand
+    or fall with the writes they describe."""
+    if not prepared.rows:
         return 0
-    copy_insert(AuditEvent, rows)
+    ChainHead.objects.get_or_create(chain=prepared.chain)
+    head = ChainHead.objects.select_for_update().get(chain=prepared.chain)
+    seq, last_hash = head.last_seq, head.last_hash
+    for row, text in zip(prepared.rows, prepared.texts, strict=True):
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, last_hash
+        row["hash"] = last_hash = hashlib.sha256(f"{last_hash}{text}{seq}}}".encode()).hexdigest()
+    copy_insert(AuditEvent, prepared.rows)
     head.last_seq, head.last_hash = seq, last_hash
     head.save(update_fields=["last_seq", "last_hash"])
-    return len(rows)
+    return len(prepared.rows)
 
 
 @dataclass

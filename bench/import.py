@@ -74,7 +74,7 @@ def main() -> None:
             job = ImportJob(agency=agency, kind="shipments", source=label)
             job.file.save(path.name, File(handle), save=False)
             job.save()
-        tracemalloc.start()
+        tracemalloc.start() if os.environ.get("TRACE") else None
         started = time.perf_counter()
         job = run_job(job.pk)
         import_seconds = time.perf_counter() - started

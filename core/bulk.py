@@ -9,6 +9,7 @@ then the given values. COPY streams such rows (or instances) to the table.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -84,6 +85,8 @@ def copy_insert(model: type[models.Model], rows: Iterable[dict[str, Any] | model
     written = 0
     with connection.cursor() as cursor, cursor.copy(
             f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
+        # The columns' types given once: psycopg then picks each value's dumper by column, not by value.
+        copy.set_types([re.sub(r"\(.*?\)", "", f.db_type(connection) or "").strip() for f in fields])
         for row in rows:
             if isinstance(row, models.Model):
                 for field in stamped:

@@ -31,7 +31,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from audit.services import record, record_many
+from audit.services import PreparedEvents, prepare_events, record, record_many
 from core import context
 from core.bulk import NewRows, copy_insert
 from core.snapshots import created as created_row
@@ -413,8 +413,8 @@ class Importer:
 
         self.writer.submit(commit)
 
-    def _events(self, created: list[Any], changed: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """The usual create and update events of what a batch writes (record_many appends them to the chain)."""
+    def _events(self, created: list[Any], changed: list[tuple[Any, dict[str, Any]]]) -> PreparedEvents:
+        """The usual create and update events of what a batch writes, ready for record_many to chain."""
         model = self.kind.model
 
         def event(action: str, obj: Any, changes: dict[str, Any]) -> dict[str, Any]:
@@ -427,11 +427,10 @@ class Importer:
         def created_fields(obj: Any) -> dict[str, Any]:
             return created_row(model, obj) if isinstance(obj, dict) else diff({}, snapshot(obj, related=False))
 
-        return [*(event("create", obj, created_fields(obj)) for obj in created),
-                *(event("update", obj, diff(before, snapshot(obj, related=False))) for obj, before in changed)]
-
-    def _record(self, events: list[dict[str, Any]]) -> None:
-        record_many(events, agency=self.job.agency, actor=self.job.created_by)
+        return prepare_events([*(event("create", obj, created_fields(obj)) for obj in created),
+                               *(event("update", obj, diff(before, snapshot(obj, related=False)))
+                                 for obj, before in changed)],
+                              agency=self.job.agency, actor=self.job.created_by)
 
     # --- FollowTheMoney ------------------------------------------------------------------------
 
@@ -542,7 +541,7 @@ class Importer:
             copy_insert(Link, new.values())
             if changed:
                 _bulk_update(Link, [obj for obj, _ in changed.values()], sorted(fields))
-            self._record(events)
+            record_many(events)
 
         return write_links
 
@@ -625,7 +624,7 @@ class Importer:
             if changed:
                 derived = ["search_text", "identifier_numbers", "name_keys"] if model is Entity else []
                 _bulk_update(model, [obj for obj, _ in changed.values()], [*sorted(update_fields), *derived])
-            self._record(events)
+            record_many(events)
 
         return write_batch
 

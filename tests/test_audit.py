@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent, ChainHead
-from audit.services import verify_chain
+from audit.services import compute_hash, prepare_events, record, record_many, verify_chain
 from cases.models import Case, Note
 
 from . import factories
@@ -616,3 +616,20 @@ def test_concurrent_writers_keep_one_unbroken_chain(world):
     references = list(Case.objects.values_list("reference", flat=True))
     assert len(set(references)) == len(references)
     assert sorted(e.object_type for e in events) == sorted(["case"] * (WRITERS // 2) + ["note"] * (WRITERS // 2))
+
+
+@pytest.mark.django_db
+def test_events_recorded_many_at_a_time_chain_as_single_ones_do(world):
+    chain = str(world.a.pk)
+    record(action="login", agency=world.a)
+    changes = {"name": [None, "Zhang Wei 张伟"], "share": [None, 1.5], "tags": [[], ["a"]]}
+    prepared = prepare_events([{"action": "create", "object_type": "entity", "object_id": str(i), "changes": changes}
+                               for i in range(3)], agency=world.a)
+    record(action="login", agency=world.a)  # another writer between the preparing and the recording
+    assert record_many(prepared) == 3
+    record(action="login", agency=world.a)
+    events = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
+    assert [e.action for e in events[-6:]] == ["login", "login", "create", "create", "create", "login"]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert all(compute_hash(e.prev_hash, e) == e.hash for e in events)  # as read back from the database
+    assert verify_chain(chain).ok
