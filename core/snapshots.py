@@ -38,13 +38,30 @@ def snapshot(obj: models.Model, *, related: bool = True) -> dict[str, Any]:
 
 
 def created(model: type[models.Model], row: dict[str, Any]) -> dict[str, list[Any]]:
-    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows)."""
+    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows), made
+    field by field with each field's own conversion: a bulk import makes one for every row it creates."""
     changes = {}
-    for key, attname in _names(model):
+    for key, attname, to_str in _created_plan(model):
         value = row.get(attname)
-        if value is not None:
-            changes[key] = [None, _value(value)]
+        if value is None:
+            continue
+        if to_str:
+            value = str(value)
+        elif type(value) not in _PLAIN:
+            value = _value(value)
+        changes[key] = [None, value]
     return changes
+
+
+_STRINGIFIED = (models.DecimalField, models.DateField, models.UUIDField)  # DateTimeField is a DateField
+
+
+@functools.cache
+def _created_plan(model: type[models.Model]) -> list[tuple[str, str, bool]]:
+    """(snapshot key, attname, whether `_value` of the field's values is `str`) of each snapshot field."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return [(key, attname, isinstance(fields[attname], _STRINGIFIED) or fields[attname].is_relation)
+            for key, attname in _names(model)]
 
 
 @functools.cache

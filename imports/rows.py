@@ -15,11 +15,13 @@ So every accepted value and every error message is the field's own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 from rest_framework.settings import api_settings
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from core.api.serializers import _contains_nul
 from core.api.validation import CountryField, CurrencyField, HSCodeField
@@ -75,7 +77,30 @@ def _check_of(field: serializers.Field) -> Callable[[Any], Any]:
             return checked
 
         return each
+    if _plain_text(field):
+        limit, check = cast(serializers.CharField, field).max_length, field.run_validation
+
+        def text(value: Any) -> Any:
+            # What CharField accepts with its usual validators: trimmed, not blank, short enough; ASCII holds
+            # no surrogate (and a NUL was refused before). Anything else: the field's own answer.
+            if type(value) is str:
+                trimmed = value.strip()
+                if trimmed and trimmed.isascii() and (limit is None or len(trimmed) <= limit):
+                    return trimmed
+            return check(value)
+
+        return text
     return field.run_validation
+
+
+_TEXT_VALIDATORS = (MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
+
+
+def _plain_text(field: serializers.Field) -> bool:
+    """A CharField exactly, trimming, with no validators but the usual length and character ones."""
+    return (type(field) is serializers.CharField and field.trim_whitespace and field.min_length is None
+            and all(type(v) in _TEXT_VALIDATORS for v in field.validators)
+            and sum(type(v) is MaxLengthValidator for v in field.validators) == (field.max_length is not None))
 
 
 class RowChecker:

@@ -339,3 +339,23 @@ def test_a_job_whose_worker_died_is_resumed_without_duplicates(world, monkeypatc
     assert sorted(ImportRowError.objects.filter(job=job).values_list("row", flat=True)) == [1, 8, 15, 22, 29, 36, 43]
     assert AuditEvent.objects.filter(request_id=str(job.pk), action="create").count() == 38
     assert run_job(job.pk).created == 38  # a finished job is left as it is
+
+
+def test_a_new_rows_create_event_is_the_one_a_save_would_audit(world):
+    """core.snapshots.created (a bulk writer's create event) equals diff({}, snapshot(instance))."""
+    import datetime
+    from decimal import Decimal
+
+    from core.bulk import NewRows
+    from core.snapshots import created, diff, snapshot
+    from shipments.models import Shipment
+
+    consignee = factories.organization(world.a, "Antimony Trading Co., Ltd.")
+    row = NewRows(Shipment).new({
+        "agency_id": world.a.pk, "reference": "BL-1", "commodity_id": "antimony", "quantity_kg": Decimal("12.500"),
+        "transit_countries": ["VN", "TH"], "departed_on": datetime.date(2024, 5, 1), "consignee_id": consignee.pk,
+        "source": "s", "source_id": "1", "declared_description": "",
+    })
+    instance = Shipment(**row)
+    assert created(Shipment, row) == diff({}, snapshot(instance, related=False))
+    assert created(Shipment, row)["consignee"] == [None, str(consignee.pk)]

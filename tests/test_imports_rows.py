@@ -15,7 +15,7 @@ from imports.rows import RowChecker
 
 KINDS = {
     "persons": {
-        "name": ["Zhang Wei", "", " 张伟 ", "x" * 301],
+        "name": ["Zhang Wei", "", " 张伟 ", "x" * 301, "  Padded  ", "   ", "\tTab\n", "x" * 300 + " ", 12, True],
         "birth_date": ["1975-03-02", "not-a-date", "1975-02-30", ""],
         "nationalities": [["CN"], ["XX"], ["cn", "RU"], "CN", [], ["CN", "CN"]],
         "gender": ["M", "f", "robot", ""],
@@ -23,7 +23,7 @@ KINDS = {
         "phones": [["+8613800138000"], ["12"], ["13800138000"]],
         "identifiers": [[{"scheme": "passport", "number": "E12345678", "country": "CN"}], [{"scheme": ""}], "x"],
         "addresses": [[{"text": "1 Road", "country": "HK"}], [{"text": ""}], [{"text": "2 Road", "country": "QQ"}]],
-        "source_id": ["p1", "", "y" * 201, "a\x00b"],
+        "source_id": ["p1", "", "y" * 201, "a\x00b", " p2 ", "\ud800"],
         "unknown": ["value"],
     },
     "organizations": {
