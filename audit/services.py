@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
+from psycopg.types.json import Jsonb
 
 from core import context
 from core.bulk import NewRows, copy_insert
@@ -127,24 +128,45 @@ class PreparedEvents:
 
 
 def prepare_events(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any = None) -> PreparedEvents:
-    """Build many events (dicts of action, object_type, object_id, case_id, changes) before the chain's head
-    is locked, so that under the lock record_many only numbers and hashes them. `seq` is the last key of the
-    canonical JSON (keys sorted), so all the text before it can be made here.
+    """Build many events (dicts of action, object_type, object_id, case_id, and `changes`, or `changes_json`:
+    the changes' canonical JSON text) before the chain's head is locked, so that under the lock record_many
+    only numbers and hashes them. `seq` is the last key of the canonical JSON (keys sorted), so all the text
+    before it is made here, from the parts every event of the batch shares and each event's own.
 
-    The changes must already be plain JSON values (as core.snapshots gives them)."""
+    Changes must be plain JSON values (as core.snapshots gives them)."""
     ctx = context.current()
     chain = chain_of(agency)
     common = {"chain": chain, "agency_code": agency.code if agency is not None else "",
               "actor_id": getattr(actor, "pk", None), "actor": getattr(actor, "username", "") or "",
               "request_id": ctx.request_id, "ip": _stored_ip(ctx.ip), "at": timezone.now()}
+    shared = _payload(SimpleNamespace(**common, seq=0, action="", object_type="", object_id="", case_id=None,
+                                      changes={}))
+    text = {key: _json_value(value) for key, value in shared.items()}
+    after_action = f',"actor":{text["actor"]},"actor_id":{text["actor_id"]},"agency":{text["agency"]},"at":{text["at"]}'
+    before_changes = f',"chain":{text["chain"]},"changes":'
+    request = f',"request_id":{text["request_id"]},"seq":'
     rows, texts = [], []
     for item in events:
+        changes_json = item.pop("changes_json", None)
+        if changes_json is None:
+            changes_json = _canonical(item["changes"])
         row = _NEW_EVENTS.new({**common, **item})
-        payload = _payload(SimpleNamespace(**row))
-        del payload["seq"]
+        row["changes"] = Jsonb(changes_json, dumps=_as_is)
+        case_id = row["case_id"]
         rows.append(row)
-        texts.append(_canonical(payload)[:-1] + ',"seq":')
+        texts.append(f'{{"action":{_json_value(row["action"])}{after_action},"case_id":'
+                     f'{_json_value(str(case_id) if case_id else None)}{before_changes}{changes_json},"ip":{text["ip"]}'
+                     f',"object_id":{_json_value(row["object_id"])},"object_type":{_json_value(row["object_type"])}'
+                     f'{request}')
     return PreparedEvents(chain, rows, texts)
+
+
+def _json_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def record_many(prepared: PreparedEvents) -> int:

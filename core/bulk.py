@@ -26,7 +26,7 @@ _AS_IS = (models.CharField, models.TextField, models.DecimalField, models.DateFi
 def _writer(field: models.Field) -> Callable[[Any], Any] | None:
     """How a value of `field` goes to COPY: None when psycopg adapts it as it is."""
     if isinstance(field, models.JSONField):
-        return lambda value: Jsonb(value, dumps=_json)
+        return lambda value: value if isinstance(value, Jsonb) else Jsonb(value, dumps=_json)
     if isinstance(field, _AS_IS) or field.get_internal_type() == "ArrayField":
         return None
     return lambda value: field.get_db_prep_save(value, connection)

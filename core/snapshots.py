@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+from json.encoder import encode_basestring as _string  # a str as JSON, non-ASCII kept (as ensure_ascii=False)
 from typing import Any
 
 from django.db import models
@@ -53,6 +55,22 @@ def created(model: type[models.Model], row: dict[str, Any]) -> dict[str, list[An
     return changes
 
 
+def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
+    """`created(model, row)` as canonical JSON text (keys sorted, compact, UTF-8 kept: what the audit trail
+    hashes and stores), written straight from the row's values."""
+    parts = []
+    for key, attname, to_str in _created_plan(model):
+        value = row.get(attname)
+        if value is None:
+            continue
+        if to_str or type(value) is str:
+            text = _string(str(value))
+        else:
+            text = json.dumps(_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        parts.append(f'"{key}":[null,{text}]')
+    return "{" + ",".join(parts) + "}"
+
+
 _STRINGIFIED = (models.DecimalField, models.DateField, models.UUIDField)  # DateTimeField is a DateField
 
 
@@ -60,8 +78,8 @@ _STRINGIFIED = (models.DecimalField, models.DateField, models.UUIDField)  # Date
 def _created_plan(model: type[models.Model]) -> list[tuple[str, str, bool]]:
     """(snapshot key, attname, whether `_value` of the field's values is `str`) of each snapshot field."""
     fields = {f.attname: f for f in model._meta.concrete_fields}
-    return [(key, attname, isinstance(fields[attname], _STRINGIFIED) or fields[attname].is_relation)
-            for key, attname in _names(model)]
+    return sorted((key, attname, isinstance(fields[attname], _STRINGIFIED) or fields[attname].is_relation)
+                  for key, attname in _names(model))
 
 
 @functools.cache

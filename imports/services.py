@@ -34,8 +34,7 @@ from rest_framework import serializers
 from audit.services import PreparedEvents, prepare_events, record, record_many
 from core import context
 from core.bulk import NewRows, copy_insert
-from core.snapshots import created as created_row
-from core.snapshots import diff, snapshot
+from core.snapshots import created_json, diff, snapshot
 from entities import validators
 from entities.api.serializers import LinkSerializer, OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, Link, OrganizationKind
@@ -417,19 +416,18 @@ class Importer:
         """The usual create and update events of what a batch writes, ready for record_many to chain."""
         model = self.kind.model
 
-        def event(action: str, obj: Any, changes: dict[str, Any]) -> dict[str, Any]:
-            if isinstance(obj, dict):
-                return {"action": action, "object_type": model._meta.model_name, "object_id": str(obj["id"]),
-                        "changes": changes}
-            return {"action": action, "object_type": obj._meta.model_name, "object_id": str(obj.pk),
-                    "changes": changes}
+        def create(obj: Any) -> dict[str, Any]:
+            if isinstance(obj, dict):  # a new row (core.bulk.NewRows): its changes go straight to JSON text
+                return {"action": "create", "object_type": model._meta.model_name, "object_id": str(obj["id"]),
+                        "changes_json": created_json(model, obj)}
+            return {"action": "create", "object_type": obj._meta.model_name, "object_id": str(obj.pk),
+                    "changes": diff({}, snapshot(obj, related=False))}
 
-        def created_fields(obj: Any) -> dict[str, Any]:
-            return created_row(model, obj) if isinstance(obj, dict) else diff({}, snapshot(obj, related=False))
+        def update(obj: Any, before: dict[str, Any]) -> dict[str, Any]:
+            return {"action": "update", "object_type": obj._meta.model_name, "object_id": str(obj.pk),
+                    "changes": diff(before, snapshot(obj, related=False))}
 
-        return prepare_events([*(event("create", obj, created_fields(obj)) for obj in created),
-                               *(event("update", obj, diff(before, snapshot(obj, related=False)))
-                                 for obj, before in changed)],
+        return prepare_events([*(create(obj) for obj in created), *(update(obj, before) for obj, before in changed)],
                               agency=self.job.agency, actor=self.job.created_by)
 
     # --- FollowTheMoney ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent, ChainHead
 from audit.services import compute_hash, prepare_events, record, record_many, verify_chain
 from cases.models import Case, Note
+from core import context
 
 from . import factories
 
@@ -622,14 +623,28 @@ def test_concurrent_writers_keep_one_unbroken_chain(world):
 def test_events_recorded_many_at_a_time_chain_as_single_ones_do(world):
     chain = str(world.a.pk)
     record(action="login", agency=world.a)
-    changes = {"name": [None, "Zhang Wei 张伟"], "share": [None, 1.5], "tags": [[], ["a"]]}
-    prepared = prepare_events([{"action": "create", "object_type": "entity", "object_id": str(i), "changes": changes}
-                               for i in range(3)], agency=world.a)
+    changes = {"name": [None, 'Zhang "Wei" 张伟\n'], "share": [None, 1.5], "tags": [[], ["a"]], "n": [1, None]}
+    actor = factories.user(world.a, "investigator", world.a1, username="bulk-writer")
+    case = factories.case(world.a, world.a1)
+    token = context.begin(context.RequestContext(request_id="job-1", ip="2001:db8::1", user=actor))
+    try:
+        prepared = prepare_events([
+            {"action": "create", "object_type": "entity", "object_id": "1", "changes": changes},
+            {"action": "update", "object_type": "case", "object_id": str(case.pk), "case_id": case.pk,
+             "changes_json": '{"title":["a","b"]}'},
+            {"action": "create", "object_type": "link", "object_id": "x", "changes": {}},
+        ], agency=world.a, actor=actor)
+    finally:
+        context.end(token)
     record(action="login", agency=world.a)  # another writer between the preparing and the recording
     assert record_many(prepared) == 3
     record(action="login", agency=world.a)
     events = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
-    assert [e.action for e in events[-6:]] == ["login", "login", "create", "create", "create", "login"]
+    assert [e.action for e in events[-6:]] == ["login", "login", "create", "update", "create", "login"]
+    update = events[-3]
+    assert (update.actor, update.ip, update.request_id, update.case_id) == ("bulk-writer", "2001:db8::1", "job-1",
+                                                                          case.pk)
+    assert update.changes == {"title": ["a", "b"]} and events[-4].changes == changes
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert all(compute_hash(e.prev_hash, e) == e.hash for e in events)  # as read back from the database
     assert verify_chain(chain).ok

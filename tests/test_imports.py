@@ -346,8 +346,9 @@ def test_a_new_rows_create_event_is_the_one_a_save_would_audit(world):
     import datetime
     from decimal import Decimal
 
+    from audit.services import _canonical
     from core.bulk import NewRows
-    from core.snapshots import created, diff, snapshot
+    from core.snapshots import created, created_json, diff, snapshot
     from shipments.models import Shipment
 
     consignee = factories.organization(world.a, "Antimony Trading Co., Ltd.")
@@ -359,3 +360,6 @@ def test_a_new_rows_create_event_is_the_one_a_save_would_audit(world):
     instance = Shipment(**row)
     assert created(Shipment, row) == diff({}, snapshot(instance, related=False))
     assert created(Shipment, row)["consignee"] == [None, str(consignee.pk)]
+    assert created_json(Shipment, row) == _canonical(created(Shipment, row))  # the text the audit trail hashes
+    row.update(declared_description='Said "ingots"\n锑锭 \x01', seized_on=datetime.date(2024, 6, 2))
+    assert created_json(Shipment, row) == _canonical(created(Shipment, row))
