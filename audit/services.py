@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring
 from types import SimpleNamespace
 from typing import Any
 
@@ -162,6 +163,8 @@ def prepare_events(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any 
 
 
 def _json_value(value: Any) -> str:
+    if type(value) is str:
+        return encode_basestring(value)  # what json.dumps(value, ensure_ascii=False) gives, without its set-up
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

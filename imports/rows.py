@@ -14,6 +14,8 @@ So every accepted value and every error message is the field's own.
 
 from __future__ import annotations
 
+import decimal
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -90,7 +92,37 @@ def _check_of(field: serializers.Field) -> Callable[[Any], Any]:
             return check(value)
 
         return text
+    if _plain_decimal(field):
+        return _decimal(cast(serializers.DecimalField, field))
     return field.run_validation
+
+
+def _plain_decimal(field: serializers.Field) -> bool:
+    return (type(field) is serializers.DecimalField and not field.localize and field.max_digits is not None
+            and field.decimal_places is not None)
+
+
+def _decimal(field: serializers.DecimalField) -> Callable[[Any], Any]:
+    """What DecimalField accepts, on a short path for plain numerals that fit: at most max_whole_digits
+    digits before the point and decimal_places after it (so no precision check can fail and quantising
+    only pads). Anything else, and every error message, is the field's own."""
+    digits, places = cast(int, field.max_digits), cast(int, field.decimal_places)
+    whole = digits - places
+    numeral = re.compile(rf"[+-]?\d{{1,{whole}}}(?:\.\d{{1,{places}}})?" if places else rf"[+-]?\d{{1,{whole}}}")
+    exponent = decimal.Decimal(1).scaleb(-places)
+    context = decimal.Context(prec=digits)
+    check = field.run_validation
+
+    def number(value: Any) -> Any:
+        if type(value) is str:
+            text = value.strip()
+            if numeral.fullmatch(text):
+                quantised = decimal.Decimal(text).quantize(exponent, rounding=field.rounding, context=context)
+                field.run_validators(quantised)
+                return quantised
+        return check(value)
+
+    return number
 
 
 _TEXT_VALIDATORS = (MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
