@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from .models import ImportJob, ImportKind, ImportMode, ImportRowError, ImportSta
 from .readers import BadFile, Table, _check_text, open_table
 from .rows import RowChecker
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
 
 
@@ -652,13 +653,21 @@ class Writer:
         self.pending: Future | None = None
         self.keys: set[tuple[str, str]] = set()
 
+    SWITCH_INTERVAL = 0.001  # seconds; CPython's default, 0.005, starves a thread that waits on its socket
+
     def __enter__(self) -> Writer:
+        self.switch_interval = sys.getswitchinterval()
+        if self.pool is not None:
+            # The checking thread never waits; the writing one does, at every COPY buffer: it gets the GIL
+            # back sooner, and so keeps PostgreSQL busy, when the interpreter switches threads more often.
+            sys.setswitchinterval(self.SWITCH_INTERVAL)
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
             self.wait()
         finally:
+            sys.setswitchinterval(self.switch_interval)
             if self.pool is not None:
                 self.pool.submit(_close_connection).result()
                 self.pool.shutdown()
