@@ -8,6 +8,7 @@ then the given values. COPY streams such rows (or instances) to the table.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import uuid
@@ -64,12 +65,13 @@ class NewRows:
         self.made = [(f.attname, _Uuid4s() if f.default is uuid.uuid4 else f.default) for f in made]
         self.stamped = [f.attname for f in fields if _stamped(f)]
 
-    def new(self, values: dict[str, Any]) -> dict[str, Any]:
+    def new(self, values: dict[str, Any], now: datetime.datetime | None = None) -> dict[str, Any]:
+        """The row; `now` (timezone.now() when not given) for its auto_now fields: a batch may share one."""
         row = dict(self.fixed)
         for name, make in self.made:
             row[name] = make()
         if self.stamped:
-            now = timezone.now()
+            now = now or timezone.now()
             for name in self.stamped:
                 row[name] = now
         row.update(values)

@@ -151,16 +151,29 @@ class RowChecker:
         self.serializer.initial_data = data  # a field's check may read a sibling's raw value (a number's country)
         attrs: dict[str, Any] = {}
         errors: Errors = {}
+        checks, methods, fields = self.checks, self.methods, self.fields
         for name, value in data.items():
-            if name not in self.fields:
+            check = checks.get(name)
+            if check is None:
                 errors[name] = ["Unknown field."]
-            elif _contains_nul(value):
+                continue
+            if ("\x00" in value) if type(value) is str else _contains_nul(value):
                 errors[name] = [NUL_MESSAGE]
-            else:
-                self._take(name, value, attrs, errors)
+                continue
+            try:
+                checked = check(value)
+                method = methods[name]
+                if method is not None:
+                    checked = method(checked)
+            except serializers.ValidationError as exc:
+                errors[name] = exc.detail if isinstance(exc.detail, list | dict) else [exc.detail]
+                continue
+            except SkipField:
+                continue
+            self._set(attrs, fields[name], checked)
         for name in self.when_absent:
             if name not in data:
-                self._take(name, empty, attrs, errors, absent=True)
+                self._absent(name, attrs, errors)
         if errors:
             return None, errors
         try:
@@ -169,10 +182,11 @@ class RowChecker:
             detail = exc.detail if isinstance(exc.detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
             return None, detail
 
-    def _take(self, name: str, value: Any, attrs: dict[str, Any], errors: Errors, absent: bool = False) -> None:
+    def _absent(self, name: str, attrs: dict[str, Any], errors: Errors) -> None:
+        """A field the row does not give: its default, or the field's own 'required' error."""
         field = self.fields[name]
         try:
-            checked = field.run_validation(value) if absent else self.checks[name](value)
+            checked = field.run_validation(empty)
             method = self.methods[name]
             if method is not None:
                 checked = method(checked)
@@ -181,7 +195,11 @@ class RowChecker:
             return
         except SkipField:
             return
-        *path, last = self.fields[name].source_attrs  # a dotted source writes into nested dicts, as DRF does
+        self._set(attrs, field, checked)
+
+    @staticmethod
+    def _set(attrs: dict[str, Any], field: serializers.Field, value: Any) -> None:
+        *path, last = field.source_attrs  # a dotted source writes into nested dicts, as DRF does
         for part in path:
             attrs = attrs.setdefault(part, {})
-        attrs[last] = checked
+        attrs[last] = value

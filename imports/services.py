@@ -574,6 +574,7 @@ class Importer:
         new: dict[tuple[str, str], Any] = {}
         changed: dict[Any, tuple[Any, dict[str, Any]]] = {}
         update_fields: set[str] = set()
+        now = timezone.now()
         for values in batch:
             entity_type = values.pop("__type__", None) or self.kind.entity_type
             key = (values[label], values[key_name])
@@ -596,7 +597,7 @@ class Importer:
                     entity.refresh_derived()
                     new[key] = entity
                 else:
-                    new[key] = self.new_rows.new({"agency_id": agency_id, **values})
+                    new[key] = self.new_rows.new({"agency_id": agency_id, **values}, now)
                 counts.created += 1
                 continue
             before = snapshot(target, related=False) if key in existing else None
