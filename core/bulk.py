@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import operator
 import os
 import re
 import uuid
@@ -85,7 +86,8 @@ def copy_insert(model: type[models.Model], rows: Iterable[dict[str, Any] | model
     """Write new rows of `model` (NewRows dicts, or unsaved instances) in one COPY; how many were written."""
     fields = list(model._meta.concrete_fields)
     stamped = [f for f in fields if _stamped(f)]
-    writers = [(f.attname, _writer(f)) for f in fields]
+    values_of = operator.itemgetter(*(f.attname for f in fields))  # a row's values in column order, in C
+    writers = [(i, write) for i, f in enumerate(fields) if (write := _writer(f)) is not None]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     written = 0
     with connection.cursor() as cursor, cursor.copy(
@@ -98,6 +100,11 @@ def copy_insert(model: type[models.Model], rows: Iterable[dict[str, Any] | model
                     field.pre_save(row, True)
                 row._state.adding = False
                 row = row.__dict__
-            copy.write_row([row[name] if write is None else write(row[name]) for name, write in writers])
+            values = values_of(row)
+            if writers:
+                values = list(values)
+                for i, write in writers:
+                    values[i] = write(values[i])
+            copy.write_row(values)
             written += 1
     return written

@@ -64,10 +64,10 @@ def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
         if value is None:
             continue
         if to_str or type(value) is str:
-            text = _string(str(value))
+            parts.append(f'"{key}":[null,{_string(str(value))}]')
         else:
             text = json.dumps(_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-        parts.append(f'"{key}":[null,{text}]')
+            parts.append(f'"{key}":[null,{text}]')
     return "{" + ",".join(parts) + "}"
 
 

@@ -94,8 +94,8 @@ def _csv(binary: IO[bytes], sample: str) -> Table:
 
     def rows() -> Iterator[dict[str, Any]]:
         for values in reader:
-            if not any(v.strip() for v in values):
-                continue
+            if not "".join(values).strip():
+                continue  # a blank line
             row: dict[str, Any] = dict(zip(columns, values, strict=False))
             if len(values) > len(columns):
                 row["__extra__"] = values[len(columns):]
