@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -155,9 +156,9 @@ def prepare_events(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any 
         row["changes"] = Jsonb(changes_json, dumps=_as_is)
         case_id = row["case_id"]
         rows.append(row)
-        texts.append(f'{{"action":{_json_value(row["action"])}{after_action},"case_id":'
+        texts.append(f'{{"action":{_json_word(row["action"])}{after_action},"case_id":'
                      f'{_json_value(str(case_id) if case_id else None)}{before_changes}{changes_json},"ip":{text["ip"]}'
-                     f',"object_id":{_json_value(row["object_id"])},"object_type":{_json_value(row["object_type"])}'
+                     f',"object_id":{_json_value(row["object_id"])},"object_type":{_json_word(row["object_type"])}'
                      f'{request}')
     return PreparedEvents(chain, rows, texts)
 
@@ -166,6 +167,9 @@ def _json_value(value: Any) -> str:
     if type(value) is str:
         return encode_basestring(value)  # what json.dumps(value, ensure_ascii=False) gives, without its set-up
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_json_word = functools.lru_cache(maxsize=256)(_json_value)  # for the few values that repeat: actions, types
 
 
 def _as_is(text: str) -> str:

@@ -19,7 +19,12 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 from rest_framework.settings import api_settings
@@ -98,8 +103,11 @@ def _check_of(field: serializers.Field) -> Callable[[Any], Any]:
 
 
 def _plain_decimal(field: serializers.Field) -> bool:
+    """A DecimalField exactly, with max_digits and decimal_places, and no validators but its bounds'."""
     return (type(field) is serializers.DecimalField and not field.localize and field.max_digits is not None
-            and field.decimal_places is not None)
+            and field.decimal_places is not None
+            and all(type(v) in (MinValueValidator, MaxValueValidator) for v in field.validators)
+            and len(field.validators) == (field.min_value is not None) + (field.max_value is not None))
 
 
 def _decimal(field: serializers.DecimalField) -> Callable[[Any], Any]:
@@ -111,15 +119,15 @@ def _decimal(field: serializers.DecimalField) -> Callable[[Any], Any]:
     numeral = re.compile(rf"[+-]?\d{{1,{whole}}}(?:\.\d{{1,{places}}})?" if places else rf"[+-]?\d{{1,{whole}}}")
     exponent = decimal.Decimal(1).scaleb(-places)
     context = decimal.Context(prec=digits)
-    check = field.run_validation
+    check, low, high = field.run_validation, field.min_value, field.max_value
 
     def number(value: Any) -> Any:
         if type(value) is str:
             text = value.strip()
             if numeral.fullmatch(text):
                 quantised = decimal.Decimal(text).quantize(exponent, rounding=field.rounding, context=context)
-                field.run_validators(quantised)
-                return quantised
+                if (low is None or quantised >= low) and (high is None or quantised <= high):
+                    return quantised
         return check(value)
 
     return number

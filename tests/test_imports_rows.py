@@ -46,6 +46,7 @@ KINDS = {
         "transit_countries": [["VN", "TH"], ["VN", "QQ"], [], "VN", ["VN", "VN"]],
         "status": ["declared", "seized", "lost", ""],
         "seized_quantity_kg": ["5000", "1"],
+        "purity_pct": ["100", "100.001", "99.5", "-0.1", "100.000", "0"],
         "commodity": ["antimony", "unobtainium", ""],
         "declared_description": ["antimony ingots", ""],
     },
