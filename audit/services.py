@@ -166,6 +166,8 @@ def prepare_events(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any 
 def _json_value(value: Any) -> str:
     if type(value) is str:
         return encode_basestring(value)  # what json.dumps(value, ensure_ascii=False) gives, without its set-up
+    if value is None:
+        return "null"
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

@@ -65,6 +65,8 @@ def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
             continue
         if to_str or type(value) is str:
             parts.append(f'"{key}":[null,{_string(str(value))}]')
+        elif type(value) is list and all(type(item) is str for item in value):
+            parts.append(f'"{key}":[null,[{",".join(map(_string, value))}]]')
         else:
             text = json.dumps(_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
             parts.append(f'"{key}":[null,{text}]')

@@ -152,6 +152,8 @@ class RowChecker:
         self.fields = writable
         self.checks = {name: _check_of(f) for name, f in writable.items()}
         self.methods = {name: getattr(serializer, f"validate_{name}", None) for name in writable}
+        # where a field's value goes in the validated data, for the usual source of one attribute
+        self.targets = {name: f.source_attrs[0] if len(f.source_attrs) == 1 else None for name, f in writable.items()}
         self.when_absent = [name for name, f in writable.items()
                             if f.required or f.default is not empty]
 
@@ -159,7 +161,7 @@ class RowChecker:
         self.serializer.initial_data = data  # a field's check may read a sibling's raw value (a number's country)
         attrs: dict[str, Any] = {}
         errors: Errors = {}
-        checks, methods, fields = self.checks, self.methods, self.fields
+        checks, methods, fields, targets = self.checks, self.methods, self.fields, self.targets
         for name, value in data.items():
             check = checks.get(name)
             if check is None:
@@ -178,7 +180,11 @@ class RowChecker:
                 continue
             except SkipField:
                 continue
-            self._set(attrs, fields[name], checked)
+            target = targets[name]
+            if target is not None:
+                attrs[target] = checked
+            else:
+                self._set(attrs, fields[name], checked)
         for name in self.when_absent:
             if name not in data:
                 self._absent(name, attrs, errors)
