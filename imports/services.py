@@ -20,9 +20,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
-import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -36,17 +34,16 @@ from audit.services import PreparedEvents, prepare_events, record, record_many
 from core import context
 from core.bulk import NewRows, copy_insert
 from core.snapshots import created_json, diff, snapshot
-from entities import validators
-from entities.api.serializers import LinkSerializer, OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, Link, OrganizationKind
-from entities.normalize import company_core
-from shipments.api.serializers import ShipmentSerializer
-from shipments.models import PARTY_ROLES, Shipment
+from shipments.models import Shipment
 
 from . import ftm
+from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data
 from .models import ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
+from .parties import Parties
 from .readers import BadFile, Table, _check_text, open_table
 from .rows import RowChecker
+from .writing import Writer, apply_changes, bulk_update, by_source_id
 
 BATCH_SIZE = 5000
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
@@ -55,232 +52,6 @@ LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails"
 def heartbeat_stale() -> datetime.timedelta:
     """How old a running job's heartbeat may get before its worker counts as dead (read at call time)."""
     return datetime.timedelta(seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
-
-
-# --- row validation ---------------------------------------------------------------------------
-
-
-class _ImportPersonSerializer(PersonSerializer):
-    def source_taken(self, attrs: dict[str, Any], source_id: str) -> bool:
-        return False  # an import upserts by source_id instead
-
-
-class _ImportOrganizationSerializer(OrganizationSerializer):
-    def source_taken(self, attrs: dict[str, Any], source_id: str) -> bool:
-        return False
-
-
-def _split(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if value is None:
-        return []
-    return [item.strip() for item in str(value).split(";") if item.strip()]
-
-
-def _identifier(item: Any) -> Any:
-    if not isinstance(item, str):
-        return item
-    parts = [p.strip() for p in item.split(":")]
-    if len(parts) < 2:
-        return {"scheme": "", "number": item}
-    scheme, number, country = parts[0], ":".join(parts[1:-1]) if len(parts) > 2 else parts[1], \
-        parts[-1] if len(parts) > 2 else ""
-    return {"scheme": scheme.lower(), "number": number, "country": country}
-
-
-def row_to_data(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """The API's input shape of a file row: lists split on `;`, identifiers parsed, blanks left out."""
-    errors: dict[str, list[str]] = {}
-    if "__bad_json__" in row:
-        return {}, {"": [f"Not valid JSON: {row['__bad_json__']}."]}
-    if "__not_object__" in row:
-        return {}, {"": ["Not a JSON object."]}
-    if "__extra__" in row:
-        errors[""] = [f"The row has {len(row['__extra__'])} more value(s) than the header has columns."]
-    data: dict[str, Any] = {}
-    address_country = row.get("address_country") or ""
-    for key, value in row.items():
-        if key in ("__extra__", "address_country") or key is None:
-            continue
-        if isinstance(value, str):
-            value = value.strip()
-        if value in ("", None, []):
-            continue
-        if key in LIST_FIELDS:
-            items = _split(value)
-            if key == "identifiers":
-                items = [_identifier(i) for i in items]
-            elif key == "addresses":
-                items = [{"text": i, "country": address_country} if isinstance(i, str) else i for i in items]
-            value = items
-        data[key] = value
-    return data, errors
-
-
-def flatten(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(field, message) pairs of a DRF error detail, nested list items named `field[i].part`."""
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            name = "" if key in ("non_field_errors",) else str(key)
-            yield from flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name)
-    elif isinstance(detail, list):
-        if all(not isinstance(d, dict | list) for d in detail):
-            for message in detail:
-                yield prefix, str(message)
-        else:
-            for i, item in enumerate(detail):
-                if item:
-                    yield from flatten(item, f"{prefix}[{i}]")
-    else:
-        yield prefix, str(detail)
-
-
-@dataclass
-class Kind:
-    entity_type: str  # '' for shipments
-    serializer: type[serializers.Serializer]
-    columns: frozenset[str]
-    required: frozenset[str]
-    model: type[models.Model] = Entity
-    # Columns that are not the serializer's, taken off a row first: (extra model values, errors).
-    take_columns: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, list[str]]]] | None = None
-    key: tuple[str, str] = ("source", "source_id")  # the model's upsert key: (source label, id in the source)
-
-
-def _entity_kind(entity_type: str, serializer: type[serializers.Serializer]) -> Kind:
-    fields = serializer().fields
-    writable = {name for name, f in fields.items() if not f.read_only}
-    return Kind(entity_type, serializer, frozenset(writable | {"address_country", "source", "source_id"}),
-                frozenset({"name"}))
-
-
-class _ImportShipmentSerializer(ShipmentSerializer):
-    """A shipment row: parties come as name/country/registration columns, legs as transit_countries."""
-
-    class Meta(ShipmentSerializer.Meta):
-        fields = [f for f in ShipmentSerializer.Meta.fields
-                  if f not in ("legs", "cases", "licence", *PARTY_ROLES)]
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        source, source_id = attrs.pop("source", None), attrs.pop("source_id", None)
-        attrs = super().validate(attrs)  # without source_id: an import upserts instead of refusing
-        if source is not None:
-            attrs["source"] = source
-        if source_id is not None:
-            attrs["source_id"] = source_id
-        return attrs
-
-
-PARTY_SUFFIXES = ("", "_country", "_registration_number")
-PARTY_COLUMNS = frozenset(f"{role}{suffix}" for role in PARTY_ROLES for suffix in PARTY_SUFFIXES)
-
-
-def _party_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Take the party columns off a shipments row: {role: (name, country, registration number)} and errors."""
-    parties: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for role in PARTY_ROLES:
-        name = validators.normalize_name(row.pop(role, "") or "")
-        raw_country, raw_number = row.pop(f"{role}_country", "") or "", row.pop(f"{role}_registration_number", "") or ""
-        try:
-            country = validators.normalize_country(str(raw_country).strip())
-        except validators.InvalidValue as exc:
-            errors[f"{role}_country"] = [str(exc)]
-            country = ""
-        try:
-            number = validators.normalize_registration_number(str(raw_number), country)
-        except validators.InvalidValue as exc:
-            errors[f"{role}_registration_number"] = [str(exc)]
-            number = ""
-        if not name and (raw_country or raw_number):
-            errors.setdefault(role, []).append(f"A {role} country or registration number needs the {role}'s name.")
-        if name:
-            parties[role] = (name, country, number)
-    return {"__parties__": parties}, errors
-
-
-def _shipment_kind() -> Kind:
-    fields = _ImportShipmentSerializer().fields
-    writable = {name for name, f in fields.items() if not f.read_only}
-    return Kind("", _ImportShipmentSerializer, frozenset(writable | PARTY_COLUMNS), frozenset({"reference"}),
-                model=Shipment, take_columns=_party_columns)
-
-
-class _LinkEndField(serializers.Field):
-    """A link's end in an import file: `person:<id>` or `organization:<id>` (or the API's {"type", "id"}), or
-    the source_id of an entity of the agency's from the job's source. Answers are remembered for the job."""
-
-    default_error_messages = {
-        "does_not_exist": "No {type} with id {id} is available here.",
-        "no_source_id": "No person or organisation of your agency has source_id {value!r} from source {source!r}.",
-        "invalid": 'Expected "person:<id>", "organization:<id>" or the source_id of an entity from this source.',
-    }
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.found: dict[str, Entity] = {}
-
-    def to_representation(self, value: Any) -> Any:
-        return str(value.pk)
-
-    def to_internal_value(self, data: Any) -> Entity:
-        if isinstance(data, dict):
-            data = f"{data.get('type')}:{data.get('id')}"
-        if not isinstance(data, str) or not data.strip():
-            self.fail("invalid")
-        data = data.strip()
-        if data not in self.found:
-            self.found[data] = self._find(data)
-        return self.found[data]
-
-    def _find(self, value: str) -> Entity:
-        job = self.context["job"]
-        entities = Entity.objects.filter(agency_id=job.agency_id, archived=False)
-        kind, _, rest = value.partition(":")
-        if kind in (EntityType.PERSON, EntityType.ORGANIZATION) and rest:
-            try:
-                pk = serializers.UUIDField().to_internal_value(rest)
-            except serializers.ValidationError:
-                self.fail("invalid")
-            entity = entities.filter(pk=pk, type=kind).first()
-            if entity is None:
-                self.fail("does_not_exist", type=kind, id=pk)
-            return entity
-        entity = entities.filter(source=job.source, source_id=value).order_by("created_at").first()
-        if entity is None:
-            self.fail("no_source_id", value=value, source=job.source)
-        return entity
-
-
-class _ImportLinkSerializer(LinkSerializer):
-    source = _LinkEndField()  # type: ignore[assignment]
-    target = _LinkEndField()  # type: ignore[assignment]
-
-
-def _link_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """A links row's `source_id` is the link's own id in the source (its provenance id)."""
-    link_id = str(row.pop("source_id", "") or "").strip()
-    if len(link_id) > 200:
-        return {}, {"source_id": ["Ensure this field has no more than 200 characters."]}
-    return ({"provenance_id": link_id} if link_id else {}), {}
-
-
-def _link_kind() -> Kind:
-    fields = _ImportLinkSerializer().fields
-    writable = {name for name, f in fields.items() if not f.read_only}
-    return Kind("", _ImportLinkSerializer, frozenset(writable | {"source_id"}), frozenset({"kind", "source", "target"}),
-                model=Link, take_columns=_link_columns, key=("provenance_source", "provenance_id"))
-
-
-_KINDS: dict[str, Callable[[], Kind]] = {
-    "persons": lambda: _entity_kind(EntityType.PERSON, _ImportPersonSerializer),
-    "organizations": lambda: _entity_kind(EntityType.ORGANIZATION, _ImportOrganizationSerializer),
-    "links": _link_kind,
-    "shipments": _shipment_kind,
-    "ftm": lambda: Kind("", _ImportPersonSerializer, frozenset(), frozenset()),
-}
-SUPPORTED_KINDS = tuple(_KINDS)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -310,7 +81,7 @@ def content_key(values: dict[str, Any]) -> str:
 class Importer:
     def __init__(self, job: ImportJob) -> None:
         self.job = job
-        self.kind = _KINDS[job.kind]()
+        self.kind = KINDS[job.kind]()
         self.parties = Parties(job)
         self.would_create: dict[tuple[str, str], Any] = {}
         self.dry_digests: dict[tuple[str, str], str] = {}
@@ -468,7 +239,7 @@ class Importer:
                     counts.total -= 1
                 elif schema in ftm.PERSON_SCHEMATA or schema in ftm.ORG_SCHEMATA:
                     person = schema in ftm.PERSON_SCHEMATA
-                    serializer_class = _ImportPersonSerializer if person else _ImportOrganizationSerializer
+                    serializer_class = ImportPersonSerializer if person else ImportOrganizationSerializer
                     values, problems = self.check(serializer_class, ftm.entity_row(item, known))
                     if values is None:
                         bad(number, problems)
@@ -523,7 +294,7 @@ class Importer:
                 counts.created += 1
                 continue
             before = snapshot(target, related=False)
-            diffs = _apply_changes(target, values)
+            diffs = apply_changes(target, values)
             if not diffs:
                 counts.unchanged += 1
                 continue
@@ -539,7 +310,7 @@ class Importer:
         def write_links() -> None:
             copy_insert(Link, new.values())
             if changed:
-                _bulk_update(Link, [obj for obj, _ in changed.values()], sorted(fields))
+                bulk_update(Link, [obj for obj, _ in changed.values()], sorted(fields))
             record_many(events)
 
         return write_links
@@ -570,7 +341,7 @@ class Importer:
         self.writer.before_reading(keys)
         created_parties = self.parties.resolve(batch) if model is Shipment else []
         existing = {(getattr(obj, label), getattr(obj, key_name)): obj
-                    for obj in _by_source_id(model, agency_id, keys, self.kind.key)}
+                    for obj in by_source_id(model, agency_id, keys, self.kind.key)}
         new: dict[tuple[str, str], Any] = {}
         changed: dict[Any, tuple[Any, dict[str, Any]]] = {}
         update_fields: set[str] = set()
@@ -601,7 +372,7 @@ class Importer:
                 counts.created += 1
                 continue
             before = snapshot(target, related=False) if key in existing else None
-            diffs = _apply_changes(target, values)
+            diffs = apply_changes(target, values)
             if not diffs:
                 counts.unchanged += 1
                 continue
@@ -623,144 +394,10 @@ class Importer:
             copy_insert(model, new.values())
             if changed:
                 derived = ["search_text", "identifier_numbers", "name_keys"] if model is Entity else []
-                _bulk_update(model, [obj for obj, _ in changed.values()], [*sorted(update_fields), *derived])
+                bulk_update(model, [obj for obj, _ in changed.values()], [*sorted(update_fields), *derived])
             record_many(events)
 
         return write_batch
-
-
-def _by_source_id(model: Any, agency_id: Any, keys: set[tuple[str, str]], columns: tuple[str, str]) -> Any:
-    """The agency's records with these (source, source_id) keys, each found by the unique index. (A plain
-    `source_id IN (…)` lets the planner scan every row of the source: an import's own earlier batches too.)"""
-    quote = connection.ops.quote_name
-    table, label, key = quote(model._meta.db_table), quote(columns[0]), quote(columns[1])
-    sql = ("SELECT t.* FROM unnest(%s::text[], %s::text[]) AS k(label, key) CROSS JOIN LATERAL "  # noqa: S608
-           f"(SELECT * FROM {table} t WHERE t.agency_id = %s AND t.{label} = k.label "
-           f"AND t.{key} = k.key AND t.{key} <> '' LIMIT 1) t")
-    sources, ids = zip(*keys, strict=True) if keys else ((), ())
-    return model.objects.raw(sql, [list(sources), list(ids), agency_id])
-
-
-class Writer:
-    """Commits a job's batches in order. Outside any transaction of its caller it commits them in a thread of
-    its own, on that thread's own database connection, so that PostgreSQL writes one batch while the next is
-    read and checked; a batch whose records the batch in flight writes waits for it first. Inside a
-    transaction (an atomic import's write pass, a caller's own block) it writes in line, in that transaction.
-    """
-
-    def __init__(self, *, threaded: bool = True) -> None:
-        threaded = threaded and not transaction.get_connection().in_atomic_block
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer") if threaded else None
-        self.pending: Future | None = None
-        self.keys: set[tuple[str, str]] = set()
-
-    SWITCH_INTERVAL = 0.001  # seconds; CPython's default, 0.005, starves a thread that waits on its socket
-
-    def __enter__(self) -> Writer:
-        self.switch_interval = sys.getswitchinterval()
-        if self.pool is not None:
-            # The checking thread never waits; the writing one does, at every COPY buffer: it gets the GIL
-            # back sooner, and so keeps PostgreSQL busy, when the interpreter switches threads more often.
-            sys.setswitchinterval(self.SWITCH_INTERVAL)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.wait()
-        finally:
-            sys.setswitchinterval(self.switch_interval)
-            if self.pool is not None:
-                self.pool.submit(_close_connection).result()
-                self.pool.shutdown()
-
-    def submit(self, commit: Callable[[], None]) -> None:
-        if self.pool is None:
-            commit()
-            return
-        self.wait()
-        self.pending = self.pool.submit(commit)
-
-    def wait(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.result()  # a failed commit fails the run here
-        self.keys = set()
-
-    def in_flight(self, keys: set[tuple[str, str]]) -> None:
-        self.keys = keys
-
-    def before_reading(self, keys: set[tuple[str, str]]) -> None:
-        if self.keys & keys:
-            self.wait()
-
-
-def _close_connection() -> None:
-    transaction.get_connection().close()
-
-
-class Parties:
-    """Shipment parties to the agency's organisations: registration number + country, else normalised name
-    (company_core) + country, else a new organisation. Remembered for the whole job."""
-
-    def __init__(self, job: ImportJob) -> None:
-        self.job = job
-        self.by_number: dict[tuple[str, str], Any] = {}
-        self.by_name: dict[tuple[str, str], Any] = {}
-        self.created = 0
-
-    def resolve(self, batch: list[dict[str, Any]]) -> list[Entity]:
-        """Sets each row's party ids; returns the organisations it made for them, to be written."""
-        specs = list(dict.fromkeys(spec for values in batch for spec in values["__parties__"].values()))
-        self._load(specs)
-        new: list[Entity] = []
-        ids: dict[tuple[str, str, str], Any] = {}
-        for name, country, number in specs:
-            core = company_core(name)
-            pk = self._find(core, country, number)
-            if pk is None:
-                entity = Entity(agency_id=self.job.agency_id, type=EntityType.ORGANIZATION, name=name,
-                                jurisdiction=country, registration_number=number, kind=OrganizationKind.COMPANY,
-                                source=self.job.source)
-                entity.refresh_derived()
-                new.append(entity)
-                pk = self._remember(entity.pk, core, country, number)
-            ids[(name, country, number)] = pk
-        self.created += len(new)
-        for values in batch:
-            for role, spec in values.pop("__parties__").items():
-                values[f"{role}_id"] = ids[spec]
-        return new
-
-    def _find(self, core: str, country: str, number: str) -> Any:
-        if number and (number, country) in self.by_number:
-            return self.by_number[(number, country)]
-        return self.by_name.get((core, country))
-
-    def _remember(self, pk: Any, core: str, country: str, number: str) -> Any:
-        if number:
-            self.by_number.setdefault((number, country), pk)
-        return self.by_name.setdefault((core, country), pk)
-
-    def _load(self, specs: list[tuple[str, str, str]]) -> None:
-        """Remember the agency's organisations the specs may name (ids only: memory grows with the distinct
-        parties of a job, not with its rows)."""
-        numbers = {(n, c) for _, c, n in specs if n and (n, c) not in self.by_number}
-        names = {(core, c) for name, c, _ in specs if (core := company_core(name), c) not in self.by_name}
-        orgs = Entity.objects.filter(agency_id=self.job.agency_id, type=EntityType.ORGANIZATION, archived=False)
-        if numbers:
-            q = models.Q()
-            for number, country in numbers:
-                q |= models.Q(registration_number=number, jurisdiction=country)
-            for pk, number, country in orgs.filter(q).order_by("created_at").values_list(
-                    "pk", "registration_number", "jurisdiction"):
-                self.by_number.setdefault((number, country), pk)
-        cores = sorted({core for core, _ in names if core})
-        if cores:
-            found = orgs.filter(name_keys__overlap=cores, jurisdiction__in={c for _, c in names})
-            for pk, country, keys in found.order_by("created_at").values_list("pk", "jurisdiction", "name_keys"):
-                for core in keys:
-                    if (core, country) in names:
-                        self.by_name.setdefault((core, country), pk)
 
 
 def sha256_of(job: ImportJob) -> str:
@@ -817,7 +454,7 @@ def _run_job(job_id: Any) -> ImportJob:
         if resume is None:
             _reset(job)
         job.save()
-    if job.kind not in _KINDS:
+    if job.kind not in KINDS:
         _finish(job, None, status=ImportStatus.FAILED, error=f"Imports of kind {job.kind!r} are not supported yet.")
         return job
     importer = Importer(job)
@@ -844,23 +481,3 @@ def _run_job(job_id: Any) -> ImportJob:
     return job
 
 
-def _apply_changes(target: Any, values: dict[str, Any]) -> list[str]:
-    """Set on `target` (an instance, or a new row's dict) the values that differ from what it holds; the
-    names of those fields."""
-    if isinstance(target, dict):
-        diffs = [name for name, value in values.items() if target.get(name) != value]
-        target.update(values)
-        return diffs
-    diffs = [name for name, value in values.items() if getattr(target, name) != value]
-    for name in diffs:
-        setattr(target, name, values[name])
-    return diffs
-
-
-def _bulk_update(model: Any, rows: list[Any], fields: list[str]) -> None:
-    """Write changed rows in bulk, bumping each row's version and update time as a save would."""
-    now = timezone.now()
-    for row in rows:
-        row.version += 1
-        row.updated_at = now
-    model.objects.bulk_update(rows, [*fields, "version", "updated_at"], batch_size=BATCH_SIZE)

@@ -4,16 +4,17 @@ row, the same fields and messages for a bad one (checked on generated rows, agai
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from imports import services
+from imports import kinds
 from imports.rows import RowChecker
 
-KINDS = {
+VALUES: dict[str, dict[str, list[Any]]] = {
     "persons": {
         "name": ["Zhang Wei", "", " 张伟 ", "x" * 301, "  Padded  ", "   ", "\tTab\n", "x" * 300 + " ", 12, True],
         "birth_date": ["1975-03-02", "not-a-date", "1975-02-30", ""],
@@ -54,17 +55,17 @@ KINDS = {
 
 
 def rows_of(kind: str) -> st.SearchStrategy[dict]:
-    values = KINDS[kind]
+    values = VALUES[kind]
     return st.dictionaries(st.sampled_from(sorted(values)), st.none(), max_size=len(values)).flatmap(
         lambda keys: st.fixed_dictionaries({key: st.sampled_from(values[key]) for key in keys}))
 
 
 def serializer_of(kind: str) -> type:
-    return services._KINDS[kind]().serializer
+    return kinds.KINDS[kind]().serializer
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(VALUES))
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_row_checker_answers_as_the_serializer_does(world, kind, data):

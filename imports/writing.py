@@ -1,0 +1,103 @@
+"""How an import writes: its batches committed in order by a thread of their own, existing records found
+by their upsert key, and changed ones updated in bulk."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+
+def by_source_id(model: Any, agency_id: Any, keys: set[tuple[str, str]], columns: tuple[str, str]) -> Any:
+    """The agency's records with these (source, source_id) keys, each found by the unique index. (A plain
+    `source_id IN (…)` lets the planner scan every row of the source: an import's own earlier batches too.)"""
+    quote = connection.ops.quote_name
+    table, label, key = quote(model._meta.db_table), quote(columns[0]), quote(columns[1])
+    sql = ("SELECT t.* FROM unnest(%s::text[], %s::text[]) AS k(label, key) CROSS JOIN LATERAL "  # noqa: S608
+           f"(SELECT * FROM {table} t WHERE t.agency_id = %s AND t.{label} = k.label "
+           f"AND t.{key} = k.key AND t.{key} <> '' LIMIT 1) t")
+    sources, ids = zip(*keys, strict=True) if keys else ((), ())
+    return model.objects.raw(sql, [list(sources), list(ids), agency_id])
+
+
+class Writer:
+    """Commits a job's batches in order. Outside any transaction of its caller it commits them in a thread of
+    its own, on that thread's own database connection, so that PostgreSQL writes one batch while the next is
+    read and checked; a batch whose records the batch in flight writes waits for it first. Inside a
+    transaction (an atomic import's write pass, a caller's own block) it writes in line, in that transaction.
+    """
+
+    def __init__(self, *, threaded: bool = True) -> None:
+        threaded = threaded and not transaction.get_connection().in_atomic_block
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer") if threaded else None
+        self.pending: Future | None = None
+        self.keys: set[tuple[str, str]] = set()
+
+    SWITCH_INTERVAL = 0.001  # seconds; CPython's default, 0.005, starves a thread that waits on its socket
+
+    def __enter__(self) -> Writer:
+        self.switch_interval = sys.getswitchinterval()
+        if self.pool is not None:
+            # The checking thread never waits; the writing one does, at every COPY buffer: it gets the GIL
+            # back sooner, and so keeps PostgreSQL busy, when the interpreter switches threads more often.
+            sys.setswitchinterval(self.SWITCH_INTERVAL)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            sys.setswitchinterval(self.switch_interval)
+            if self.pool is not None:
+                self.pool.submit(_close_connection).result()
+                self.pool.shutdown()
+
+    def submit(self, commit: Callable[[], None]) -> None:
+        if self.pool is None:
+            commit()
+            return
+        self.wait()
+        self.pending = self.pool.submit(commit)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()  # a failed commit fails the run here
+        self.keys = set()
+
+    def in_flight(self, keys: set[tuple[str, str]]) -> None:
+        self.keys = keys
+
+    def before_reading(self, keys: set[tuple[str, str]]) -> None:
+        if self.keys & keys:
+            self.wait()
+
+
+def _close_connection() -> None:
+    transaction.get_connection().close()
+
+
+def apply_changes(target: Any, values: dict[str, Any]) -> list[str]:
+    """Set on `target` (an instance, or a new row's dict) the values that differ from what it holds; the
+    names of those fields."""
+    if isinstance(target, dict):
+        diffs = [name for name, value in values.items() if target.get(name) != value]
+        target.update(values)
+        return diffs
+    diffs = [name for name, value in values.items() if getattr(target, name) != value]
+    for name in diffs:
+        setattr(target, name, values[name])
+    return diffs
+
+
+def bulk_update(model: Any, rows: list[Any], fields: list[str]) -> None:
+    """Write changed rows in bulk, bumping each row's version and update time as a save would."""
+    now = timezone.now()
+    for row in rows:
+        row.version += 1
+        row.updated_at = now
+    model.objects.bulk_update(rows, [*fields, "version", "updated_at"], batch_size=1000)
