@@ -178,6 +178,17 @@ def test_organisations_and_batches(world, monkeypatch):
     assert Entity.objects.filter(type="organization", kind="company").count() == 15
 
 
+def test_a_dry_run_counts_a_source_id_met_again_in_a_later_batch_as_the_real_run_does(world, monkeypatch):
+    monkeypatch.setattr("imports.services.BATCH_SIZE", 2)
+    rows = [{"source_id": "a", "name": "A"}, {"source_id": "b", "name": "B"},
+            {"source_id": "a", "name": "A"},  # the same again, two batches on: unchanged
+            {"source_id": "b", "name": "B2"},  # changed: updated
+            {"source_id": "c", "name": "C"}]
+    dry = run_job(job_for(world.a, persons_csv(rows), mode="dry_run").pk)
+    real = run_job(job_for(world.a, persons_csv(rows), source="test").pk)
+    assert (dry.created, dry.updated, dry.unchanged) == (real.created, real.updated, real.unchanged) == (3, 1, 1)
+
+
 def test_command_sync_prints_counts_and_fails_non_zero(world, investigator, tmp_path, capsys):
     path = tmp_path / "p.csv"
     path.write_bytes(persons_csv(GOOD))

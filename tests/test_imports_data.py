@@ -121,6 +121,14 @@ def test_ftm_donations_file(world):
     assert Link.objects.filter(kind="financing", currency="EUR").count() + job.failed_rows >= 290
     with_address = Entity.objects.get(source_id="f9c295f21b233ac878fbac4d271bb6fd13d7952a")
     assert with_address.addresses == [{"text": "Schillerstraße 19, 76135 Karlsruhe", "country": "DE"}]
+    # every entity and link written has its create event under the job's request id, and the chain holds
+    from audit.models import AuditEvent
+    from audit.services import verify_chain
+
+    events = AuditEvent.objects.filter(request_id=str(job.pk), action="create")
+    assert events.filter(object_type="entity").count() == Entity.objects.filter(source="donations").count()
+    assert events.filter(object_type="link").count() == Link.objects.filter(provenance_source="donations").count()
+    assert verify_chain(str(world.a.pk)).ok
     again = run_job(_ftm_job(world.a, content).pk)
     assert (again.created, again.updated) == (0, 0)
     assert again.unchanged + again.failed_rows == 474
