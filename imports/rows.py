@@ -161,7 +161,7 @@ class RowChecker:
         self.serializer.initial_data = data  # a field's check may read a sibling's raw value (a number's country)
         attrs: dict[str, Any] = {}
         errors: Errors = {}
-        checks, methods, fields, targets = self.checks, self.methods, self.fields, self.targets
+        checks, fields = self.checks, self.fields
         for name, value in data.items():
             check = checks.get(name)
             if check is None:
@@ -170,24 +170,10 @@ class RowChecker:
             if ("\x00" in value) if type(value) is str else _contains_nul(value):
                 errors[name] = [NUL_MESSAGE]
                 continue
-            try:
-                checked = check(value)
-                method = methods[name]
-                if method is not None:
-                    checked = method(checked)
-            except serializers.ValidationError as exc:
-                errors[name] = exc.detail if isinstance(exc.detail, list | dict) else [exc.detail]
-                continue
-            except SkipField:
-                continue
-            target = targets[name]
-            if target is not None:
-                attrs[target] = checked
-            else:
-                self._set(attrs, fields[name], checked)
+            self._take(name, check, value, attrs, errors)
         for name in self.when_absent:
-            if name not in data:
-                self._absent(name, attrs, errors)
+            if name not in data:  # its default, or the field's own "required" error
+                self._take(name, fields[name].run_validation, empty, attrs, errors)
         if errors:
             return None, errors
         try:
@@ -196,11 +182,10 @@ class RowChecker:
             detail = exc.detail if isinstance(exc.detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
             return None, detail
 
-    def _absent(self, name: str, attrs: dict[str, Any], errors: Errors) -> None:
-        """A field the row does not give: its default, or the field's own 'required' error."""
-        field = self.fields[name]
+    def _take(self, name: str, check: Callable[[Any], Any], value: Any, attrs: dict[str, Any], errors: Errors) -> None:
+        """One field's value checked (then by the serializer's validate_<field>) into attrs, or its errors."""
         try:
-            checked = field.run_validation(empty)
+            checked = check(value)
             method = self.methods[name]
             if method is not None:
                 checked = method(checked)
@@ -209,7 +194,11 @@ class RowChecker:
             return
         except SkipField:
             return
-        self._set(attrs, field, checked)
+        target = self.targets[name]
+        if target is not None:
+            attrs[target] = checked
+        else:
+            self._set(attrs, self.fields[name], checked)
 
     @staticmethod
     def _set(attrs: dict[str, Any], field: serializers.Field, value: Any) -> None:

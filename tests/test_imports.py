@@ -56,6 +56,20 @@ def job_for(agency, content: bytes, kind: str = "persons", mode: str = "partial"
     return job
 
 
+def xlsx(columns: list[str], rows: list[dict]) -> bytes:
+    """A workbook whose first sheet has the columns as its header row, then the rows."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.append(columns)
+    for row in rows:
+        sheet.append([row.get(c, "") for c in columns])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
 def accounted(job: ImportJob) -> bool:
     return job.created + job.updated + job.unchanged + job.failed_rows == job.total_rows
 
@@ -124,19 +138,11 @@ def test_dry_run_writes_nothing_but_checks_every_row(world):
 
 
 def test_formats_semicolon_bom_json_jsonl_xlsx(world):
-    from openpyxl import Workbook
-
     rows = [{k: v for k, v in r.items() if v} for r in GOOD]
     as_json = json.dumps(rows).encode()
     as_lines = "\n".join(json.dumps(r) for r in rows).encode()
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append(PERSON_COLUMNS)
-    for r in GOOD:
-        sheet.append([r.get(c, "") for c in PERSON_COLUMNS])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    for i, content in enumerate([persons_csv(GOOD, ";", bom=True), as_json, as_lines, buffer.getvalue()]):
+    as_xlsx = xlsx(PERSON_COLUMNS, GOOD)
+    for i, content in enumerate([persons_csv(GOOD, ";", bom=True), as_json, as_lines, as_xlsx]):
         job = run_job(job_for(world.a, content, source=f"fmt{i}").pk)
         assert job.status == "succeeded", (i, job.error)
         assert (job.created, job.failed_rows) == (3, 0), i

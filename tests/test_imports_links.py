@@ -8,7 +8,6 @@ import io
 import json
 
 import pytest
-from openpyxl import Workbook
 
 from audit.models import AuditEvent
 from entities.models import Link
@@ -16,7 +15,7 @@ from imports.models import ImportRowError
 from imports.services import run_job
 
 from . import factories
-from .test_imports import accounted, job_for
+from .test_imports import accounted, job_for, xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -118,17 +117,10 @@ def test_links_as_json_lines_json_and_xlsx(world, ring):
     zhang, li, *_ = ring
     as_objects = [dict(good[0], source={"type": "person", "id": str(zhang.pk)},
                        target={"type": "person", "id": str(li.pk)})]
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append(COLUMNS)
-    for row in good:
-        sheet.append([row.get(c, "") for c in COLUMNS])
-    xlsx = io.BytesIO()
-    book.save(xlsx)
     for label, content, created in [
         ("lines", "\n".join(json.dumps(r) for r in as_objects).encode(), 1),
         ("array", json.dumps(good).encode(), 3),
-        ("xlsx", xlsx.getvalue(), 3),
+        ("xlsx", xlsx(COLUMNS, good), 3),
     ]:
         job = run_job(job_for(world.a, content, kind="links", source="reg", name=f"links.{label}").pk)
         assert job.status == "succeeded", (label, job.error)
