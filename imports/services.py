@@ -440,7 +440,12 @@ def run_job(job_id: Any) -> ImportJob:
 
 def _run_job(job_id: Any) -> ImportJob:
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update(of=("self",)).select_related("agency", "created_by").get(pk=job_id)
+        jobs = ImportJob.objects.select_related("agency", "created_by")
+        job = jobs.select_for_update(of=("self",), skip_locked=True).filter(pk=job_id).first()
+        if job is None:
+            # Locked: a worker is inside the job's transaction (an atomic import's write pass, whose heartbeat
+            # nobody else sees). Leave it to that worker rather than wait for it.
+            return jobs.get(pk=job_id)
         if job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
             return job
         now = timezone.now()

@@ -380,3 +380,42 @@ def test_a_new_rows_create_event_is_the_one_a_save_would_audit(world):
     assert created_json(Shipment, row) == _canonical(created(Shipment, row))  # the text the audit trail hashes
     row.update(declared_description='Said "ingots"\n锑锭 \x01', seized_on=datetime.date(2024, 6, 2))
     assert created_json(Shipment, row) == _canonical(created(Shipment, row))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_delivery_leaves_a_job_whose_transaction_is_open_to_its_worker(world):
+    """An atomic import's write pass holds the job's row in its transaction; another delivery of the same
+    job (re-enqueued because that pass's heartbeat is invisible) returns at once instead of waiting."""
+    import threading
+
+    from django.db import connection, transaction
+
+    job = job_for(world.a, persons_csv(GOOD))
+    from django.utils import timezone
+
+    ImportJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
+    locked, release = threading.Event(), threading.Event()
+
+    def worker_inside_its_transaction() -> None:
+        try:
+            with transaction.atomic():
+                ImportJob.objects.filter(pk=job.pk).update(processed_rows=1)  # as a write pass's progress does
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=worker_inside_its_transaction)
+    holder.start()
+    try:
+        assert locked.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting for the lock would fail the call, not hang it
+        same = run_job(job.pk)
+        assert same.status == "running" and not Entity.objects.exists()
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert run_job(job.pk).status == "running"  # its heartbeat is live: nobody else takes it
