@@ -16,6 +16,7 @@ job's id as their request id.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -43,7 +44,7 @@ from .models import ImportJob, ImportKind, ImportMode, ImportRowError, ImportSta
 from .parties import Parties
 from .readers import BadFile, Table, _check_text, open_table
 from .rows import RowChecker
-from .writing import Writer, apply_changes, bulk_update, by_source_id
+from .writing import WouldCreate, Writer, apply_changes, bulk_update, by_source_id
 
 BATCH_SIZE = 5000
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
@@ -84,7 +85,7 @@ class Importer:
         self.kind = KINDS[job.kind]()
         self.parties = Parties(job)
         self.would_create: dict[tuple[str, str], Any] = {}
-        self.dry_digests: dict[tuple[str, str], str] = {}
+        self.dry: WouldCreate | None = None
         self.new_rows = NewRows(self.kind.model)
         self._checkers: dict[type, RowChecker] = {}
         actor = job.created_by
@@ -144,8 +145,8 @@ class Importer:
             return self.run_ftm(write=write, errors=errors)
         counts = resume or Counts()
         self.parties = Parties(self.job)  # a dry pass's unsaved organisations must not leak into a writing one
-        self.would_create, self.dry_digests = {}, {}
-        with self.job.file.open("rb") as binary, Writer() as self.writer:
+        self.would_create = {}
+        with self.job.file.open("rb") as binary, Writer() as self.writer, self._dry(write):
             table = open_table(binary)
             self._check_columns(table)
             pending: list[ImportRowError] = []
@@ -161,6 +162,19 @@ class Importer:
                     batch = []
             self._commit(counts, pending, self._flush(batch, counts, write))
         return counts
+
+    @contextlib.contextmanager
+    def _dry(self, write: bool) -> Iterator[None]:
+        """For a pass that writes nothing, where to remember what it would have created."""
+        if write:
+            yield
+            return
+        self.dry = WouldCreate()
+        try:
+            yield
+        finally:
+            self.dry.close()
+            self.dry = None
 
     def _commit(self, counts: Counts, pending: list[ImportRowError], write: Callable[[], None] | None) -> None:
         """One batch: its records, their audit events, its bad rows and the job's counts in one transaction,
@@ -206,7 +220,7 @@ class Importer:
 
     def run_ftm(self, *, write: bool, errors: bool) -> Counts:
         counts = Counts()
-        self.would_create, self.dry_digests = {}, {}
+        self.would_create = {}
         pending: list[ImportRowError] = []
 
         def bad(number: int, problems: dict[str, list[str]]) -> None:
@@ -216,7 +230,7 @@ class Importer:
                                for name, messages in problems.items() for message in messages)
 
         # In line: the links of the second pass must find the entities the first pass wrote.
-        with self.job.file.open("rb") as binary, Writer(threaded=False) as self.writer:
+        with self.job.file.open("rb") as binary, Writer(threaded=False) as self.writer, self._dry(write):
             head = binary.read(4096)
             binary.seek(0)
             if not head.strip():
@@ -346,20 +360,19 @@ class Importer:
         changed: dict[Any, tuple[Any, dict[str, Any]]] = {}
         update_fields: set[str] = set()
         now = timezone.now()
+        would_create: dict[tuple[str, str], str] = {}
+        earlier = self.dry.digests(keys - existing.keys()) if self.dry is not None else {}
         for values in batch:
             entity_type = values.pop("__type__", None) or self.kind.entity_type
             key = (values[label], values[key_name])
             target = existing.get(key) or new.get(key)  # the same source_id twice in a batch: the later row wins
             if target is None and not write:
                 # A dry run writes nothing, so it remembers what its earlier batches would have created.
-                digest = content_key(values)
-                if key in self.dry_digests:
-                    same = self.dry_digests[key] == digest
-                    counts.unchanged += same
-                    counts.updated += not same
-                    self.dry_digests[key] = digest
+                digest = would_create[key] = content_key(values)
+                if key in earlier:
+                    counts.unchanged += earlier[key] == digest
+                    counts.updated += earlier[key] != digest
                     continue
-                self.dry_digests[key] = digest
             if target is None:
                 if model is Entity:  # an instance: its search text and keys are derived by the model
                     entity = Entity(agency_id=agency_id, type=entity_type, **values)
@@ -383,6 +396,8 @@ class Importer:
             if before is not None:
                 changed.setdefault(target.pk, (target, before))
         if not write:
+            if self.dry is not None:
+                self.dry.remember(would_create)
             if self.job.kind == "ftm":
                 self.would_create.update(new)  # links of a dry run end at these
             return None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 
@@ -101,3 +101,45 @@ def bulk_update(model: Any, rows: list[Any], fields: list[str]) -> None:
         row.version += 1
         row.updated_at = now
     model.objects.bulk_update(rows, [*fields, "version", "updated_at"], batch_size=1000)
+
+
+class WouldCreate:
+    """What a dry run's earlier batches would have created, kept in a temporary table of its connection
+    rather than in memory, so that a dry run of a file of any size stays as small as a writing one: a key
+    met again is then counted as the real run would count it (unchanged, or updated when its values differ).
+    """
+
+    TABLE = "import_would_create"
+
+    def __init__(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.TABLE} "
+                           "(label text, key text, digest text, PRIMARY KEY (label, key))")
+            cursor.execute(f"TRUNCATE {self.TABLE}")
+
+    def digests(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The digests remembered for those of `keys` an earlier batch met."""
+        if not keys:
+            return {}
+        labels, ids = zip(*keys, strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT w.label, w.key, w.digest FROM unnest(%s::text[], %s::text[]) AS k(label, key) "  # noqa: S608
+                           f"JOIN {self.TABLE} w ON w.label = k.label AND w.key = k.key", [list(labels), list(ids)])
+            return {(label, key): digest for label, key, digest in cursor.fetchall()}
+
+    def remember(self, digests: dict[tuple[str, str], str]) -> None:
+        if not digests:
+            return
+        labels, ids = zip(*digests, strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {self.TABLE} (label, key, digest) "  # noqa: S608
+                           "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) "
+                           "ON CONFLICT (label, key) DO UPDATE SET digest = EXCLUDED.digest",
+                           [list(labels), list(ids), list(digests.values())])
+
+    def close(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+        except DatabaseError:
+            pass  # the run failed inside a transaction; the table goes with the session anyway
