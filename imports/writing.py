@@ -35,7 +35,8 @@ class Writer:
         threaded = threaded and not transaction.get_connection().in_atomic_block
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer") if threaded else None
         self.pending: Future | None = None
-        self.keys: set[tuple[str, str]] = set()
+        self.keys: set[tuple[str, str]] = set()  # those of the batch in flight
+        self.next_keys: set[tuple[str, str]] = set()
 
     SWITCH_INTERVAL = 0.001  # seconds; CPython's default, 0.005, starves a thread that waits on its socket
 
@@ -62,15 +63,16 @@ class Writer:
             return
         self.wait()
         self.pending = self.pool.submit(commit)
+        self.keys, self.next_keys = self.next_keys, set()
 
     def wait(self) -> None:
-        pending, self.pending = self.pending, None
+        pending, self.pending, self.keys = self.pending, None, set()
         if pending is not None:
             pending.result()  # a failed commit fails the run here
-        self.keys = set()
 
     def in_flight(self, keys: set[tuple[str, str]]) -> None:
-        self.keys = keys
+        """The keys of the batch submitted next: a later batch naming one of them waits for its commit."""
+        self.next_keys = keys
 
     def before_reading(self, keys: set[tuple[str, str]]) -> None:
         if self.keys & keys:

@@ -419,3 +419,15 @@ def test_a_second_delivery_leaves_a_job_whose_transaction_is_open_to_its_worker(
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
     assert run_job(job.pk).status == "running"  # its heartbeat is live: nobody else takes it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_of_the_batch_in_flight_waits_for_its_commit(world, monkeypatch):
+    """Outside a transaction a writer thread commits batch N while batch N+1 is checked; a record batch N
+    creates and batch N+1 names again must be found, not created twice (each batch here repeats the last)."""
+    monkeypatch.setattr("imports.services.BATCH_SIZE", 2)
+    rows = [{"source_id": f"k{i % 2}", "name": f"Name {i // 2}"} for i in range(40)]
+    job = run_job(job_for(world.a, persons_csv(rows)).pk)
+    assert job.status == "succeeded", job.error
+    assert (job.created, job.updated, job.unchanged, job.failed_rows) == (2, 38, 0, 0)
+    assert sorted(Entity.objects.values_list("source_id", "name")) == [("k0", "Name 19"), ("k1", "Name 19")]
