@@ -63,8 +63,10 @@ def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
         value = row.get(attname)
         if value is None:
             continue
-        if to_str or type(value) is str:
+        if to_str or isinstance(value, str):  # text choices too: their str() is their value
             parts.append(f'"{key}":[null,{_string(str(value))}]')
+        elif type(value) is bool:
+            parts.append(f'"{key}":[null,{"true" if value else "false"}]')
         elif type(value) is list and all(type(item) is str for item in value):
             parts.append(f'"{key}":[null,[{",".join(map(_string, value))}]]')
         else:
