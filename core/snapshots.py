@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from json.encoder import encode_basestring as _string  # a str as JSON, non-ASCII kept (as ensure_ascii=False)
 from typing import Any
 
@@ -63,7 +64,14 @@ def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
         value = row.get(attname)
         if value is None:
             continue
-        if to_str or isinstance(value, str):  # text choices too: their str() is their value
+        if type(value) is uuid.UUID:  # ids repeat (the agency, parties): their text is made once
+            text = _UUID_TEXT.get(value)
+            if text is None:
+                text = f'"{value}"'
+                if len(_UUID_TEXT) < 100_000:
+                    _UUID_TEXT[value] = text
+            parts.append(f'"{key}":[null,{text}]')
+        elif to_str or isinstance(value, str):  # text choices too: their str() is their value
             parts.append(f'"{key}":[null,{_string(str(value))}]')
         elif type(value) is bool:
             parts.append(f'"{key}":[null,{"true" if value else "false"}]')
@@ -75,6 +83,7 @@ def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+_UUID_TEXT: dict[uuid.UUID, str] = {}
 _STRINGIFIED = (models.DecimalField, models.DateField, models.UUIDField)  # DateTimeField is a DateField
 
 
