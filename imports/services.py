@@ -307,15 +307,7 @@ class Importer:
                 new[values["provenance_id"]] = Link(agency_id=self.job.agency_id, provenance_source=source, **values)
                 counts.created += 1
                 continue
-            before = snapshot(target, related=False)
-            diffs = apply_changes(target, values)
-            if not diffs:
-                counts.unchanged += 1
-                continue
-            fields.update(diffs)
-            counts.updated += 1
-            if target.pk in existing:
-                changed.setdefault(target.pk, (target, before))
+            _compare(target, values, counts, fields, changed, stored=target.pk in existing)
         if not write:
             return None
 
@@ -384,17 +376,7 @@ class Importer:
                     new[key] = self.new_rows.new({"agency_id": agency_id, **values}, now)
                 counts.created += 1
                 continue
-            before = snapshot(target, related=False) if key in existing else None
-            diffs = apply_changes(target, values)
-            if not diffs:
-                counts.unchanged += 1
-                continue
-            update_fields.update(diffs)
-            counts.updated += 1
-            if isinstance(target, Entity):
-                target.refresh_derived()
-            if before is not None:
-                changed.setdefault(target.pk, (target, before))
+            _compare(target, values, counts, update_fields, changed, stored=key in existing)
         if not write:
             if self.dry is not None:
                 self.dry.remember(would_create)
@@ -413,6 +395,24 @@ class Importer:
             record_many(events)
 
         return write_batch
+
+
+def _compare(target: Any, values: dict[str, Any], counts: Counts, fields: set[str],
+             changed: dict[Any, tuple[Any, dict[str, Any]]], *, stored: bool) -> None:
+    """A row naming a record already met: count it unchanged, or apply it and count it updated. A stored
+    record that changed is kept, with its snapshot from before, to be written and audited; a record this
+    batch creates is simply written with its new values."""
+    before = snapshot(target, related=False) if stored else None
+    diffs = apply_changes(target, values)
+    if not diffs:
+        counts.unchanged += 1
+        return
+    fields.update(diffs)
+    counts.updated += 1
+    if isinstance(target, Entity):
+        target.refresh_derived()
+    if before is not None:
+        changed.setdefault(target.pk, (target, before))
 
 
 def sha256_of(job: ImportJob) -> str:

@@ -17,7 +17,7 @@ from core.api.exceptions import Conflict
 from core.api.fields import EntityRefField
 from core.api.filters import BaseFilterSet
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
-from core.api.validation import CurrencyField
+from core.api.validation import CurrencyField, amount_field
 from core.api.viewsets import BaseModelViewSet
 
 MAX_CHARGES = 200
@@ -50,8 +50,7 @@ class SentenceSerializer(BaseSerializer):
     """The sentence is one value: a write replaces it whole (a key left out is emptied)."""
 
     custody_months = serializers.IntegerField(min_value=0, max_value=1200, required=False, allow_null=True)
-    fine_amount = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False,
-                                           allow_null=True)
+    fine_amount = amount_field()
     fine_currency = CurrencyField(required=False, allow_blank=True)
     confiscation = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
 

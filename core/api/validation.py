@@ -62,3 +62,15 @@ class HSCodeField(serializers.CharField):
         if value and not _HS.match(value):
             self.fail("invalid_hs", value=value)
         return value
+
+
+def percent_field(**kwargs: Any) -> serializers.DecimalField:
+    """A share or purity: 0 to 100, three decimals, optional."""
+    return serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0, max_value=100, required=False,
+                                    allow_null=True, **kwargs)
+
+
+def amount_field(**kwargs: Any) -> serializers.DecimalField:
+    """A sum of money (its currency is a field beside it): not negative, two decimals, optional."""
+    return serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False, allow_null=True,
+                                    **kwargs)

@@ -14,7 +14,7 @@ from cases.models import CaseParty
 from core import policy
 from core.api.fields import EntityRefField, owner_agency_id
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer
-from core.api.validation import CountryField, CurrencyField
+from core.api.validation import CountryField, CurrencyField, amount_field, percent_field
 from entities import validators
 from entities.models import (
     Confidence,
@@ -297,10 +297,8 @@ class LinkSerializer(AgencyOwnedSerializer):
     # The metaclass takes declared fields off the class, so `source` does not shadow Field.source at run time.
     source = EntityRefField()  # type: ignore[assignment]
     target = EntityRefField()
-    share_pct = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0, max_value=100,
-                                         required=False, allow_null=True)
-    amount = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False,
-                                      allow_null=True)
+    share_pct = percent_field()
+    amount = amount_field()
     currency = CurrencyField(required=False, allow_blank=True)
     subtype = serializers.CharField(max_length=32, required=False, allow_blank=True,
                                     help_text="e.g. sibling, spouse, parent, child, cousin, in_law, director, "

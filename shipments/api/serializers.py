@@ -14,7 +14,7 @@ from cases.models import Case, Commodity
 from core import policy
 from core.api.fields import EntityRefField, owner_agency_id
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
-from core.api.validation import CountryField, CurrencyField, HSCodeField
+from core.api.validation import CountryField, CurrencyField, HSCodeField, amount_field, percent_field
 from shipments.models import Licence, Shipment, ShipmentLeg, TransportMode
 
 MAX_LEGS = 50
@@ -109,10 +109,8 @@ class ShipmentSerializer(AgencyOwnedSerializer):
     hs_code = HSCodeField(required=False, allow_blank=True)
     declared_hs_code = HSCodeField(required=False, allow_blank=True)
     quantity_kg = _quantity()
-    purity_pct = serializers.DecimalField(max_digits=6, decimal_places=3, min_value=0, max_value=100,
-                                          required=False, allow_null=True)
-    declared_value = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False,
-                                              allow_null=True)
+    purity_pct = percent_field()
+    declared_value = amount_field()
     currency = CurrencyField(required=False, allow_blank=True)
     origin_country = CountryField(required=False, allow_blank=True)
     destination_country = CountryField(required=False, allow_blank=True)
