@@ -307,7 +307,7 @@ class Importer:
                 new[values["provenance_id"]] = Link(agency_id=self.job.agency_id, provenance_source=source, **values)
                 counts.created += 1
                 continue
-            _compare(target, values, counts, fields, changed, stored=target.pk in existing)
+            _compare(target, values, counts, fields, changed, stored=values["provenance_id"] in existing)
         if not write:
             return None
 

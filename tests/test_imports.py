@@ -431,3 +431,25 @@ def test_a_key_of_the_batch_in_flight_waits_for_its_commit(world, monkeypatch):
     assert job.status == "succeeded", job.error
     assert (job.created, job.updated, job.unchanged, job.failed_rows) == (2, 38, 0, 0)
     assert sorted(Entity.objects.values_list("source_id", "name")) == [("k0", "Name 19"), ("k1", "Name 19")]
+
+
+def test_an_ftm_link_changed_in_a_later_file_is_updated_in_the_database(world):
+    from entities.models import Link
+
+    def ftm_file(share: str) -> bytes:
+        lines = [
+            {"id": "o1", "schema": "Person", "properties": {"name": ["Zhang Wei"]}},
+            {"id": "c1", "schema": "Company", "properties": {"name": ["Antimony Trading Co., Ltd."]}},
+            {"id": "own1", "schema": "Ownership", "properties": {"owner": ["o1"], "asset": ["c1"],
+                                                                  "percentage": [share]}},
+        ]
+        return "\n".join(json.dumps(line) for line in lines).encode()
+
+    first = run_job(job_for(world.a, ftm_file("51"), kind="ftm", source="reg").pk)
+    assert first.status == "succeeded" and first.created == 3
+    second = run_job(job_for(world.a, ftm_file("75.5"), kind="ftm", source="reg").pk)
+    assert (second.created, second.updated, second.unchanged) == (0, 1, 2)
+    link = Link.objects.get(provenance_source="reg", provenance_id="own1")
+    assert str(link.share_pct) == "75.500" and link.version == 2
+    update = AuditEvent.objects.get(request_id=str(second.pk), action="update")
+    assert update.object_id == str(link.pk) and update.changes["share_pct"] == ["51.000", "75.500"]
