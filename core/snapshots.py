@@ -40,25 +40,10 @@ def snapshot(obj: models.Model, *, related: bool = True) -> dict[str, Any]:
     return data
 
 
-def created(model: type[models.Model], row: dict[str, Any]) -> dict[str, list[Any]]:
-    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows), made
-    field by field with each field's own conversion: a bulk import makes one for every row it creates."""
-    changes = {}
-    for key, attname, to_str in _created_plan(model):
-        value = row.get(attname)
-        if value is None:
-            continue
-        if to_str:
-            value = str(value)
-        elif type(value) not in _PLAIN:
-            value = _value(value)
-        changes[key] = [None, value]
-    return changes
-
-
 def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
-    """`created(model, row)` as canonical JSON text (keys sorted, compact, UTF-8 kept: what the audit trail
-    hashes and stores), written straight from the row's values."""
+    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows), as the
+    canonical JSON text the audit trail hashes and stores (keys sorted, compact, UTF-8 kept), written straight
+    from the row's values field by field."""
     parts = []
     for key, attname, to_str in _created_plan(model):
         value = row.get(attname)
