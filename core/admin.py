@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core import policy, services
+from core.rules import NON_FIELD, RuleViolation
 from core.snapshots import snapshot
 
 # Agency-owned records that other records point at; a form offers only those the user may reference.
@@ -182,6 +183,14 @@ class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
 
     def fill_inline_owner(self, request, instance) -> None:
         """Hook for inline rows (e.g. a note's author)."""
+
+
+def add_rule_errors(form: forms.BaseForm, exc: RuleViolation) -> None:
+    """A service's RuleViolation as the form's errors: on the field it names when the form has it, else on top."""
+    for field, messages in exc.errors.items():
+        target = field if field in form.fields and field != NON_FIELD else None
+        for message in messages:
+            form.add_error(target, message)
 
 
 class ReferencesForm(forms.ModelForm):

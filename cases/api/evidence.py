@@ -25,6 +25,7 @@ from cases.services import (
     evidence_digest_header,
     evidence_record_download,
 )
+from core import services
 from core.api.filters import BaseFilterSet
 from core.api.parsers import LimitedJSONParser, PayloadTooLarge
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
@@ -164,7 +165,8 @@ class EvidenceViewSet(CaseChildViewSet):
             raise
 
     def perform_create(self, serializer: Any) -> Any:
-        self._stored = super().perform_create(serializer)
+        self._stored = serializer.save(**self.create_kwargs())
+        services.audit_create(self._stored, actor=self.request.user)
         return self._stored
 
     @extend_schema(
