@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Agencies and users"
+
+    def ready(self) -> None:
+        from core import policy
+
+        from .models import Agency, Unit, User
+
+        policy.register_account_records(Agency, agency_field="pk")
+        policy.register_account_records(Unit, agency_field="agency_id")
+        policy.register_account_records(User, agency_field="agency_id")

@@ -4,12 +4,12 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.choices import clears
 from accounts.models import Unit, User, request_user
 from cases.api.evidence import evidence_file_response
 from cases.models import (
@@ -111,8 +111,13 @@ class CaseAdminForm(forms.ModelForm):
         elif not self.instance.pk and status and status != "open":
             self.add_error("status", "A new case starts as open.")
         classification = data.get("classification")
-        if classification and not user.is_superuser and not clears(user.clearance, classification):
-            self.add_error("classification", "Above your clearance.")
+        if classification and not policy.may_classify(user, classification):
+            self.add_error("classification", "Above your clearance: you could not read this case.")
+        if not self.instance._state.adding:
+            try:
+                policy.check_case_change(user, self.instance, self.changed_data)
+            except PermissionDenied as exc:
+                self.add_error(None, str(exc))
         return data
 
 

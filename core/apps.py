@@ -6,7 +6,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from django.core import checks
+
         from . import metrics, policy
 
-        policy._register_all()
+        checks.register(policy.check_registrations)
         assert metrics.TASK_COUNTS_KEY  # connects the Celery signal handlers in every process

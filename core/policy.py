@@ -7,14 +7,16 @@ Nothing else filters by hand.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
+from django.core.checks import CheckMessage, Error
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q, QuerySet
 
-from accounts.choices import Role, levels_up_to
+from accounts.choices import Role, clears, levels_up_to
 
 ANALYSTS_UP = frozenset({Role.ANALYST, Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN})
 INVESTIGATORS_UP = frozenset({Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN})
@@ -114,6 +116,26 @@ def case_access(user: Any, case: Any) -> str | None:
     return "write" if cases_writable(user, "case.change").filter(pk=case.pk).exists() else "read"
 
 
+# Fields of a case that only its owning agency changes; a read-write share edits the rest of its content
+# (title, summary, priority, tags, commodities, status up to `referred`, and its parties, notes, evidence and
+# prosecutions). Sharing, closing, reopening and archiving are owner-only actions (cases_writable above).
+OWNER_ONLY_CASE_FIELDS = ("classification", "unit", "lead", "members")
+
+
+def may_classify(user: Any, classification: str) -> bool:
+    """A user may give a case a classification only up to their clearance (or they could not read it)."""
+    return _is_super(user) or clears(user.clearance, classification)
+
+
+def check_case_change(user: Any, case: Any, changed: Iterable[str]) -> None:
+    """PermissionDenied (403) when the user's agency does not own `case` and `changed` names an owner-only field."""
+    if _is_super(user) or case.agency_id == user.agency_id:
+        return
+    refused = [field for field in OWNER_ONLY_CASE_FIELDS if field in set(changed)]
+    if refused:
+        raise PermissionDenied(f"Only the agency that owns the case may change {', '.join(refused)}.")
+
+
 # --- agency records ------------------------------------------------------------------------
 
 
@@ -131,7 +153,7 @@ def _agency_records(model: type[models.Model], user: Any, via_cases: str | None)
     return qs.filter(own | Q(pk__in=linked))
 
 
-def _own_agency_writable(model: type[models.Model], action: str) -> Callable[[Any], QuerySet]:
+def _own_agency_writable(model: type[models.Model], action: str) -> Scope:
     def writable(user: Any) -> QuerySet:
         qs = model._default_manager.all()
         if _is_super(user):
@@ -143,21 +165,49 @@ def _own_agency_writable(model: type[models.Model], action: str) -> Callable[[An
     return writable
 
 
-# --- the registry --------------------------------------------------------------------------
+# --- the registry: each app registers its models in its AppConfig.ready() -------------------
 
 Scope = Callable[[Any], QuerySet]
 _VIEW: dict[str, Scope] = {}
 _CHANGE: dict[str, Scope] = {}
 
 
-def register(label: str, *, view: Scope, change: Scope) -> None:
-    _VIEW[label] = view
-    _CHANGE[label] = change
-
-
 def _label(model_or_qs: Any) -> str:
+    if isinstance(model_or_qs, str):
+        return model_or_qs.lower()
     model = model_or_qs.model if isinstance(model_or_qs, QuerySet) else model_or_qs
     return model._meta.label_lower
+
+
+def register(model: type[models.Model] | str, *, view: Scope, change: Scope) -> None:
+    """Declare who sees (`view`) and who changes (`change`) the rows of `model`: each a function of the user
+    giving a queryset. Every model an agency or a case owns must be registered (system check policy.E001)."""
+    _VIEW[_label(model)] = view
+    _CHANGE[_label(model)] = change
+
+
+def register_agency_records(model: type[models.Model], *, action: str, via_cases: str | None = None) -> None:
+    """An agency record: every user of the owning agency sees it; another agency only through a case shared
+    with it (`via_cases`, the lookup from the record to its cases), read-only; `action` (ACTION_ROLES) writes."""
+    register(model, view=partial(_agency_records, model, via_cases=via_cases),
+             change=_own_agency_writable(model, action))
+
+
+def register_case_records(model: type[models.Model], *, action: str) -> None:
+    """A case's own record: seen with its case, written where the user may perform `action` on the case."""
+    register(model,
+             view=lambda user: model._default_manager.filter(case__in=cases_visible(user).values("pk")),
+             change=lambda user: model._default_manager.filter(case__in=cases_writable(user, action).values("pk")))
+
+
+def register_internal(model: type[models.Model]) -> None:
+    """A model no user reads or writes through the API or the admin (counters, heads of chains)."""
+    register(model, view=lambda user: model._default_manager.none(),
+             change=lambda user: model._default_manager.none())
+
+
+def is_registered(model: type[models.Model] | str) -> bool:
+    return _label(model) in _VIEW
 
 
 def visible(user: Any, model_or_qs: Any) -> QuerySet:
@@ -176,23 +226,7 @@ def writable(user: Any, model_or_qs: Any) -> QuerySet:
     return scoped
 
 
-def _case_child(model_path: str, action: str) -> tuple[Scope, Scope]:
-    def view(user: Any) -> QuerySet:
-        from django.apps import apps
-
-        model = apps.get_model(model_path)
-        return model._default_manager.filter(case__in=cases_visible(user).values("pk"))
-
-    def change(user: Any) -> QuerySet:
-        from django.apps import apps
-
-        model = apps.get_model(model_path)
-        return model._default_manager.filter(case__in=cases_writable(user, action).values("pk"))
-
-    return view, change
-
-
-def _audit_view(user: Any) -> QuerySet:
+def audit_events_visible(user: Any) -> QuerySet:
     from audit.models import AuditEvent
 
     qs = AuditEvent.objects.all()
@@ -203,22 +237,16 @@ def _audit_view(user: Any) -> QuerySet:
     return qs.filter(chain=str(user.agency_id))
 
 
-def _accounts_view(model_path: str, agency_field: str) -> Scope:
-    def view(user: Any) -> QuerySet:
-        from django.apps import apps
+def register_account_records(model: type[models.Model], *, agency_field: str) -> None:
+    """Agencies, units and users: seen within the user's agency, changed by its agency admins."""
 
-        qs = apps.get_model(model_path)._default_manager.all()
+    def view(user: Any) -> QuerySet:
+        qs = model._default_manager.all()
         if _is_super(user):
             return qs
         if not getattr(user, "is_authenticated", False) or user.agency_id is None:
             return qs.none()
         return qs.filter(**{agency_field: user.agency_id})
-
-    return view
-
-
-def _accounts_change(model_path: str, agency_field: str) -> Scope:
-    view = _accounts_view(model_path, agency_field)
 
     def change(user: Any) -> QuerySet:
         qs = view(user)
@@ -226,40 +254,38 @@ def _accounts_change(model_path: str, agency_field: str) -> Scope:
             return qs
         return qs if allows(user, "accounts.change") else qs.none()
 
-    return change
+    register(model, view=view, change=change)
 
 
-def _register_all() -> None:
-    from entities.models import Entity, Link, Organization, Person
-    from shipments.models import Licence, Shipment
+# --- the system check ----------------------------------------------------------------------
 
-    register("cases.case", view=cases_visible, change=lambda user: cases_writable(user, "case.change"))
-    for label, action in (("cases.CaseParty", "case.party"), ("cases.Note", "case.note"),
-                          ("cases.Prosecution", "case.party"), ("cases.Evidence", "case.party")):
-        child_view, child_change = _case_child(label, action)
-        register(label.lower(), view=child_view, change=child_change)
-    _, share_change = _case_child("cases.CaseShare", "case.share")
-    register("cases.caseshare", view=share_change, change=share_change)  # shares are the sharers' to read
-    # Agency records: another agency sees them only through a case shared with it (read-only).
-    for model, via_cases, action in (
-        (Entity, "case_parties__case", "entity.change"),
-        (Person, "case_parties__case", "entity.change"),
-        (Organization, "case_parties__case", "entity.change"),
-        (Link, "case", "link.change"),
-        (Shipment, "cases", "entity.change"),
-        (Licence, "shipments__cases", "entity.change"),
-    ):
-        register(model._meta.label_lower, view=partial(_agency_records, model, via_cases=via_cases),
-                 change=_own_agency_writable(model, action))
-    from imports.models import ImportJob
 
-    # Import jobs: every user of the owning agency sees them; investigators and up start them.
-    register("imports.importjob", view=partial(_agency_records, ImportJob, via_cases=None),
-             change=_own_agency_writable(ImportJob, "entity.change"))
-    register("audit.auditevent", view=_audit_view, change=lambda user: _audit_view(user).none())
-    register("accounts.agency", view=_accounts_view("accounts.Agency", "pk"),
-             change=_accounts_change("accounts.Agency", "pk"))
-    register("accounts.unit", view=_accounts_view("accounts.Unit", "agency_id"),
-             change=_accounts_change("accounts.Unit", "agency_id"))
-    register("accounts.user", view=_accounts_view("accounts.User", "agency_id"),
-             change=_accounts_change("accounts.User", "agency_id"))
+def _owned(model: type[models.Model]) -> bool:
+    """Whether an agency or a case owns the model's rows (a foreign key named `agency` or `case`)."""
+    owners = ("accounts.agency", "cases.case")
+    return any(field.name in ("agency", "case") and _label_of(field.related_model) in owners
+               for field in model._meta.concrete_fields)
+
+
+def _label_of(related: Any) -> str:
+    meta = getattr(related, "_meta", None)
+    return meta.label_lower if meta is not None else ""
+
+
+def check_registrations(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """policy.E001: a model that an agency or a case owns, with no entry in the access policy."""
+    from django.apps import apps
+
+    errors: list[CheckMessage] = []
+    configs = app_configs or apps.get_app_configs()
+    for config in configs:
+        for model in config.get_models():
+            if _owned(model) and not is_registered(model):
+                errors.append(Error(
+                    f"{model._meta.label} is owned by an agency or a case but the access policy has no entry "
+                    "for it.",
+                    hint=f"Register its scoping in {config.name}'s AppConfig.ready() with core.policy.register "
+                         "(or register_agency_records, register_case_records, register_internal).",
+                    obj=model, id="policy.E001",
+                ))
+    return errors

@@ -5,10 +5,10 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.choices import clears
 from accounts.models import Agency, Unit, User
 from cases.choices import CaseStatus
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
+from core import policy
 from core.api.fields import AgencySlugField, EntityRefField
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 
@@ -33,8 +33,7 @@ class CaseSerializer(AgencyOwnedSerializer):
         read_only_fields = [*BASE_READ_ONLY, "reference", "closed_on", "created_by"]
 
     def validate_classification(self, value: str) -> str:
-        user = self.context["request"].user
-        if not user.is_superuser and not clears(user.clearance, value):
+        if not policy.may_classify(self.context["request"].user, value):
             raise serializers.ValidationError("Above your clearance: you could not read this case.")
         return value
 

@@ -46,6 +46,7 @@ class CaseViewSet(BaseModelViewSet):
             raise exceptions.PermissionDenied()
 
     def check_update(self, instance: Case, data: dict[str, Any]) -> str:
+        policy.check_case_change(self.request.user, instance, case_changed_fields(instance, data))
         target = data.get("status", instance.status)
         if target == instance.status:
             return "update"
@@ -91,6 +92,18 @@ class CaseViewSet(BaseModelViewSet):
         # DRF paginates any sequence (Django's Paginator); its stubs accept only a QuerySet.
         page: list[dict[str, Any]] | None = self.paginate_queryset(entries)  # type: ignore[arg-type]
         return self.get_paginated_response(page)
+
+
+def case_changed_fields(case: Case, data: dict[str, Any]) -> list[str]:
+    """The fields whose value in `data` differs from the case's."""
+    changed = []
+    for field, value in data.items():
+        if field == "members":
+            if {user.pk for user in value} != {user.pk for user in case.members.all()}:
+                changed.append(field)
+        elif field != "commodities" and getattr(case, field, value) != value:
+            changed.append(field)
+    return changed
 
 
 class CaseChildViewSet(BaseModelViewSet):

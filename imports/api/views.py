@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts.models import request_user
 from core import policy
+from core.api.viewsets import ScopedViewSetMixin
 from imports.models import ImportJob
 from imports.tasks import run
 
@@ -27,8 +28,8 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       viewsets.GenericViewSet):
+class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
+                       mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportJobSerializer
     queryset = ImportJob.objects.select_related("agency", "created_by")
     parser_classes = [MultiPartParser, FormParser]
@@ -36,9 +37,6 @@ class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
     def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
         # `?format=csv` asks the errors action for a CSV download, which it writes itself.
         return super().perform_content_negotiation(request, force=force or request.query_params.get("format") == "csv")
-
-    def get_queryset(self) -> Any:
-        return policy.visible(self.request.user, self.queryset.all())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
