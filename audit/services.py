@@ -127,7 +127,9 @@ def changes_text(changes: dict[str, Any] | None = None, *, created: tuple[type[m
         return created_json(model, row if isinstance(row, dict) else row.__dict__)
     changes = changes or {}
     check_changes(changes)
-    return _canonical(changes)
+    # Through JSON and back, so the text is the one made again from the stored JSON (tuples, keys that
+    # collide once made text, …): what is hashed now is what verify_chain hashes later.
+    return _canonical(json.loads(_canonical(changes)))
 
 
 def compute_hash(prev_hash: str, event: AuditEvent | SimpleNamespace) -> str:
@@ -190,12 +192,12 @@ def record(
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(obj.pk)
-    # The text is made before the lock (as a batch's is): only the seq and the hash are made under it.
-    prepared = prepare_events([{"action": action, "object_type": object_type, "object_id": object_id,
-                                "case_id": case_id, "changes": changes or {}}], agency=agency, actor=actor)
-    chain = prepared.chain
+    chain = chain_of(agency)
     ChainHead.objects.get_or_create(chain=chain)
     head = ChainHead.objects.select_for_update().get(chain=chain)
+    # One event is made as a batch's are (its time taken under the lock, so times follow the chain's order).
+    prepared = prepare_events([{"action": action, "object_type": object_type, "object_id": object_id,
+                                "case_id": case_id, "changes": changes or {}}], agency=agency, actor=actor)
     row, text = prepared.rows[0], prepared.texts[0]
     event = AuditEvent(**{**row, "changes": json.loads(row["changes"].obj)})
     event.seq, event.prev_hash = head.last_seq + 1, head.last_hash

@@ -150,12 +150,13 @@ def bulk_update(model: Any, rows: list[Any], fields: list[str]) -> None:
     model.objects.bulk_update(rows, [*fields, "version", "updated_at"], batch_size=1000)
 
 
-CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+CREATED, UPDATED, UNCHANGED, FAILED = "created", "updated", "unchanged", "failed"
 
 
 @dataclass
 class Upsert:
-    """What a bulk upsert found (one outcome per row: created, updated or unchanged) and what it writes: the
+    """What a bulk upsert found (one outcome per row: created, updated, unchanged, or failed: a rule of the
+    record it names refused the row, `problems[row index]` says why) and what it writes: the
     new records (NewRows dicts or unsaved instances) with COPY, the changed ones (version bumped, derived
     fields with them), an audit event for each, and one `records_changed` for the batch.
 
@@ -169,6 +170,7 @@ class Upsert:
     new: dict[Key, Any] = field(default_factory=dict)
     changed: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)  # pk → (record, snapshot before)
     fields: set[str] = field(default_factory=set)
+    problems: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     derived: tuple[str, ...] = ()
     object_type: Callable[[Any], str] | None = None  # of a record (a row or an instance); the model's name if None
     label: Callable[[Any], str] | None = None  # its model label for the outbox; the model's if None
@@ -230,11 +232,14 @@ class Upsert:
 
 def upsert(model: Any, *, agency: Any, actor: Any, rows: list[dict[str, Any]], key: tuple[str, str],
            build: Callable[[dict[str, Any]], Any], derive: Callable[[Any], None] | None = None,
-           derived: tuple[str, ...] = (), existing: dict[Key, Any] | None = None, **options: Any) -> Upsert:
+           derived: tuple[str, ...] = (), existing: dict[Key, Any] | None = None,
+           check: Callable[[Any, dict[str, Any]], dict[str, list[str]] | None] | None = None,
+           **options: Any) -> Upsert:
     """Sort `rows` (field values by attname, each holding its upsert key `key`) into new records (made by
     `build`), changed ones and unchanged ones, reading only: the agency's records with those keys are found by
     the unique index unless given as `existing`. A key met twice: the later row applies to the record the
-    earlier made or changed. `derive` recomputes a changed instance's derived fields (named by `derived`)."""
+    earlier made or changed. `derive` recomputes a changed instance's derived fields (named by `derived`);
+    `check(stored record, values)` may refuse a row that changes a stored record: {field: [messages]}."""
     label, name = key
     if existing is None:
         keys = {(values[label], values[name]) for values in rows}
@@ -242,13 +247,17 @@ def upsert(model: Any, *, agency: Any, actor: Any, rows: list[dict[str, Any]], k
                     for obj in by_key(model, getattr(agency, "pk", agency), keys, key)}
     result = Upsert(model, agency, actor, derived=derived, **options)
     outcomes, new, changed, fields = result.outcomes, result.new, result.changed, result.fields
-    for values in rows:
+    for index, values in enumerate(rows):
         k = (values[label], values[name])
         stored = existing.get(k)
         target = stored if stored is not None else new.get(k)
         if target is None:
             new[k] = build(values)
             outcomes.append(CREATED)
+            continue
+        if check is not None and stored is not None and (problems := check(stored, values)):
+            result.problems[index] = problems
+            outcomes.append(FAILED)
             continue
         before = snapshot_before(target) if stored is not None and stored.pk not in changed else None
         diffs = apply_changes(target, values)

@@ -48,6 +48,7 @@ from .rows import RowChecker
 from .writing import WouldCreate, Writer
 
 BATCH_SIZE = 5000
+ROW = "__row__"  # a checked row's number in its file, while it waits in a batch
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
 
 
@@ -151,16 +152,17 @@ class Importer:
             self._check_columns(table)
             pending: list[ImportRowError] = []
             batch: list[dict[str, Any]] = []
-            for _number, values in self.checked_rows(table, pending if errors else None, skip=counts.total):
+            for number, values in self.checked_rows(table, pending if errors else None, skip=counts.total):
                 counts.total += 1
                 if values is None:
                     counts.failed += 1
                 else:
+                    values[ROW] = number
                     batch.append(values)
                 if counts.total % BATCH_SIZE == 0:
-                    self._commit(counts, pending, self._flush(batch, counts, write))
+                    self._commit(counts, pending, self._flush(batch, counts, write, pending))
                     batch = []
-            self._commit(counts, pending, self._flush(batch, counts, write))
+            self._commit(counts, pending, self._flush(batch, counts, write, pending))
         return counts
 
     @contextlib.contextmanager
@@ -308,12 +310,15 @@ class Importer:
             raise BadFile(f"The header does not fit a {self.job.kind} file: {'; '.join(problems)}. "
                           f"Columns taken: {', '.join(sorted(self.kind.columns))}.")
 
-    def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool) -> Callable[[], None] | None:
-        """Sorts a batch into new, changed and unchanged records by the app's bulk service (reading only) and
-        counts them; returns the service's writing of the new and changed ones (with their audit events), or
-        None when there is none to do."""
+    def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool,
+               errors_out: list[ImportRowError] | None = None) -> Callable[[], None] | None:
+        """Sorts a batch into new, changed, unchanged and refused records by the app's bulk service (reading
+        only) and counts them; returns the service's writing of the new and changed ones (with their audit
+        events), or None when there is none to do. A row the service refuses (a rule of the record it names)
+        is a bad row, reported in `errors_out` under its number."""
         if not batch:
             return None
+        numbers = [values.pop(ROW, 0) for values in batch]
         agency, actor = self.job.agency, self.job.created_by
         model: Any = self.kind.model
         label, key_name = self.kind.key
@@ -331,6 +336,11 @@ class Importer:
                     values["type"] = values.pop("__type__")
             result = entities_upsert(agency=agency, actor=actor, rows=batch, entity_type=self.kind.entity_type,
                                      defer=True)
+        for index, problems in result.problems.items():
+            counts.failed += 1
+            if errors_out is not None:
+                errors_out.extend(ImportRowError(job=self.job, row=numbers[index], field=name, message=message)
+                                  for name, messages in problems.items() for message in messages)
         if not write:
             self._count_dry(batch, result, counts)
             if self.job.kind == "ftm":

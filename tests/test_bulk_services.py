@@ -294,3 +294,26 @@ def test_every_event_of_a_broad_scenario_records_changes_as_old_new_pairs(world,
     assert bad == []
     for chain in {e.chain for e in events}:
         assert verify_chain(chain).ok
+
+
+@pytest.mark.django_db
+def test_an_import_row_cannot_overwrite_the_transit_countries_a_shipments_legs_give(world, investigator):
+    legs = ({"from_country": "CN", "to_country": "VN"}, {"from_country": "VN", "to_country": "DE"})
+    shipment = factories.shipment(world.a, legs=legs, origin_country="CN", destination_country="DE",
+                                  source="customs", source_id="s1")
+    assert shipment.transit_countries == ["VN"]
+    header = b"source_id,reference,origin_country,destination_country,transit_countries\n"
+    job = run_job(job_for(world.a, header + f"s1,{shipment.reference},CN,DE,TH\n".encode(), "shipments",
+                          user=investigator, source="customs").pk)
+    assert (job.status, job.created, job.updated, job.failed_rows) == ("succeeded", 0, 0, 1)
+    assert [(e.row, e.field) for e in job.errors.all()] == [(1, "transit_countries")]
+    shipment.refresh_from_db()
+    assert (shipment.transit_countries, shipment.version) == (["VN"], 1)
+    # A moved destination derives them again from the legs (CN→VN→DE ending in VN: DE is now between).
+    job = run_job(job_for(world.a, header + f"s1,{shipment.reference},CN,VN,\n".encode(), "shipments",
+                          user=investigator, source="customs").pk)
+    assert (job.updated, job.failed_rows) == (1, 0), list(job.errors.values_list("field", "message"))
+    shipment.refresh_from_db()
+    assert (shipment.destination_country, shipment.transit_countries, shipment.version) == ("VN", ["DE"], 2)
+    update = AuditEvent.objects.get(action="update", object_id=str(shipment.pk))
+    assert update.changes["transit_countries"] == [["VN"], ["DE"]]
