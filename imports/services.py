@@ -87,6 +87,7 @@ class Importer:
         self.kind = KINDS[job.kind]()
         self.parties = Parties(job)
         self.would_create: dict[tuple[str, str], Any] = {}
+        self.refused: list[ImportRowError] | None = None
         self.dry: WouldCreate | None = None
         self._checkers: dict[type, RowChecker] = {}
         actor = job.created_by
@@ -151,6 +152,7 @@ class Importer:
             table = open_table(binary)
             self._check_columns(table)
             pending: list[ImportRowError] = []
+            self.refused = pending  # where _flush reports the rows a bulk service refused
             batch: list[dict[str, Any]] = []
             for number, values in self.checked_rows(table, pending if errors else None, skip=counts.total):
                 counts.total += 1
@@ -160,9 +162,9 @@ class Importer:
                     values[ROW] = number
                     batch.append(values)
                 if counts.total % BATCH_SIZE == 0:
-                    self._commit(counts, pending, self._flush(batch, counts, write, pending))
+                    self._commit(counts, pending, self._flush(batch, counts, write))
                     batch = []
-            self._commit(counts, pending, self._flush(batch, counts, write, pending))
+            self._commit(counts, pending, self._flush(batch, counts, write))
         return counts
 
     @contextlib.contextmanager
@@ -310,12 +312,11 @@ class Importer:
             raise BadFile(f"The header does not fit a {self.job.kind} file: {'; '.join(problems)}. "
                           f"Columns taken: {', '.join(sorted(self.kind.columns))}.")
 
-    def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool,
-               errors_out: list[ImportRowError] | None = None) -> Callable[[], None] | None:
+    def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool) -> Callable[[], None] | None:
         """Sorts a batch into new, changed, unchanged and refused records by the app's bulk service (reading
         only) and counts them; returns the service's writing of the new and changed ones (with their audit
         events), or None when there is none to do. A row the service refuses (a rule of the record it names)
-        is a bad row, reported in `errors_out` under its number."""
+        is a bad row, reported in `self.refused` under its number."""
         if not batch:
             return None
         numbers = [values.pop(ROW, 0) for values in batch]
@@ -338,8 +339,8 @@ class Importer:
                                      defer=True)
         for index, problems in result.problems.items():
             counts.failed += 1
-            if errors_out is not None:
-                errors_out.extend(ImportRowError(job=self.job, row=numbers[index], field=name, message=message)
+            if self.refused is not None:
+                self.refused.extend(ImportRowError(job=self.job, row=numbers[index], field=name, message=message)
                                   for name, messages in problems.items() for message in messages)
         if not write:
             self._count_dry(batch, result, counts)
