@@ -29,11 +29,11 @@ class LockoutBackend(ModelBackend):
             if user is None:
                 User().set_password(password)  # same work as a real check, so timing reveals nothing
                 record(action="login_failed", object_type="user", object_id=username[:64],
-                       changes={"reason": "unknown user"})
+                       changes={"reason": [None, "unknown user"]})
                 return None
             if user.is_locked:
                 record(action="login_failed", obj=user, actor=user, agency=user.agency,
-                       changes={"reason": "locked"})
+                       changes={"reason": [None, "locked"]})
                 return None
             if not user.check_password(password) or not self.user_can_authenticate(user):
                 self._count_failure(user)
@@ -47,9 +47,11 @@ class LockoutBackend(ModelBackend):
     def _count_failure(self, user: User) -> None:
         User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
         user.refresh_from_db(fields=["failed_logins"])
-        changes: dict[str, Any] = {"reason": "bad credentials", "failed_logins": user.failed_logins}
+        changes: dict[str, Any] = {"reason": [None, "bad credentials"],
+                                   "failed_logins": [user.failed_logins - 1, user.failed_logins]}
         if user.failed_logins >= settings.AUTH_LOCKOUT_THRESHOLD:
             until = timezone.now() + timedelta(minutes=settings.AUTH_LOCKOUT_MINUTES)
             User.objects.filter(pk=user.pk).update(locked_until=until, failed_logins=0)
-            changes["locked_until"] = until.isoformat()
+            changes["failed_logins"][1] = 0  # the count starts again once the lock ends
+            changes["locked_until"] = [None, until.isoformat()]
         record(action="login_failed", obj=user, actor=user, agency=user.agency, changes=changes)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
+from core.snapshots import diff, snapshot_values
 
 from .choices import Clearance, Role
 from .models import Agency, ApiToken, Unit, User
@@ -17,29 +18,30 @@ from .models import Agency, ApiToken, Unit, User
 def token_issue(*, user: User, days: int | None = None) -> tuple[ApiToken, str]:
     token, key = ApiToken.issue(user, days)
     record(action="token_issued", obj=token, actor=user, agency=user.agency,
-           changes={"prefix": token.prefix, "expires_at": token.expires_at.isoformat()})
+           changes={"prefix": [None, token.prefix], "expires_at": [None, token.expires_at.isoformat()]})
     return token, key
 
 
 @transaction.atomic
 def token_revoke(*, token: ApiToken, actor: User) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    now = timezone.now()
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     record(action="token_revoked", obj=token, actor=actor, agency=token.user.agency,
-           changes={"prefix": token.prefix})
+           changes={"revoked_at": [None, now.isoformat()]} if revoked else {})
 
 
 @transaction.atomic
 def agency_ensure(*, code: str, name: str, contact: str | None = None) -> tuple[Agency, bool]:
     agency, created = Agency.objects.get_or_create(code=code, defaults={"name": name, "contact": contact or ""})
-    changed = not created and (agency.name != name or (contact is not None and agency.contact != contact))
-    if changed:
-        agency.name = name
-        if contact is not None:
-            agency.contact = contact
+    before = {} if created else {"code": agency.code, "name": agency.name, "contact": agency.contact}
+    agency.name = name
+    if contact is not None:
+        agency.contact = contact
+    changes = diff(before, {"code": code, "name": name, "contact": agency.contact})
+    if changes and not created:
         agency.save()
-    if created or changed:
-        record(action="create" if created else "update", obj=agency, agency=agency,
-               changes={"code": code, "name": name, "contact": agency.contact})
+    if changes:
+        record(action="create" if created else "update", obj=agency, agency=agency, changes=changes)
     return agency, created
 
 
@@ -47,11 +49,11 @@ def agency_ensure(*, code: str, name: str, contact: str | None = None) -> tuple[
 def unit_ensure(*, agency: Agency, code: str, name: str) -> tuple[Unit, bool]:
     unit, created = Unit.objects.get_or_create(agency=agency, code=code, defaults={"name": name})
     if not created and unit.name != name:
-        unit.name = name
+        old, unit.name = unit.name, name
         unit.save()
-        record(action="update", obj=unit, agency=agency, changes={"name": name})
+        record(action="update", obj=unit, agency=agency, changes={"name": [old, name]})
     elif created:
-        record(action="create", obj=unit, agency=agency, changes={"code": code, "name": name})
+        record(action="create", obj=unit, agency=agency, changes={"code": [None, code], "name": [None, name]})
     return unit, created
 
 
@@ -78,30 +80,45 @@ def user_ensure(
     fields = {"agency": agency, "role": role, "unit": unit, **extra}
     if clearance is not None:
         fields["clearance"] = clearance
+    before = {} if created else _user_values(user, fields)
     changed = sorted(name for name, value in fields.items() if getattr(user, name) != value)
     for name in changed:
         setattr(user, name, fields[name])
+    changes = diff(before, _user_values(user, fields))
     if password and not user.check_password(password):
         user.set_password(password)
-        changed.append("password")
+        changes["password"] = [None, PASSWORD_CHANGED]  # never the password, nor its hash
     elif created and not password:
         user.set_unusable_password()
-    if created or changed:
+    if created or changes:
         user.save()
-        record(action="create" if created else "update", obj=user, agency=agency,
-               changes={"fields": changed, "role": role, "unit": unit.code if unit else None,
-                        "clearance": user.clearance})
+        record(action="create" if created else "update", obj=user, agency=agency, changes=changes)
     return user, created
 
 
 @transaction.atomic
 def user_unlock(*, user: User, actor: Any = None) -> None:
+    locked_until, failed = User.objects.values_list("locked_until", "failed_logins").get(pk=user.pk)
     User.objects.filter(pk=user.pk).update(locked_until=None, failed_logins=0)
-    record(action="update", obj=user, actor=actor, agency=user.agency, changes={"unlocked": True})
+    record(action="update", obj=user, actor=actor, agency=user.agency,
+           changes=diff({"locked_until": locked_until.isoformat() if locked_until else None, "failed_logins": failed},
+                        {"locked_until": None, "failed_logins": 0}))
+
+
+PASSWORD_CHANGED = "(changed)"  # what a user's event records of a new password
+
+
+def _user_values(user: User, fields: dict[str, Any]) -> dict[str, Any]:
+    """The audited values of a user's `fields` (related records by their code or id)."""
+    values = {}
+    for name in fields:
+        value = getattr(user, name)
+        values[name] = value.code if isinstance(value, Agency | Unit) else value
+    return snapshot_values(values)
 
 
 def record_admin_user_change(*, user: User, actor: Any, created: bool, fields: list[str]) -> None:
-    """Audit an admin edit of a user: which fields changed (never the password itself)."""
-    record(action="create" if created else "update", obj=user, actor=actor, agency=user.agency,
-           changes={"fields": [f if f != "password" else "password (changed)" for f in fields],
-                    "role": user.role, "clearance": user.clearance})
+    """Audit an admin edit of a user: the fields that changed, by their new value (never the password)."""
+    changes = {f: [None, PASSWORD_CHANGED if f == "password" else snapshot_values({f: getattr(user, f, None)})[f]]
+               for f in fields}
+    record(action="create" if created else "update", obj=user, actor=actor, agency=user.agency, changes=changes)

@@ -41,11 +41,16 @@ def snapshot(obj: models.Model, *, related: bool = True) -> dict[str, Any]:
 
 
 def created_json(model: type[models.Model], row: dict[str, Any]) -> str:
-    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows), as the
-    canonical JSON text the audit trail hashes and stores (keys sorted, compact, UTF-8 kept), written straight
-    from the row's values field by field."""
+    """`diff({}, snapshot(obj))` of a new row given as a dict of attname → value (core.bulk.NewRows, or an
+    instance's __dict__) once saved, related records included (none yet: `[null, []]`, as the API's create
+    event of a record without them), as the canonical JSON text the audit trail hashes and stores (keys
+    sorted, compact, UTF-8 kept), written straight from the row's values field by field. The audit writer's
+    fast path (audit.services.changes_text); use that."""
     parts = []
     for key, attname, to_str in _created_plan(model):
+        if attname is None:  # many-to-many ids and owned children: a new row has none yet
+            parts.append(f'"{key}":[null,[]]')
+            continue
         value = row.get(attname)
         if value is None:
             continue
@@ -73,11 +78,16 @@ _STRINGIFIED = (models.DecimalField, models.DateField, models.UUIDField)  # Date
 
 
 @functools.cache
-def _created_plan(model: type[models.Model]) -> list[tuple[str, str, bool]]:
-    """(snapshot key, attname, whether `_value` of the field's values is `str`) of each snapshot field."""
+def _created_plan(model: type[models.Model]) -> list[tuple[str, str | None, bool]]:
+    """(snapshot key, attname, whether `_value` of the field's values is `str`) of each snapshot field, and
+    (name, None, False) of each many-to-many field and owned children's name (`snapshot_children`)."""
     fields = {f.attname: f for f in model._meta.concrete_fields}
-    return sorted((key, attname, isinstance(fields[attname], _STRINGIFIED) or fields[attname].is_relation)
-                  for key, attname in _names(model))
+    plan: list[tuple[str, str | None, bool]] = [
+        (key, attname, isinstance(fields[attname], _STRINGIFIED) or fields[attname].is_relation)
+        for key, attname in _names(model)]
+    plan += [(name, None, False) for name in [f.name for f in model._meta.many_to_many]
+             + list(getattr(model, "snapshot_children", ()))]
+    return sorted(plan, key=lambda item: item[0])
 
 
 @functools.cache
@@ -94,6 +104,11 @@ def _fields(model: type[models.Model], get: Any) -> dict[str, Any]:
 def _child(obj: models.Model) -> dict[str, Any]:
     return {field.name: _value(getattr(obj, field.attname)) for field in obj._meta.concrete_fields
             if not field.primary_key and not field.is_relation}
+
+
+def snapshot_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Plain values as a snapshot holds them (records by id, dates and decimals as text)."""
+    return {key: _value(value) for key, value in values.items()}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -75,6 +75,8 @@ class Entity(AgencyOwnedModel):
                                      "matches, e.g. an import's shipment parties, found by one index lookup")
 
     entity_type: ClassVar[str] = ""  # set by the Person and Organization proxies
+    # The fields `refresh_derived` computes from the others: a bulk writer writes them with any change.
+    DERIVED_FIELDS: ClassVar[tuple[str, ...]] = ("search_text", "identifier_numbers", "name_keys")
 
     class Meta:
         ordering = ["name"]

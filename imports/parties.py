@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import models
 
-from entities.models import Entity, EntityType, OrganizationKind
+from entities.models import Entity, EntityType
 from entities.normalize import company_core
 
 from .models import ImportJob
@@ -23,7 +23,8 @@ class Parties:
         self.created = 0
 
     def resolve(self, batch: list[dict[str, Any]]) -> list[Entity]:
-        """Sets each row's party ids; returns the organisations it made for them, to be written."""
+        """Sets each row's party ids; returns the organisations it made for them, to be written (unsaved, for
+        entities.bulk.entities_create)."""
         specs = list(dict.fromkeys(spec for values in batch for spec in values["__parties__"].values()))
         self._load(specs)
         new: list[Entity] = []
@@ -32,10 +33,9 @@ class Parties:
             core = company_core(name)
             pk = self._find(core, country, number)
             if pk is None:
+                # Its kind and derived fields are made by the service that writes it (entities_create).
                 entity = Entity(agency_id=self.job.agency_id, type=EntityType.ORGANIZATION, name=name,
-                                jurisdiction=country, registration_number=number, kind=OrganizationKind.COMPANY,
-                                source=self.job.source)
-                entity.refresh_derived()
+                                jurisdiction=country, registration_number=number, source=self.job.source)
                 new.append(entity)
                 pk = self._remember(entity.pk, core, country, number)
             ids[(name, country, number)] = pk

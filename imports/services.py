@@ -31,11 +31,12 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from audit.services import PreparedEvents, prepare_events, record, record_many
+from audit.services import record
 from core import context
-from core.bulk import NewRows, copy_insert
-from core.snapshots import created_json, diff, snapshot
-from entities.models import Entity, EntityType, Link, OrganizationKind
+from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert
+from entities.bulk import entities_create, entities_upsert, links_upsert
+from entities.models import Entity, EntityType, Link
+from shipments.bulk import shipments_upsert
 from shipments.models import Shipment
 
 from . import ftm
@@ -44,9 +45,10 @@ from .models import ImportJob, ImportKind, ImportMode, ImportRowError, ImportSta
 from .parties import Parties
 from .readers import BadFile, Table, _check_text, open_table
 from .rows import RowChecker
-from .writing import WouldCreate, Writer, apply_changes, bulk_update, by_source_id
+from .writing import WouldCreate, Writer
 
 BATCH_SIZE = 5000
+ROW = "__row__"  # a checked row's number in its file, while it waits in a batch
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
 
 
@@ -85,8 +87,8 @@ class Importer:
         self.kind = KINDS[job.kind]()
         self.parties = Parties(job)
         self.would_create: dict[tuple[str, str], Any] = {}
+        self.refused: list[ImportRowError] | None = None
         self.dry: WouldCreate | None = None
-        self.new_rows = NewRows(self.kind.model)
         self._checkers: dict[type, RowChecker] = {}
         actor = job.created_by
         self.context = {"job": job, "request": SimpleNamespace(user=actor if actor is not None
@@ -150,12 +152,14 @@ class Importer:
             table = open_table(binary)
             self._check_columns(table)
             pending: list[ImportRowError] = []
+            self.refused = pending  # where _flush reports the rows a bulk service refused
             batch: list[dict[str, Any]] = []
-            for _number, values in self.checked_rows(table, pending if errors else None, skip=counts.total):
+            for number, values in self.checked_rows(table, pending if errors else None, skip=counts.total):
                 counts.total += 1
                 if values is None:
                     counts.failed += 1
                 else:
+                    values[ROW] = number
                     batch.append(values)
                 if counts.total % BATCH_SIZE == 0:
                     self._commit(counts, pending, self._flush(batch, counts, write))
@@ -197,24 +201,6 @@ class Importer:
                     failed_rows=at.failed, heartbeat_at=timezone.now())
 
         self.writer.submit(commit)
-
-    def _events(self, created: list[Any], changed: list[tuple[Any, dict[str, Any]]]) -> PreparedEvents:
-        """The usual create and update events of what a batch writes, ready for record_many to chain."""
-        model = self.kind.model
-
-        def create(obj: Any) -> dict[str, Any]:
-            if isinstance(obj, dict):  # a new row (core.bulk.NewRows): its changes go straight to JSON text
-                return {"action": "create", "object_type": model._meta.model_name, "object_id": str(obj["id"]),
-                        "changes_json": created_json(model, obj)}
-            return {"action": "create", "object_type": obj._meta.model_name, "object_id": str(obj.pk),
-                    "changes": diff({}, snapshot(obj, related=False))}
-
-        def update(obj: Any, before: dict[str, Any]) -> dict[str, Any]:
-            return {"action": "update", "object_type": obj._meta.model_name, "object_id": str(obj.pk),
-                    "changes": diff(before, snapshot(obj, related=False))}
-
-        return prepare_events([*(create(obj) for obj in created), *(update(obj, before) for obj, before in changed)],
-                              agency=self.job.agency, actor=self.job.created_by)
 
     # --- FollowTheMoney ------------------------------------------------------------------------
 
@@ -280,6 +266,7 @@ class Importer:
 
     def _flush_links(self, links: list[tuple[int, dict[str, Any]]], counts: Counts, write: bool,
                      bad: Callable[[int, dict[str, list[str]]], None]) -> Callable[[], None] | None:
+        """Checks a batch of FtM link lines, counts them and returns their writing (entities.bulk.links_upsert)."""
         if not links:
             return None
         source = self.job.source
@@ -290,36 +277,26 @@ class Importer:
         for (src, source_id), entity in self.would_create.items():
             if src == source and source_id in wanted:
                 ends.setdefault(source_id, entity)
-        existing = {link.provenance_id: link for link in Link.objects.filter(
-            agency_id=self.job.agency_id, provenance_source=source,
-            provenance_id__in=[str(item["id"])[:200] for _, item in links])}
-        new: dict[str, Link] = {}
-        changed: dict[Any, tuple[Link, dict[str, Any]]] = {}
-        fields: set[str] = set()
+        rows = []
         for number, item in links:
             counts.total += 1
             values, problems = ftm.link_values(item, ends)
             if values is None:
                 bad(number, problems)
                 continue
-            target = existing.get(values["provenance_id"]) or new.get(values["provenance_id"])
-            if target is None:
-                new[values["provenance_id"]] = Link(agency_id=self.job.agency_id, provenance_source=source, **values)
-                counts.created += 1
-                continue
-            _compare(target, values, counts, fields, changed, stored=values["provenance_id"] in existing)
+            rows.append({"provenance_source": source, **values})
+        result = links_upsert(agency=self.job.agency, actor=self.job.created_by, rows=rows, defer=True)
+        self._count(result, counts)
         if not write:
             return None
+        result.prepare()
+        return result.write
 
-        events = self._events(list(new.values()), list(changed.values()))
-
-        def write_links() -> None:
-            copy_insert(Link, new.values())
-            if changed:
-                bulk_update(Link, [obj for obj, _ in changed.values()], sorted(fields))
-            record_many(events)
-
-        return write_links
+    @staticmethod
+    def _count(result: Upsert, counts: Counts) -> None:
+        counts.created += result.count(CREATED)
+        counts.updated += result.count(UPDATED)
+        counts.unchanged += result.count(UNCHANGED)
 
     def _check_columns(self, table: Table) -> None:
         if table.columns is None:
@@ -336,83 +313,72 @@ class Importer:
                           f"Columns taken: {', '.join(sorted(self.kind.columns))}.")
 
     def _flush(self, batch: list[dict[str, Any]], counts: Counts, write: bool) -> Callable[[], None] | None:
-        """Sorts a batch into new, changed and unchanged records (reading only) and counts them; returns the
-        writing of the new and changed ones (with their audit events), or None when there is none to do."""
+        """Sorts a batch into new, changed, unchanged and refused records by the app's bulk service (reading
+        only) and counts them; returns the service's writing of the new and changed ones (with their audit
+        events), or None when there is none to do. A row the service refuses (a rule of the record it names)
+        is a bad row, reported in `self.refused` under its number."""
         if not batch:
             return None
-        agency_id = self.job.agency_id
+        numbers = [values.pop(ROW, 0) for values in batch]
+        agency, actor = self.job.agency, self.job.created_by
         model: Any = self.kind.model
         label, key_name = self.kind.key
         keys = {(v[label], v[key_name]) for v in batch}
         self.writer.before_reading(keys)
-        created_parties = self.parties.resolve(batch) if model is Shipment else []
-        existing = {(getattr(obj, label), getattr(obj, key_name)): obj
-                    for obj in by_source_id(model, agency_id, keys, self.kind.key)}
-        new: dict[tuple[str, str], Any] = {}
-        changed: dict[Any, tuple[Any, dict[str, Any]]] = {}
-        update_fields: set[str] = set()
-        now = timezone.now()
+        parties = None
+        if model is Shipment:
+            parties = entities_create(agency=agency, actor=actor, entities=self.parties.resolve(batch), defer=True)
+            result = shipments_upsert(agency=agency, actor=actor, rows=batch, defer=True)
+        elif model is Link:
+            result = links_upsert(agency=agency, actor=actor, rows=batch, defer=True)
+        else:
+            for values in batch:
+                if "__type__" in values:  # an FtM entity's
+                    values["type"] = values.pop("__type__")
+            result = entities_upsert(agency=agency, actor=actor, rows=batch, entity_type=self.kind.entity_type,
+                                     defer=True)
+        for index, problems in result.problems.items():
+            counts.failed += 1
+            if self.refused is not None:
+                self.refused.extend(ImportRowError(job=self.job, row=numbers[index], field=name, message=message)
+                                  for name, messages in problems.items() for message in messages)
+        if not write:
+            self._count_dry(batch, result, counts)
+            if self.job.kind == "ftm":
+                self.would_create.update(result.new)  # links of a dry run end at these
+            return None
+        self._count(result, counts)
+        self.writer.in_flight(keys)
+        result.prepare()  # here, while the writer thread writes the batch before
+
+        def write_batch() -> None:
+            if parties is not None:
+                parties.write()
+            result.write()
+
+        if parties is not None:
+            parties.prepare()
+        return write_batch
+
+    def _count_dry(self, batch: list[dict[str, Any]], result: Upsert, counts: Counts) -> None:
+        """A dry run writes nothing, so it remembers what its earlier batches would have created: a row the
+        service would create counts as updated or unchanged when an earlier batch met its key."""
+        assert self.dry is not None
+        label, key_name = self.kind.key
+        earlier = self.dry.digests(set(result.new))
         would_create: dict[tuple[str, str], str] = {}
-        earlier = self.dry.digests(keys - existing.keys()) if self.dry is not None else {}
-        for values in batch:
-            entity_type = values.pop("__type__", None) or self.kind.entity_type
+        for values, outcome in zip(batch, result.outcomes, strict=True):
             key = (values[label], values[key_name])
-            target = existing.get(key) or new.get(key)  # the same source_id twice in a batch: the later row wins
-            if target is None and not write:
-                # A dry run writes nothing, so it remembers what its earlier batches would have created.
-                digest = would_create[key] = content_key(values)
-                if key in earlier:
+            if key in result.new:
+                digest = would_create[key] = content_key({k: v for k, v in values.items() if k != "type"})
+                if outcome == CREATED and key in earlier:
                     counts.unchanged += earlier[key] == digest
                     counts.updated += earlier[key] != digest
                     continue
-            if target is None:
-                if model is Entity:  # an instance: its search text and keys are derived by the model
-                    entity = Entity(agency_id=agency_id, type=entity_type, **values)
-                    if entity.type == EntityType.ORGANIZATION and not entity.kind:
-                        entity.kind = OrganizationKind.COMPANY
-                    entity.refresh_derived()
-                    new[key] = entity
-                else:
-                    new[key] = self.new_rows.new({"agency_id": agency_id, **values}, now)
-                counts.created += 1
-                continue
-            _compare(target, values, counts, update_fields, changed, stored=key in existing)
-        if not write:
-            if self.dry is not None:
-                self.dry.remember(would_create)
-            if self.job.kind == "ftm":
-                self.would_create.update(new)  # links of a dry run end at these
-            return None
-        self.writer.in_flight(keys)
-        events = self._events([*created_parties, *new.values()], list(changed.values()))
-
-        def write_batch() -> None:
-            copy_insert(Entity, created_parties)
-            copy_insert(model, new.values())
-            if changed:
-                derived = ["search_text", "identifier_numbers", "name_keys"] if model is Entity else []
-                bulk_update(model, [obj for obj, _ in changed.values()], [*sorted(update_fields), *derived])
-            record_many(events)
-
-        return write_batch
-
-
-def _compare(target: Any, values: dict[str, Any], counts: Counts, fields: set[str],
-             changed: dict[Any, tuple[Any, dict[str, Any]]], *, stored: bool) -> None:
-    """A row naming a record already met: count it unchanged, or apply it and count it updated. A stored
-    record that changed is kept, with its snapshot from before, to be written and audited; a record this
-    batch creates is simply written with its new values."""
-    before = snapshot(target, related=False) if stored else None
-    diffs = apply_changes(target, values)
-    if not diffs:
-        counts.unchanged += 1
-        return
-    fields.update(diffs)
-    counts.updated += 1
-    if isinstance(target, Entity):
-        target.refresh_derived()
-    if before is not None:
-        changed.setdefault(target.pk, (target, before))
+            counts.created += outcome == CREATED
+            counts.updated += outcome == UPDATED
+            counts.unchanged += outcome == UNCHANGED
+        self.dry.remember(would_create)
 
 
 def sha256_of(job: ImportJob) -> str:
@@ -435,7 +401,13 @@ def _finish(job: ImportJob, counts: Counts | None, *, status: str, error: str = 
                                "updated": job.updated, "unchanged": job.unchanged, "failed_rows": job.failed_rows}
     if error:
         changes["error"] = error
-    record(action="import", obj=job, actor=job.created_by, agency=job.agency, changes=changes)
+    record(action="import", obj=job, actor=job.created_by, agency=job.agency, changes=summary_changes(changes))
+
+
+def summary_changes(values: dict[str, Any]) -> dict[str, list[Any]]:
+    """A job's `import` event's changes, {field: [old, new]} as every event's: what the run set (the job was
+    running)."""
+    return {name: ["running" if name == "status" else None, value] for name, value in values.items()}
 
 
 def _reset(job: ImportJob) -> None:

@@ -1,27 +1,13 @@
-"""How an import writes: its batches committed in order by a thread of their own, existing records found
-by their upsert key, and changed ones updated in bulk."""
+"""How an import writes: its batches (each the bulk services' writing of its records) committed in order by a
+thread of their own; what a dry run would have created."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
-
-
-def by_source_id(model: Any, agency_id: Any, keys: set[tuple[str, str]], columns: tuple[str, str]) -> Any:
-    """The agency's records with these (source, source_id) keys, each found by the unique index. (A plain
-    `source_id IN (…)` lets the planner scan every row of the source: an import's own earlier batches too.)"""
-    quote = connection.ops.quote_name
-    table, label, key = quote(model._meta.db_table), quote(columns[0]), quote(columns[1])
-    sql = ("SELECT t.* FROM unnest(%s::text[], %s::text[]) AS k(label, key) CROSS JOIN LATERAL "  # noqa: S608
-           f"(SELECT * FROM {table} t WHERE t.agency_id = %s AND t.{label} = k.label "
-           f"AND t.{key} = k.key AND t.{key} <> '' LIMIT 1) t")
-    sources, ids = zip(*keys, strict=True) if keys else ((), ())
-    return model.objects.raw(sql, [list(sources), list(ids), agency_id])
 
 
 class Writer:
@@ -81,28 +67,6 @@ class Writer:
 
 def _close_connection() -> None:
     transaction.get_connection().close()
-
-
-def apply_changes(target: Any, values: dict[str, Any]) -> list[str]:
-    """Set on `target` (an instance, or a new row's dict) the values that differ from what it holds; the
-    names of those fields."""
-    if isinstance(target, dict):
-        diffs = [name for name, value in values.items() if target.get(name) != value]
-        target.update(values)
-        return diffs
-    diffs = [name for name, value in values.items() if getattr(target, name) != value]
-    for name in diffs:
-        setattr(target, name, values[name])
-    return diffs
-
-
-def bulk_update(model: Any, rows: list[Any], fields: list[str]) -> None:
-    """Write changed rows in bulk, bumping each row's version and update time as a save would."""
-    now = timezone.now()
-    for row in rows:
-        row.version += 1
-        row.updated_at = now
-    model.objects.bulk_update(rows, [*fields, "version", "updated_at"], batch_size=1000)
 
 
 class WouldCreate:

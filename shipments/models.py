@@ -58,6 +58,9 @@ class Licence(AgencyOwnedModel):
 
 class Shipment(AgencyOwnedModel):
     snapshot_children = ("legs",)  # the legs are part of the shipment: core.snapshots audits them with it
+    # Derived from the legs by `derive_from_legs` when the shipment has legs: a bulk writer writes them with any
+    # change (an origin or destination moved changes which leg ends are transit countries).
+    DERIVED_FIELDS = ("transit_countries", "departed_on")
 
     reference = models.CharField(max_length=100)
     commodity = models.ForeignKey("cases.Commodity", on_delete=models.PROTECT, null=True, blank=True,

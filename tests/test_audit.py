@@ -631,7 +631,7 @@ def test_events_recorded_many_at_a_time_chain_as_single_ones_do(world):
         prepared = prepare_events([
             {"action": "create", "object_type": "entity", "object_id": "1", "changes": changes},
             {"action": "update", "object_type": "case", "object_id": str(case.pk), "case_id": case.pk,
-             "changes_json": '{"title":["a","b"]}'},
+             "changes": {"title": ["a", "b"]}},
             {"action": "create", "object_type": "link", "object_id": "x", "changes": {}},
         ], agency=world.a, actor=actor)
     finally:
