@@ -214,3 +214,55 @@ def test_a_service_write_leaves_its_record_to_the_outbox(world, investigator, mo
     licence = services.licence_create(agency=world.a, actor=investigator, data={
         "number": "L-1", "holder": factories.organization(world.a), "commodity_id": "antimony"})
     assert sent == [("shipments.shipment", [shipment.pk]), ("shipments.licence", [licence.pk])]
+
+
+# --- the admin saves through the services ------------------------------------------------------------
+
+
+def _admin_form_of(shipment, **overrides) -> dict[str, str]:
+    legs = list(shipment.legs.order_by("seq"))
+    form = {"reference": shipment.reference, "status": shipment.status, "origin_country": shipment.origin_country,
+            "destination_country": shipment.destination_country, "quantity_kg": str(shipment.quantity_kg or ""),
+            "legs-TOTAL_FORMS": str(len(legs)), "legs-INITIAL_FORMS": str(len(legs))}
+    for i, leg in enumerate(legs):
+        form.update({f"legs-{i}-id": str(leg.pk), f"legs-{i}-shipment": str(shipment.pk), f"legs-{i}-seq": str(leg.seq),
+                     f"legs-{i}-from_country": leg.from_country, f"legs-{i}-to_country": leg.to_country,
+                     f"legs-{i}-mode": leg.mode, f"legs-{i}-departed_on": str(leg.departed_on or "")})
+    form.update(overrides)
+    return form
+
+
+def test_an_admin_save_that_changes_nothing_keeps_the_version_and_writes_no_event(world, investigator):
+    shipment = services.shipment_create(agency=world.a, actor=investigator, data={
+        "reference": "BL-1", "origin_country": "CN", "destination_country": "DE", "quantity_kg": Decimal("5"),
+        "legs": list(VIA_VIETNAM)})
+    response = staff(investigator).post(f"/admin/shipments/shipment/{shipment.pk}/change/", _admin_form_of(shipment))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    shipment.refresh_from_db()
+    assert shipment.version == 1 and shipment.legs.count() == 2
+    assert AuditEvent.objects.filter(object_id=str(shipment.pk)).count() == 1
+
+
+def test_an_admin_edit_keeps_the_links_to_cases_the_editor_cannot_see(world, investigator):
+    hidden = factories.case(world.a, world.a2)  # another unit's case: not visible to an investigator of a1
+    shipment = factories.shipment(world.a, reference="BL-1", cases=(hidden,))
+    client = staff(investigator)
+    response = client.post(f"/admin/shipments/shipment/{shipment.pk}/change/",
+                           _admin_form_of(shipment, reference="BL-1b"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    shipment.refresh_from_db()
+    assert shipment.reference == "BL-1b" and list(shipment.cases.all()) == [hidden] and shipment.version == 2
+    event = AuditEvent.objects.get(object_id=str(shipment.pk), action="update")
+    assert set(event.changes) == {"reference"}
+
+
+def test_archiving_in_the_admin_goes_through_the_service(world, investigator):
+    shipment = factories.shipment(world.a, reference="BL-1")
+    licence = factories.licence(world.a)
+    client = staff(investigator)
+    for url, obj in (("/admin/shipments/shipment/", shipment), ("/admin/shipments/licence/", licence)):
+        response = client.post(url, {"action": "archive_selected", "_selected_action": [str(obj.pk)]})
+        assert response.status_code == 302
+        obj.refresh_from_db()
+        assert obj.archived and obj.version == 2
+        assert AuditEvent.objects.filter(object_id=str(obj.pk), action="archive").count() == 1
