@@ -121,7 +121,7 @@ def _shipment_check(shipment: Shipment, data: Mapping[str, Any], *, legs: list[d
     ]
     if legs is not None:
         checks.append(lambda: rules.legs_check(legs))
-    if transit is not None:
+    if transit:
         checks.append(lambda: rules.transit_countries_check(has_legs=bool(legs) or (legs is None and stored_legs)))
     if {"source", "source_id"} & set(data):
         checks.append(lambda: rules.shipment_source_id_check(
@@ -232,8 +232,8 @@ def shipment_update(*, shipment: Shipment, actor: Any, data: Mapping[str, Any]) 
     if legs is not None:
         _write_legs(shipment, legs)
     if cases is not None:
-        hidden = _hidden_cases(shipment, actor)
-        shipment.cases.set([*cases, *(case for case in hidden if case not in cases)])
+        given = {getattr(case, "pk", case) for case in cases}
+        shipment.cases.set([*cases, *(case for case in _hidden_cases(shipment, actor) if case.pk not in given)])
     _forget_children(shipment)
     _reload(shipment)
     if not diff(before, snapshot(shipment)):
@@ -247,11 +247,22 @@ def shipment_update(*, shipment: Shipment, actor: Any, data: Mapping[str, Any]) 
     return shipment
 
 
+def _archive(obj: Shipment | Licence, *, actor: Any, label: str) -> None:
+    """Archive a record as it stands: archiving changes nothing else, so no rule of its content may stop it."""
+    if obj.archived:
+        return
+    before = snapshot(obj)
+    obj.archived = True
+    obj.save()
+    audit_change(obj, before, actor=actor, action="archive")
+    outbox.records_changed(label, [obj.pk])
+
+
 @transaction.atomic
 def shipment_archive(*, shipment: Shipment, actor: Any) -> Shipment:
     """Archive a shipment (nothing is deleted); archiving an archived one does nothing."""
-    return shipment if shipment.archived else shipment_update(shipment=shipment, actor=actor,
-                                                              data={"archived": True})
+    _archive(shipment, actor=actor, label=SHIPMENT_LABEL)
+    return shipment
 
 
 # --- licences --------------------------------------------------------------------------------
@@ -317,4 +328,6 @@ def licence_update(*, licence: Licence, actor: Any, data: Mapping[str, Any]) -> 
 
 @transaction.atomic
 def licence_archive(*, licence: Licence, actor: Any) -> Licence:
-    return licence if licence.archived else licence_update(licence=licence, actor=actor, data={"archived": True})
+    """Archive a licence (nothing is deleted); archiving an archived one does nothing."""
+    _archive(licence, actor=actor, label=LICENCE_LABEL)
+    return licence

@@ -266,3 +266,14 @@ def test_archiving_in_the_admin_goes_through_the_service(world, investigator):
         obj.refresh_from_db()
         assert obj.archived and obj.version == 2
         assert AuditEvent.objects.filter(object_id=str(obj.pk), action="archive").count() == 1
+
+
+def test_a_shipment_whose_stored_values_break_a_rule_can_still_be_archived(api, world):
+    legacy = factories.shipment(world.a, reference="BL-OLD", quantity_kg="10", seized_quantity_kg="11")
+    assert api.delete(f"{URL}{legacy.pk}/").status_code == 204
+    legacy.refresh_from_db()
+    assert legacy.archived and legacy.version == 2
+    assert AuditEvent.objects.filter(object_id=str(legacy.pk), action="archive").count() == 1
+    # Any other change is checked against the rules, as before.
+    response = api.patch(f"{URL}{legacy.pk}/", {"reference": "BL-OLD-2"}, format="json")
+    assert response.status_code == 400 and response.json() == {"seized_quantity_kg": [rules.SEIZED_OVER_QUANTITY]}
