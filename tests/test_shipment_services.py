@@ -245,6 +245,7 @@ def test_an_admin_save_that_changes_nothing_keeps_the_version_and_writes_no_even
 
 def test_an_admin_edit_keeps_the_links_to_cases_the_editor_cannot_see(world, investigator):
     hidden = factories.case(world.a, world.a2)  # another unit's case: not visible to an investigator of a1
+    visible = factories.case(world.a, world.a1)
     shipment = factories.shipment(world.a, reference="BL-1", cases=(hidden,))
     client = staff(investigator)
     response = client.post(f"/admin/shipments/shipment/{shipment.pk}/change/",
@@ -254,6 +255,12 @@ def test_an_admin_edit_keeps_the_links_to_cases_the_editor_cannot_see(world, inv
     assert shipment.reference == "BL-1b" and list(shipment.cases.all()) == [hidden] and shipment.version == 2
     event = AuditEvent.objects.get(object_id=str(shipment.pk), action="update")
     assert set(event.changes) == {"reference"}
+    response = client.post(f"/admin/shipments/shipment/{shipment.pk}/change/",
+                           _admin_form_of(shipment, cases=[str(visible.pk)]))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert set(shipment.cases.all()) == {hidden, visible}
+    event = AuditEvent.objects.filter(object_id=str(shipment.pk), action="update").latest("seq")
+    assert set(event.changes) == {"cases"}
 
 
 def test_archiving_in_the_admin_goes_through_the_service(world, investigator):
