@@ -45,6 +45,49 @@ def _show_saved(form: forms.ModelForm, saved: models.Model) -> None:
     obj._state.adding, obj._state.db = False, saved._state.db
 
 
+class ServiceSavedAdmin(ReferencingAdmin):
+    """Saves and archiving through the app's services, never the form's own save: the same rules, derived
+    fields, version, audit event and outbox row as through the API. The forms check the same rules in
+    `clean()`, so the service's check finds nothing new (but a race)."""
+
+    def create(self, *, agency: Any, actor: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def update(self, obj: Any, *, actor: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def archive(self, obj: Any, *, actor: Any) -> None:
+        raise NotImplementedError
+
+    def children(self, formsets: list[Any]) -> dict[str, Any]:
+        """Rows of inlines the service writes with the record ({"legs": [...]})."""
+        return {}
+
+    def save_model(self, request, obj, form, change):
+        pass  # written in save_related, once the inlines are known too
+
+    def save_related(self, request, form, formsets, change):
+        data = {**_form_data(form, self.model), **self.children(formsets)}
+        for formset in formsets:  # saved by the service, not by themselves: no rows of theirs to name in the log
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        with transaction.atomic():
+            if change:
+                obj = self.model._default_manager.select_for_update().get(pk=form.instance.pk)
+                saved = self.update(obj, actor=request.user, data=data)
+            else:
+                agency = form.cleaned_data.get("agency") or request.user.agency
+                saved = self.create(agency=agency, actor=request.user, data=data)
+        _show_saved(form, saved)
+
+    @admin.action(description="Archive the selected records", permissions=["change"])
+    def archive_selected(self, request, queryset):
+        archived = 0
+        for obj in policy.writable(request.user, queryset).filter(archived=False):
+            self.archive(obj, actor=request.user)
+            archived += 1
+        self.message_user(request, f"Archived {archived} record(s).")
+
+
 # --- shipments ---------------------------------------------------------------------------------
 
 
@@ -149,7 +192,7 @@ class MisdeclaredFilter(admin.SimpleListFilter):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReferencingAdmin):
+class ShipmentAdmin(ServiceSavedAdmin):
     form = ShipmentForm
     inlines = (LegInline,)
     list_display = ("reference", "commodity", "hs_code", "declared_hs_code", "quantity_kg", "origin_country",
@@ -181,34 +224,18 @@ class ShipmentAdmin(ReferencingAdmin):
     def route(self, obj: Shipment) -> str:
         return " → ".join(obj.transit_countries)
 
-    # Saved by the service, with its legs and cases, in save_related (when the legs are known): one write,
-    # one version, one audit event, as through the API.
-    def save_model(self, request, obj, form, change):
-        pass
+    def create(self, *, agency, actor, data):
+        return services.shipment_create(agency=agency, actor=actor, data=data)
 
-    def save_related(self, request, form, formsets, change):
-        data = _form_data(form, Shipment)
-        for formset in formsets:
-            if formset.model is ShipmentLeg:
-                data["legs"] = _legs_of(formset)
-            # Nothing saved by the formsets themselves: the change message has no row of theirs to name.
-            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        with transaction.atomic():
-            if change:
-                shipment = Shipment.objects.select_for_update().get(pk=form.instance.pk)
-                saved = services.shipment_update(shipment=shipment, actor=request.user, data=data)
-            else:
-                agency = form.cleaned_data.get("agency") or request.user.agency
-                saved = services.shipment_create(agency=agency, actor=request.user, data=data)
-        _show_saved(form, saved)
+    def update(self, obj, *, actor, data):
+        return services.shipment_update(shipment=obj, actor=actor, data=data)
 
-    @admin.action(description="Archive the selected records", permissions=["change"])
-    def archive_selected(self, request, queryset):
-        archived = 0
-        for shipment in policy.writable(request.user, queryset).filter(archived=False):
-            services.shipment_archive(shipment=shipment, actor=request.user)
-            archived += 1
-        self.message_user(request, f"Archived {archived} record(s).")
+    def archive(self, obj, *, actor):
+        services.shipment_archive(shipment=obj, actor=actor)
+
+    def children(self, formsets):
+        legs = [formset for formset in formsets if formset.model is ShipmentLeg]
+        return {"legs": _legs_of(legs[0])} if legs else {}
 
 
 def _legs_of(formset: Any) -> list[dict[str, Any]]:
@@ -243,7 +270,7 @@ class LicenceForm(ReferencesForm):
 
 
 @admin.register(Licence)
-class LicenceAdmin(ReferencingAdmin):
+class LicenceAdmin(ServiceSavedAdmin):
     form = LicenceForm
     list_display = ("number", "holder", "commodity", "max_quantity_kg", "destination_country", "end_user",
                     "valid_from", "valid_to", "status", "agency")
@@ -260,24 +287,11 @@ class LicenceAdmin(ReferencingAdmin):
     )
     create_action = "entity.change"
 
-    def save_model(self, request, obj, form, change):
-        pass  # saved by the service in save_related
+    def create(self, *, agency, actor, data):
+        return services.licence_create(agency=agency, actor=actor, data=data)
 
-    def save_related(self, request, form, formsets, change):
-        data = _form_data(form, Licence)
-        with transaction.atomic():
-            if change:
-                licence = Licence.objects.select_for_update().get(pk=form.instance.pk)
-                saved = services.licence_update(licence=licence, actor=request.user, data=data)
-            else:
-                agency = form.cleaned_data.get("agency") or request.user.agency
-                saved = services.licence_create(agency=agency, actor=request.user, data=data)
-        _show_saved(form, saved)
+    def update(self, obj, *, actor, data):
+        return services.licence_update(licence=obj, actor=actor, data=data)
 
-    @admin.action(description="Archive the selected records", permissions=["change"])
-    def archive_selected(self, request, queryset):
-        archived = 0
-        for licence in policy.writable(request.user, queryset).filter(archived=False):
-            services.licence_archive(licence=licence, actor=request.user)
-            archived += 1
-        self.message_user(request, f"Archived {archived} record(s).")
+    def archive(self, obj, *, actor):
+        services.licence_archive(licence=obj, actor=actor)
