@@ -11,9 +11,12 @@ from typing import Any
 from django.db import models
 from rest_framework import serializers
 
+from core.api.validation import CountryField
+from core.rules import RuleViolation, Violations
 from entities import validators
 from entities.api.serializers import LinkSerializer, OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, Link
+from shipments import rules as shipment_rules
 from shipments.api.serializers import ShipmentSerializer
 from shipments.models import PARTY_ROLES, Shipment
 
@@ -116,20 +119,43 @@ def _entity_kind(entity_type: str, serializer: type[serializers.Serializer]) -> 
 
 
 class _ImportShipmentSerializer(ShipmentSerializer):
-    """A shipment row: parties come as name/country/registration columns, legs as transit_countries."""
+    """A shipment row: parties come as name/country/registration columns, and the route as transit_countries
+    (read-only in the API), taken only for a shipment without legs (API.md § Bulk import)."""
+
+    transit_countries = serializers.ListField(child=CountryField(), required=False,  # type: ignore[assignment]
+                                              max_length=shipment_rules.MAX_LEGS)
 
     class Meta(ShipmentSerializer.Meta):
         fields = [f for f in ShipmentSerializer.Meta.fields
                   if f not in ("legs", "cases", "licence", *PARTY_ROLES)]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        source, source_id = attrs.pop("source", None), attrs.pop("source_id", None)
-        attrs = super().validate(attrs)  # without source_id: an import upserts instead of refusing
-        if source is not None:
-            attrs["source"] = source
-        if source_id is not None:
-            attrs["source_id"] = source_id
+        # Without the source_id uniqueness of the API: an import upserts by it instead.
+        found = Violations()
+        try:
+            shipment_rules.shipment_check(attrs)
+        except RuleViolation as exc:
+            found.merge(exc)
+        job = self.context.get("job")
+        if attrs.get("transit_countries") and attrs.get("source_id") and job is not None:
+            key = (attrs.get("source") or job.source, attrs["source_id"])
+            try:
+                shipment_rules.transit_countries_check(has_legs=key in self._keys_with_legs())
+            except RuleViolation as exc:
+                found.merge(exc)
+        if found:
+            raise serializers.ValidationError(found.errors)
         return attrs
+
+    def _keys_with_legs(self) -> frozenset[tuple[str, str]]:
+        """(source, source_id) of the agency's shipments that have legs: read once for the whole job."""
+        keys = getattr(self, "_with_legs", None)
+        if keys is None:
+            job = self.context["job"]
+            keys = self._with_legs = frozenset(
+                Shipment.objects.filter(agency_id=job.agency_id, legs__isnull=False).exclude(source_id="")
+                .values_list("source", "source_id").distinct())
+        return keys
 
 
 PARTY_SUFFIXES = ("", "_country", "_registration_number")

@@ -1,29 +1,91 @@
-"""Shipments (with their route legs) and licences in the admin, under the API's value rules."""
+"""Shipments (with their route legs) and licences in the admin: the API's value formats, the rules of
+`shipments.rules` in the forms' `clean()`, and every save through `shipments.services`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import models, transaction
 from django.db.models import F, Func
 
 from core import policy
-from core.admin import CleanedField, ReferencesForm, ReferencingAdmin, api_rule
+from core.admin import CleanedField, ReferencesForm, ReferencingAdmin, add_rule_errors, api_rule
 from core.api.validation import CountryField, CurrencyField, HSCodeField
+from core.rules import RuleViolation
+from shipments import rules, services
 from shipments.models import Licence, Shipment, ShipmentLeg
 
 as_country = api_rule(CountryField(allow_blank=True))
 as_currency = api_rule(CurrencyField(allow_blank=True))
 as_hs_code = api_rule(HSCodeField(allow_blank=True))
-RENUMBER_OFFSET = 10_000  # above any real number of legs, below PositiveSmallIntegerField's limit
 
 
-def _at_least_zero(form: forms.BaseForm, data: dict[str, Any], *names: str) -> None:
-    for name in names:
-        value = data.get(name)
-        if value is not None and value < 0:
-            form.add_error(name, "Cannot be negative.")
+def _apply_rules(form: forms.BaseForm, *checks: Callable[[], None]) -> None:
+    for check in checks:
+        try:
+            check()
+        except RuleViolation as exc:
+            add_rule_errors(form, exc)
+
+
+def _form_data(form: forms.ModelForm, model: type[models.Model]) -> dict[str, Any]:
+    """The form's cleaned values of the record's own fields (the agency is the service's argument)."""
+    fields = {f.name for f in model._meta.get_fields() if getattr(f, "concrete", False)} - {"agency", "id"}
+    return {name: value for name, value in form.cleaned_data.items() if name in fields}
+
+
+def _show_saved(form: forms.ModelForm, saved: models.Model) -> None:
+    """The record the service wrote, as the admin's own object (its page, its history entry, its message)."""
+    obj = form.instance
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding, obj._state.db = False, saved._state.db
+
+
+class ServiceSavedAdmin(ReferencingAdmin):
+    """Saves and archiving through the app's services, never the form's own save: the same rules, derived
+    fields, version, audit event and outbox row as through the API. The forms check the same rules in
+    `clean()`, so the service's check finds nothing new (but a race)."""
+
+    def create(self, *, agency: Any, actor: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def update(self, obj: Any, *, actor: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def archive(self, obj: Any, *, actor: Any) -> None:
+        raise NotImplementedError
+
+    def children(self, formsets: list[Any]) -> dict[str, Any]:
+        """Rows of inlines the service writes with the record ({"legs": [...]})."""
+        return {}
+
+    def save_model(self, request, obj, form, change):
+        pass  # written in save_related, once the inlines are known too
+
+    def save_related(self, request, form, formsets, change):
+        data = {**_form_data(form, self.model), **self.children(formsets)}
+        for formset in formsets:  # saved by the service, not by themselves: no rows of theirs to name in the log
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        with transaction.atomic():
+            if change:
+                obj = self.model._default_manager.select_for_update().get(pk=form.instance.pk)
+                saved = self.update(obj, actor=request.user, data=data)
+            else:
+                agency = form.cleaned_data.get("agency") or request.user.agency
+                saved = self.create(agency=agency, actor=request.user, data=data)
+        _show_saved(form, saved)
+
+    @admin.action(description="Archive the selected records", permissions=["change"])
+    def archive_selected(self, request, queryset):
+        archived = 0
+        for obj in policy.writable(request.user, queryset).filter(archived=False):
+            self.archive(obj, actor=request.user)
+            archived += 1
+        self.message_user(request, f"Archived {archived} record(s).")
 
 
 # --- shipments ---------------------------------------------------------------------------------
@@ -36,9 +98,8 @@ class LegForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         assert data is not None  # ModelForm.clean returns cleaned_data
-        departed, arrived = data.get("departed_on"), data.get("arrived_on")
-        if departed and arrived and arrived < departed:
-            self.add_error("arrived_on", "A leg cannot arrive before it departs.")
+        _apply_rules(self, lambda: rules.leg_check(departed_on=data.get("departed_on"),
+                                                   arrived_on=data.get("arrived_on")))
         return data
 
 
@@ -48,6 +109,8 @@ class LegInline(admin.TabularInline):
     model = ShipmentLeg
     form = LegForm
     extra = 0
+    max_num = rules.MAX_LEGS
+    validate_max = True
     fields = ("seq", "from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
               "departed_on", "arrived_on")
 
@@ -73,28 +136,18 @@ class ShipmentForm(ReferencesForm):
     origin_country = CleanedField(cleaner=as_country, help_text="ISO 3166: CN")
     destination_country = CleanedField(cleaner=as_country)
 
-    def clean_cases(self):
-        # Links to cases the editor cannot see stay: they were never shown, so their removal cannot be meant.
-        chosen = list(self.cleaned_data.get("cases") or [])
-        if self.instance.pk and not self.instance._state.adding and self.request is not None:
-            hidden = self.instance.cases.exclude(pk__in=policy.cases_visible(self.request.user).values("pk"))
-            chosen += [case for case in hidden if case not in chosen]
-        return chosen
-
     def clean(self):
         data = super().clean()
-        _at_least_zero(self, data, "quantity_kg", "declared_value", "seized_quantity_kg")
-        purity = data.get("purity_pct")
-        if purity is not None and not 0 <= purity <= 100:
-            self.add_error("purity_pct", "A purity is between 0 and 100 %.")
-        seized, quantity = data.get("seized_quantity_kg"), data.get("quantity_kg")
-        if seized is not None and quantity is not None and seized > quantity:
-            self.add_error("seized_quantity_kg", "More was seized than the shipment carried (quantity kg).")
-        source_id, owner = data.get("source_id") or "", self.owner_agency_id(data)
-        if source_id and owner is not None:
-            others = Shipment.objects.filter(agency_id=owner, source=data.get("source") or "", source_id=source_id)
-            if others.exclude(pk=self.instance.pk).exists():
-                self.add_error("source_id", "Another shipment of this agency has this source and source_id.")
+        owner = self.owner_agency_id(data)
+        adding = self.instance._state.adding
+        _apply_rules(
+            self,
+            lambda: rules.shipment_check({name: data.get(name) for name in
+                                          (*rules.SHIPMENT_QUANTITIES, "purity_pct")}),
+            lambda: rules.shipment_source_id_check(
+                agency_id=owner, source=data.get("source") or "", source_id=data.get("source_id") or "",
+                exclude_id=None if adding else self.instance.pk),
+        )
         return data
 
 
@@ -139,7 +192,7 @@ class MisdeclaredFilter(admin.SimpleListFilter):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReferencingAdmin):
+class ShipmentAdmin(ServiceSavedAdmin):
     form = ShipmentForm
     inlines = (LegInline,)
     list_display = ("reference", "commodity", "hs_code", "declared_hs_code", "quantity_kg", "origin_country",
@@ -171,22 +224,30 @@ class ShipmentAdmin(ReferencingAdmin):
     def route(self, obj: Shipment) -> str:
         return " → ".join(obj.transit_countries)
 
-    def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is ShipmentLeg:
-            shipment = form.instance
-            legs = list(ShipmentLeg.objects.filter(shipment=shipment).order_by("seq", "pk"))
-            if [leg.seq for leg in legs] != list(range(1, len(legs) + 1)):
-                # Numbered 1..n as the API numbers them; in two passes, so no step collides with another leg.
-                for offset in (RENUMBER_OFFSET, 0):
-                    for seq, leg in enumerate(legs, start=1):
-                        ShipmentLeg.objects.filter(pk=leg.pk).update(seq=offset + seq)
-                        leg.seq = seq
-            shipment.derive_from_legs(legs)
-            # Not save(): this is the same edit, so the version does not move again; the audit event
-            # (written after the formsets) carries the derived values with the legs.
-            Shipment.objects.filter(pk=shipment.pk).update(transit_countries=shipment.transit_countries,
-                                                           departed_on=shipment.departed_on)
+    def create(self, *, agency, actor, data):
+        return services.shipment_create(agency=agency, actor=actor, data=data)
+
+    def update(self, obj, *, actor, data):
+        return services.shipment_update(shipment=obj, actor=actor, data=data)
+
+    def archive(self, obj, *, actor):
+        services.shipment_archive(shipment=obj, actor=actor)
+
+    def children(self, formsets):
+        legs = [formset for formset in formsets if formset.model is ShipmentLeg]
+        return {"legs": _legs_of(legs[0])} if legs else {}
+
+
+def _legs_of(formset: Any) -> list[dict[str, Any]]:
+    """The legs of the inline, in the order of their numbers, without those marked for deletion."""
+    rows = []
+    for index, leg_form in enumerate(formset.forms):
+        data = getattr(leg_form, "cleaned_data", None) or {}
+        if not data or data.get("DELETE"):
+            continue
+        rows.append((data.get("seq") or 0, index, {name: data.get(name) for name in services.LEG_FIELDS
+                                                  if name in data}))
+    return [leg for _, _, leg in sorted(rows, key=lambda row: row[:2])]
 
 
 # --- licences ----------------------------------------------------------------------------------
@@ -197,19 +258,19 @@ class LicenceForm(ReferencesForm):
 
     def clean(self):
         data = super().clean()
-        _at_least_zero(self, data, "max_quantity_kg")
-        valid_from, valid_to = data.get("valid_from"), data.get("valid_to")
-        if valid_from and valid_to and valid_to < valid_from:
-            self.add_error("valid_to", "A licence cannot expire before it starts (valid from).")
-        number, owner = data.get("number"), self.owner_agency_id(data)
-        taken = Licence.objects.filter(agency_id=owner, number=number).exclude(pk=self.instance.pk)
-        if number and owner is not None and taken.exists():
-            self.add_error("number", f"This agency already has a licence numbered {number!r}.")
+        adding = self.instance._state.adding
+        _apply_rules(
+            self,
+            lambda: rules.licence_check({name: data.get(name) for name in
+                                         (*rules.LICENCE_QUANTITIES, "valid_from", "valid_to")}),
+            lambda: rules.licence_number_check(agency_id=self.owner_agency_id(data), number=data.get("number") or "",
+                                               exclude_id=None if adding else self.instance.pk),
+        )
         return data
 
 
 @admin.register(Licence)
-class LicenceAdmin(ReferencingAdmin):
+class LicenceAdmin(ServiceSavedAdmin):
     form = LicenceForm
     list_display = ("number", "holder", "commodity", "max_quantity_kg", "destination_country", "end_user",
                     "valid_from", "valid_to", "status", "agency")
@@ -225,3 +286,12 @@ class LicenceAdmin(ReferencingAdmin):
                     "classes": ("collapse",)}),
     )
     create_action = "entity.change"
+
+    def create(self, *, agency, actor, data):
+        return services.licence_create(agency=agency, actor=actor, data=data)
+
+    def update(self, obj, *, actor, data):
+        return services.licence_update(licence=obj, actor=actor, data=data)
+
+    def archive(self, obj, *, actor):
+        services.licence_archive(licence=obj, actor=actor)

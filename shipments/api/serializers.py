@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
-from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from rest_framework import serializers
 
@@ -15,11 +12,10 @@ from core import policy
 from core.api.fields import EntityRefField, owner_agency_id
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 from core.api.validation import CountryField, CurrencyField, HSCodeField, amount_field, percent_field
+from core.rules import RuleViolation
+from shipments import rules
 from shipments.models import Licence, Shipment, ShipmentLeg, TransportMode
-
-MAX_LEGS = 50
-LEG_FIELDS = ("from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
-              "departed_on", "arrived_on")
+from shipments.services import LEG_FIELDS
 
 
 def visible_cases(user: Any) -> QuerySet:
@@ -31,16 +27,16 @@ def visible_cases_prefetch(user: Any) -> Prefetch:
     return Prefetch("cases", queryset=visible_cases(user))
 
 
-@contextmanager
-def _unique_or_400(constraint: str, field: str, message: str) -> Iterator[None]:
-    """Turns the race a validator cannot see (two writers, one unique value) into a 400 on the field."""
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as exc:
-        if constraint in str(exc):
-            raise serializers.ValidationError({field: [message]}) from exc
-        raise
+class ParseOnly:
+    # A serializer that parses only: the record is written by its service (the viewset calls it), so that no
+    # `save()` writes it past its rules, derived fields, audit event and outbox row. (No docstring: the schema
+    # would take it for the resource's description.)
+
+    def create(self, validated_data: Any) -> NoReturn:
+        raise NotImplementedError("Written by shipments.services, not by a serializer.")
+
+    def update(self, instance: Any, validated_data: Any) -> NoReturn:
+        raise NotImplementedError("Written by shipments.services, not by a serializer.")
 
 
 class CommodityField(serializers.SlugRelatedField):
@@ -93,9 +89,11 @@ class LegSerializer(BaseSerializer):
         fields = LEG_FIELDS
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        departed, arrived = attrs.get("departed_on"), attrs.get("arrived_on")
-        if departed and arrived and arrived < departed:
-            raise serializers.ValidationError({"arrived_on": ["A leg cannot arrive before it departs."]})
+        # The rule is the service's (shipments.rules); asked here too so a bad leg is named by its index.
+        try:
+            rules.leg_check(departed_on=attrs.get("departed_on"), arrived_on=attrs.get("arrived_on"))
+        except RuleViolation as exc:
+            raise serializers.ValidationError(exc.errors) from exc
         return attrs
 
 
@@ -104,7 +102,7 @@ def _quantity(**kwargs: Any) -> serializers.DecimalField:
                                     **kwargs)
 
 
-class ShipmentSerializer(AgencyOwnedSerializer):
+class ShipmentSerializer(ParseOnly, AgencyOwnedSerializer):
     commodity = CommodityField(required=False, allow_null=True)
     hs_code = HSCodeField(required=False, allow_blank=True)
     declared_hs_code = HSCodeField(required=False, allow_blank=True)
@@ -116,12 +114,10 @@ class ShipmentSerializer(AgencyOwnedSerializer):
     destination_country = CountryField(required=False, allow_blank=True)
     legs = LegSerializer(many=True, required=False,
                          help_text="The route in order; a list written replaces the stored one whole.")
-    # Derived from the legs. A client without legs (a customs extract, say) may give them instead, as a
-    # shipments import file may (API.md § Bulk import): stored as given while the shipment has no legs.
+    # Derived from the legs (shipments.services): read-only, so a list a client sends is ignored.
     transit_countries = serializers.ListField(
-        child=CountryField(), required=False, max_length=MAX_LEGS,
-        help_text="Derived from the legs: every country between origin and destination. Accepted on write only "
-                  "from a request without `legs` for a shipment that has none; ignored otherwise.",
+        child=CountryField(), read_only=True,
+        help_text="Derived from the legs: every country between origin and destination.",
     )
     consignor = EntityRefField(required=False, allow_null=True)
     consignee = EntityRefField(required=False, allow_null=True)
@@ -151,91 +147,9 @@ class ShipmentSerializer(AgencyOwnedSerializer):
             prefetch_related_objects([instance], visible_cases_prefetch(self.context["request"].user))
         return super().to_representation(instance)
 
-    # --- checking ------------------------------------------------------------------------------
-
-    def _current(self, attrs: dict[str, Any], name: str) -> Any:
-        return attrs[name] if name in attrs else getattr(self.instance, name, None)
-
-    def validate_legs(self, legs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if len(legs) > MAX_LEGS:
-            raise serializers.ValidationError(f"At most {MAX_LEGS} legs.")
-        return legs
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        errors: dict[str, list[str]] = {}
-        seized, quantity = self._current(attrs, "seized_quantity_kg"), self._current(attrs, "quantity_kg")
-        if seized is not None and quantity is not None and seized > quantity:
-            errors["seized_quantity_kg"] = ["More was seized than the shipment carried (quantity_kg)."]
-        source, source_id = self._current(attrs, "source") or "", self._current(attrs, "source_id") or ""
-        if source_id and ("source" in attrs or "source_id" in attrs):
-            others = Shipment.objects.filter(agency_id=owner_agency_id(self.fields["source_id"]), source=source,
-                                             source_id=source_id)
-            if self.instance is not None:
-                others = others.exclude(pk=self.instance.pk)
-            if others.exists():
-                errors["source_id"] = [f"Another shipment already has source_id {source_id!r} from this source."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        if "legs" in attrs:
-            attrs.pop("transit_countries", None)  # derived from the legs given; a client's own list is ignored
-        return attrs
-
-    # --- writing -------------------------------------------------------------------------------
-
-    def _derive(self, shipment: Shipment, legs: list[dict[str, Any]] | None, transit: list[str] | None) -> None:
-        if legs is not None:
-            shipment.derive_from_legs(legs)
-            return
-        stored = list(shipment.legs.all()) if shipment.pk and not shipment._state.adding else []
-        if stored:
-            shipment.derive_from_legs(stored)  # origin or destination may have moved
-        elif transit is not None:
-            shipment.transit_countries = list(dict.fromkeys(transit))
-
-    def _save(self, shipment: Shipment) -> None:
-        with _unique_or_400("shipment_source_id_per_agency", "source_id",
-                            "Another shipment already has this source_id from this source."):
-            shipment.save()
-
-    @staticmethod
-    def _write_legs(shipment: Shipment, legs: list[dict[str, Any]]) -> None:
-        ShipmentLeg.objects.filter(shipment=shipment).delete()
-        ShipmentLeg.objects.bulk_create(
-            ShipmentLeg(shipment=shipment, seq=seq, **leg) for seq, leg in enumerate(legs, start=1)
-        )
-        getattr(shipment, "_prefetched_objects_cache", {}).pop("legs", None)
-
-    def create(self, validated_data: dict[str, Any]) -> Shipment:
-        legs = validated_data.pop("legs", None)
-        cases = validated_data.pop("cases", None)
-        transit = validated_data.pop("transit_countries", None)
-        shipment = Shipment(**validated_data)
-        self._derive(shipment, legs, transit)
-        self._save(shipment)
-        if legs:
-            self._write_legs(shipment, legs)
-        if cases:
-            shipment.cases.set(cases)
-        return shipment
-
-    def update(self, instance: Shipment, validated_data: dict[str, Any]) -> Shipment:
-        legs = validated_data.pop("legs", None)
-        cases = validated_data.pop("cases", None)
-        transit = validated_data.pop("transit_countries", None)
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        self._derive(instance, legs, transit)
-        self._save(instance)
-        if legs is not None:
-            self._write_legs(instance, legs)
-        if cases is not None:
-            # Links to cases the caller cannot see are kept: they were never shown, so they cannot be meant.
-            hidden = instance.cases.exclude(pk__in=visible_cases(self.context["request"].user).values("pk"))
-            instance.cases.set([*cases, *hidden])
-        return instance
 
 
-class LicenceSerializer(AgencyOwnedSerializer):
+class LicenceSerializer(ParseOnly, AgencyOwnedSerializer):
     holder = EntityRefField()
     end_user = EntityRefField(required=False, allow_null=True)
     commodity = CommodityField()
@@ -247,31 +161,6 @@ class LicenceSerializer(AgencyOwnedSerializer):
         fields = [*BASE_READ_ONLY, "agency", "number", "holder", "commodity", "max_quantity_kg",
                   "destination_country", "end_user", "valid_from", "valid_to", "status"]
         read_only_fields = BASE_READ_ONLY
-
-    def validate_number(self, value: str) -> str:
-        others = Licence.objects.filter(agency_id=owner_agency_id(self.fields["number"]), number=value)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise serializers.ValidationError(f"Your agency already has a licence numbered {value!r}.")
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        valid_from = attrs.get("valid_from", getattr(self.instance, "valid_from", None))
-        valid_to = attrs.get("valid_to", getattr(self.instance, "valid_to", None))
-        if valid_from and valid_to and valid_to < valid_from:
-            raise serializers.ValidationError({"valid_to": ["A licence cannot expire before it starts (valid_from)."]})
-        return attrs
-
-    def _guarded(self, write: Any, *args: Any) -> Licence:
-        with _unique_or_400("licence_number_per_agency", "number", "Your agency already has a licence so numbered."):
-            return write(*args)
-
-    def create(self, validated_data: dict[str, Any]) -> Licence:
-        return self._guarded(super().create, validated_data)
-
-    def update(self, instance: Licence, validated_data: dict[str, Any]) -> Licence:
-        return self._guarded(super().update, instance, validated_data)
 
 
 class CommoditySerializer(serializers.ModelSerializer):

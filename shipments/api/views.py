@@ -9,6 +9,7 @@ from cases.models import Commodity
 from core import policy
 from core.api.viewsets import BaseModelViewSet
 from entities.models import Entity
+from shipments import services
 from shipments.filtersets import CommodityFilterSet, LicenceFilterSet, ShipmentFilterSet
 from shipments.models import PARTY_ROLES, Licence, Shipment, ShipmentLeg
 
@@ -72,6 +73,17 @@ class ShipmentViewSet(PageFirstMixin, ScopeInQueryMixin, BaseModelViewSet):
         # Case ids are the caller's visible cases only (one query for the whole page).
         return super().scoped_queryset().prefetch_related(visible_cases_prefetch(self.request.user))
 
+    def perform_create(self, serializer: Any) -> Any:
+        return services.shipment_create(agency=self.owner_agency(), actor=self.request.user,
+                                        data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.shipment_update(shipment=serializer.instance, actor=self.request.user,
+                                        data=serializer.validated_data)
+
+    def perform_archive(self, instance: Shipment) -> None:
+        services.shipment_archive(shipment=instance, actor=self.request.user)
+
 
 class LicenceViewSet(ScopeInQueryMixin, BaseModelViewSet):
     queryset = Licence.objects.select_related("agency", "holder", "end_user").defer(*_brief("holder", "end_user"))
@@ -80,6 +92,17 @@ class LicenceViewSet(ScopeInQueryMixin, BaseModelViewSet):
     ordering_fields = ["number", "valid_from", "valid_to", "created_at", "updated_at"]
     ordering = ["-valid_from", "number"]
     create_action = "entity.change"
+
+    def perform_create(self, serializer: Any) -> Any:
+        return services.licence_create(agency=self.owner_agency(), actor=self.request.user,
+                                       data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.licence_update(licence=serializer.instance, actor=self.request.user,
+                                       data=serializer.validated_data)
+
+    def perform_archive(self, instance: Licence) -> None:
+        services.licence_archive(licence=instance, actor=self.request.user)
 
 
 class CommodityViewSet(viewsets.ReadOnlyModelViewSet):
