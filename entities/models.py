@@ -75,6 +75,8 @@ class Entity(AgencyOwnedModel):
                                      "matches, e.g. an import's shipment parties, found by one index lookup")
 
     entity_type: ClassVar[str] = ""  # set by the Person and Organization proxies
+    # The columns `refresh_derived` computes from the others: a writer that updates rows in bulk writes these too.
+    DERIVED_FIELDS: ClassVar[tuple[str, ...]] = ("search_text", "identifier_numbers", "name_keys")
 
     class Meta:
         ordering = ["name"]
@@ -102,7 +104,7 @@ class Entity(AgencyOwnedModel):
             self.type = self.entity_type
 
     def refresh_derived(self) -> None:
-        """Recompute the search text and identifier index from the record's own fields."""
+        """Recompute the derived fields (`DERIVED_FIELDS`) from the record's own fields."""
         is_company = self.type == EntityType.ORGANIZATION
         self.search_text = search_text([self.name, *self.names], is_company=is_company)
         self.name_keys = name_keys([self.name, *self.names], is_company=is_company)

@@ -390,7 +390,7 @@ class Importer:
             copy_insert(Entity, created_parties)
             copy_insert(model, new.values())
             if changed:
-                derived = ["search_text", "identifier_numbers", "name_keys"] if model is Entity else []
+                derived = list(Entity.DERIVED_FIELDS) if model is Entity else []
                 bulk_update(model, [obj for obj, _ in changed.values()], [*sorted(update_fields), *derived])
             record_many(events)
 
