@@ -311,15 +311,15 @@ class PersonAdmin(EntityAdminBase):
     list_display = ("name", "other_names", "gender", "birth_date", "nationality_list", "agency", "archived")
     list_filter = ("gender", NationalityFilter, "birth_date", "source", "archived")
     date_hierarchy = "birth_date"
-
-    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Person:
-        return services.person_create(agency=agency, actor=request.user, data=data)
     fieldsets = (
         (None, {"fields": ("name", "names", "gender", "birth_date", "birth_place", "nationalities")}),
         EntityAdminBase.CONTACTS,
         EntityAdminBase.PROVENANCE,
         EntityAdminBase.RECORD,
     )
+
+    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Person:
+        return services.person_create(agency=agency, actor=request.user, data=data)
 
     @admin.display(description="nationalities")
     def nationality_list(self, obj: Entity) -> str:
@@ -332,9 +332,6 @@ class OrganizationAdmin(EntityAdminBase):
     list_display = ("name", "other_names", "kind", "jurisdiction", "registration_number", "incorporated_on",
                     "agency", "archived")
     list_filter = ("kind", "jurisdiction", "incorporated_on", "source", "archived")
-
-    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Organization:
-        return services.organization_create(agency=agency, actor=request.user, data=data)
     fieldsets = (
         (None, {"fields": ("name", "names", "kind", "jurisdiction", "registration_number", "incorporated_on",
                            "dissolved_on", "website")}),
@@ -342,6 +339,9 @@ class OrganizationAdmin(EntityAdminBase):
         EntityAdminBase.PROVENANCE,
         EntityAdminBase.RECORD,
     )
+
+    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Organization:
+        return services.organization_create(agency=agency, actor=request.user, data=data)
 
 
 # --- links -------------------------------------------------------------------------------------

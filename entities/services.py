@@ -221,7 +221,8 @@ def _values_of(obj: Any, fields: frozenset[str]) -> dict[str, Any]:
 def _parsed(model: type[models.Model], fields: frozenset[str], data: Mapping[str, Any]) -> dict[str, Any]:
     """`data` as the model holds it (a date given as text becomes a date, a decimal gets its places), so that
     what is compared, audited and written is what the database keeps. A field a write may not set is a
-    programming error; a value the model cannot hold is a RuleViolation on its field."""
+    programming error; a value the model's field refuses (not a date, not a choice, too long, a blank name) is a
+    RuleViolation on that field: a script that skipped the parsing still cannot store what the API could not."""
     unknown = sorted(set(data) - fields)
     if unknown:
         raise TypeError(f"{model._meta.model_name} writes take none of: {', '.join(unknown)}")
@@ -229,16 +230,16 @@ def _parsed(model: type[models.Model], fields: frozenset[str], data: Mapping[str
     violations = Violations()
     for name, value in data.items():
         field = cast(models.Field, model._meta.get_field(name))
-        if field.is_relation or value is None:
+        if field.is_relation:
             values[name] = value
             continue
         try:
-            value = field.to_python(value)
+            value = field.clean(value, None)
         except ValidationError as exc:
             for message in exc.messages:
                 violations.add(name, message)
             continue
-        if isinstance(value, Decimal) and isinstance(field, models.DecimalField) and value.is_finite():
+        if isinstance(value, Decimal) and isinstance(field, models.DecimalField):
             value = value.quantize(Decimal(1).scaleb(-field.decimal_places))
         values[name] = value
     violations.raise_if_any()

@@ -255,6 +255,13 @@ def test_a_service_refuses_what_the_rules_refuse_and_writes_nothing(world, ring,
     with pytest.raises(RuleViolation) as refused:
         services.entity_update(entity=ring["trading"], actor=investigator, data={"incorporated_on": "not a date"})
     assert set(refused.value.errors) == {"incorporated_on"}
+    with pytest.raises(RuleViolation) as refused:  # what the model cannot hold, from a script that did not parse
+        services.link_create(agency=world.a, actor=investigator, data={
+            "kind": "romance", "source": ring["zhang"], "target": ring["li"], "currency": "DOLLARS"})
+    assert set(refused.value.errors) == {"kind", "currency"}
+    with pytest.raises(RuleViolation) as refused:
+        services.organization_create(agency=world.a, actor=investigator, data={"name": "", "notes": None})
+    assert set(refused.value.errors) == {"name", "notes"}
     with pytest.raises(TypeError):  # a person has no jurisdiction
         services.person_create(agency=world.a, actor=investigator, data={"name": "Li Na", "jurisdiction": "CN"})
     assert not Link.objects.exists() and Entity.objects.count() == 4
