@@ -370,3 +370,26 @@ def test_a_race_on_a_links_provenance_is_a_rule_violation(world, ring, investiga
         services.link_create(agency=world.a, actor=investigator, data=data)
     assert refused.value.errors == {"provenance_id": [rules.PROVENANCE_TAKEN]}
     assert Link.objects.count() == 1
+
+
+def test_an_organisations_file_row_meets_the_same_rules(world, api):
+    content = (b"source_id,name,incorporated_on,dissolved_on\n"
+               b"c1,Grey Ore,2020-05-01,2020-04-30\nc2,Silver Peak,2020-05-01,2020-05-01\n")
+    job = run_job(job_for(world.a, content, kind="organizations", source="reg").pk)
+    assert (job.status, job.created, job.failed_rows) == ("succeeded", 1, 1)
+    error = ImportRowError.objects.get(job=job)
+    response = api.post("/api/v1/organizations/", {"name": "Grey Ore", "incorporated_on": "2020-05-01",
+                                                   "dissolved_on": "2020-04-30"}, format="json")
+    assert (error.row, error.field, [error.message]) == (1, "dissolved_on", response.json()["dissolved_on"])
+
+
+def test_a_superuser_adds_a_person_for_the_agency_they_pick(world, enqueued):
+    root = factories.user(None, "agency_admin", is_superuser=True)
+    form = {"agency": str(world.b.pk), "name": "Deng Kaiwen", "names": "", "gender": "", "birth_place": "",
+            "nationalities": "", "identifiers": "[]", "addresses": "[]", "phones": "", "emails": "", "notes": "",
+            "source": "", "source_id": ""}
+    assert staff(root).post("/admin/entities/person/add/", form).status_code == 302
+    person = Person.objects.get(name="Deng Kaiwen")
+    assert person.agency == world.b
+    assert AuditEvent.objects.get(object_id=str(person.pk), action="create").agency_code == world.b.code
+    assert changed(enqueued, "entities.person") == [[str(person.pk)]]
