@@ -1,4 +1,5 @@
-"""Persons, organisations and links in the admin: the API's value rules, and only the agency's own records named."""
+"""Persons, organisations and links in the admin: the API's parsing, the records' rules and writes through
+`entities.services` (as every door), and only the agency's own records named."""
 
 from __future__ import annotations
 
@@ -7,15 +8,24 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import F, Func, Q
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from core.admin import CleanedField, ListField, ReferencesForm, ReferencingAdmin, api_rule, error_text
+from core.admin import (
+    CleanedField,
+    ListField,
+    ReferencesForm,
+    ReferencingAdmin,
+    add_rule_errors,
+    api_rule,
+    error_text,
+)
 from core.api.validation import CurrencyField
-from entities import validators
-from entities.api.serializers import LINK_ENDS
-from entities.models import Entity, IdentifierScheme, Link, Organization, Person
+from core.rules import RuleViolation
+from entities import services, validators
+from entities.models import Entity, EntityType, IdentifierScheme, Link, Organization, Person
 from entities.normalize import fold
 
 _SCHEMES = "|".join(IdentifierScheme.values)
@@ -63,11 +73,38 @@ def _address(item: dict[str, Any]) -> dict[str, str]:
     return {"text": text, "country": validators.normalize_country(item.get("country"))}
 
 
+class ServiceForm(ReferencesForm):
+    """A form whose record is written by a service: `clean()` shows the service's rules as form errors."""
+
+    service_fields: ClassVar[frozenset[str]] = frozenset()  # the form's fields a service write takes
+
+    def service_data(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name in self.service_fields}
+
+    def stored(self) -> Any:
+        """The record as stored (None when it is being added): the form's instance until it is saved."""
+        return None if self.instance._state.adding else self.instance
+
+    def check_rules(self, data: dict[str, Any]) -> None:
+        """Raise the service's RuleViolation for the parsed record."""
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:  # the rules judge a parsed record, as in the API
+            try:
+                self.check_rules(data)
+            except RuleViolation as exc:
+                add_rule_errors(self, exc)
+        return data
+
+
 # --- persons and organisations -----------------------------------------------------------------
 
 
-class EntityForm(ReferencesForm):
-    """The value rules of `entities.validators`, which the API applies too."""
+class EntityForm(ServiceForm):
+    """The parsing of `entities.validators`, which the API applies too; the rules of `entities.services`."""
+
+    entity_type: ClassVar[str]
 
     names = ListField(delimiter="\n", item=validators.normalize_name,
                       help_text="One variant a line, native script as written (罗建国); the primary name need "
@@ -91,8 +128,8 @@ class EntityForm(ReferencesForm):
     def clean_addresses(self) -> list[dict[str, str]]:
         return _json_list(self.cleaned_data.get("addresses"), _address)
 
-    def clean(self):
-        data = super().clean()
+    def parse(self, data: dict[str, Any]) -> None:
+        """Values that depend on others (names on the primary name, phones on the country), parsed in place."""
         if "names" in data:
             data["names"] = validators.normalize_names(data.get("name") or "", data["names"])
         if "phones" in data:
@@ -100,17 +137,19 @@ class EntityForm(ReferencesForm):
                 data["phones"] = validators.normalize_phones(data["phones"], self.phone_region(data) or None)
             except validators.InvalidParts as exc:
                 self.add_error("phones", [f"Item {pos + 1}: {' '.join(msgs)}" for pos, msgs in exc.errors.items()])
-        source_id = data.get("source_id") or ""
-        owner = self.owner_agency_id(data)
-        if source_id and owner is not None:
-            others = Entity.objects.filter(agency_id=owner, source=data.get("source") or "", source_id=source_id)
-            if others.exclude(pk=self.instance.pk).exists():
-                self.add_error("source_id", "Another record of this agency (archived ones included) has this "
-                                            "source and source_id.")
-        return data
+
+    def clean(self):
+        self.parse(self.cleaned_data)
+        return super().clean()
+
+    def check_rules(self, data: dict[str, Any]) -> None:
+        services.entity_check(agency_id=self.owner_agency_id(data), entity_type=self.entity_type,
+                              data=self.service_data(), entity=self.stored())
 
 
 class PersonForm(EntityForm):
+    entity_type = EntityType.PERSON
+    service_fields = services.ENTITY_FIELDS[EntityType.PERSON]
     gender = forms.ChoiceField(choices=[("", "—"), *((g, g) for g in validators.GENDERS)], required=False)
     nationalities = ListField(item=validators.normalize_country, help_text="ISO 3166 codes, comma-separated: CN, HK")
 
@@ -126,14 +165,16 @@ class PersonForm(EntityForm):
 
 
 class OrganizationForm(EntityForm):
+    entity_type = EntityType.ORGANIZATION
+    service_fields = services.ENTITY_FIELDS[EntityType.ORGANIZATION]
     jurisdiction = CleanedField(cleaner=validators.normalize_country, help_text="ISO 3166 code: HK")
     website = CleanedField(cleaner=validators.normalize_website)
 
     def phone_region(self, data: dict[str, Any]) -> str:
         return data.get("jurisdiction") or ""
 
-    def clean(self):
-        data = super().clean()
+    def parse(self, data: dict[str, Any]) -> None:
+        super().parse(data)
         number = data.get("registration_number") or ""
         if number:
             try:
@@ -141,12 +182,6 @@ class OrganizationForm(EntityForm):
                     number, data.get("jurisdiction") or "")
             except validators.InvalidValue as exc:
                 self.add_error("registration_number", str(exc))
-        try:
-            validators.check_date_order(data.get("incorporated_on"), data.get("dissolved_on"),
-                                        "An organisation cannot be dissolved before it was incorporated.")
-        except validators.InvalidValue as exc:
-            self.add_error("dissolved_on", str(exc))
-        return data
 
 
 class NationalityFilter(admin.SimpleListFilter):
@@ -186,7 +221,39 @@ class FoldedNameSearch(admin.ModelAdmin):
         return found | queryset.filter(also), may_have_duplicates
 
 
-class EntityAdminBase(ReferencingAdmin, FoldedNameSearch):
+class ServiceAdmin(ReferencingAdmin):
+    """Adds, changes and archives through the record's services, never with a bare save: the service checks the
+    rules, derives, versions, audits and tells the outbox. Inline rows, if an admin has any, are saved and
+    audited one by one as in every admin."""
+
+    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def update_record(self, request, stored: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        data = form.service_data()
+        with transaction.atomic():
+            if change:
+                # The form has already set its values on `obj`: the service compares with the row as stored.
+                stored = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+                saved = self.update_record(request, stored, data)
+            else:
+                self.fill_owner(request, obj, change)  # the editor's agency, or the one a superuser picked
+                saved = self.create_record(request, obj.agency, data)
+        for field in obj._meta.concrete_fields:  # the admin goes on (messages, log, redirect) with `obj`
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        with transaction.atomic():
+            form.save_m2m()
+            for formset in formsets:
+                self.save_formset(request, form, formset, change=change)
+
+
+class EntityAdminBase(ServiceAdmin, FoldedNameSearch):
     search_fields: ClassVar[tuple[str, ...]] = ("name", "registration_number")
     list_filter: ClassVar[tuple[Any, ...]] = ("archived",)
     list_select_related = ("agency",)
@@ -198,6 +265,12 @@ class EntityAdminBase(ReferencingAdmin, FoldedNameSearch):
     CONTACTS: ClassVar[Any] = ("Identifiers and contact points",
                                {"fields": ("identifiers", "addresses", "phones", "emails")})
     PROVENANCE: ClassVar[Any] = ("Notes and provenance", {"fields": ("notes", "source", "source_id")})
+
+    def update_record(self, request, stored: Entity, data: dict[str, Any]) -> Entity:
+        return services.entity_update(entity=stored, actor=request.user, data=data)
+
+    def archive_record(self, request, obj: Entity) -> None:
+        services.entity_archive(entity=obj, actor=request.user)
 
     @admin.display(description="other names")
     def other_names(self, obj: Entity) -> str:
@@ -245,6 +318,9 @@ class PersonAdmin(EntityAdminBase):
         EntityAdminBase.RECORD,
     )
 
+    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Person:
+        return services.person_create(agency=agency, actor=request.user, data=data)
+
     @admin.display(description="nationalities")
     def nationality_list(self, obj: Entity) -> str:
         return ", ".join(obj.nationalities)
@@ -264,48 +340,29 @@ class OrganizationAdmin(EntityAdminBase):
         EntityAdminBase.RECORD,
     )
 
+    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Organization:
+        return services.organization_create(agency=agency, actor=request.user, data=data)
+
 
 # --- links -------------------------------------------------------------------------------------
 
 
-class LinkForm(ReferencesForm):
+class LinkForm(ServiceForm):
+    service_fields = services.LINK_FIELDS
     currency = CleanedField(cleaner=api_rule(CurrencyField(allow_blank=True)), help_text="ISO 4217: USD")
+    # The API's bounds (core.api.validation.percent_field, amount_field): the model's columns have none.
+    share_pct = forms.DecimalField(required=False, min_value=0, max_value=100, max_digits=6, decimal_places=3)
+    amount = forms.DecimalField(required=False, min_value=0, max_digits=18, decimal_places=2)
 
     def clean_subtype(self) -> str:
         return "_".join((self.cleaned_data.get("subtype") or "").strip().lower().split())
 
-    def clean(self):
-        data = super().clean()
-        source, target, kind = data.get("source"), data.get("target"), data.get("kind")
-        if source is not None and target is not None and kind in LINK_ENDS:
-            if source.pk == target.pk:
-                self.add_error("target", "A link cannot join an entity to itself.")
-            else:
-                source_types, target_types, rule = LINK_ENDS[kind]
-                if source.type not in source_types:
-                    self.add_error("source", f"{rule} The source is a {source.type}.")
-                if target.type not in target_types:
-                    self.add_error("target", f"{rule} The target is a {target.type}.")
-        for name, low, high in (("share_pct", 0, 100), ("amount", 0, None)):
-            value = data.get(name)
-            if value is not None and (value < low or (high is not None and value > high)):
-                self.add_error(name, f"Must be between {low} and {high}." if high else f"Must be at least {low}.")
-        try:
-            validators.check_date_order(data.get("start_date"), data.get("end_date"),
-                                        "A link cannot end before it starts.")
-        except validators.InvalidValue as exc:
-            self.add_error("end_date", str(exc))
-        provenance_id, owner = data.get("provenance_id") or "", self.owner_agency_id(data)
-        if provenance_id and owner is not None:
-            others = Link.objects.filter(agency_id=owner, provenance_source=data.get("provenance_source") or "",
-                                         provenance_id=provenance_id).exclude(pk=self.instance.pk)
-            if others.exists():
-                self.add_error("provenance_id", "Another link of this agency has this provenance source and id.")
-        return data
+    def check_rules(self, data: dict[str, Any]) -> None:
+        services.link_check(agency_id=self.owner_agency_id(data), data=self.service_data(), link=self.stored())
 
 
 @admin.register(Link)
-class LinkAdmin(ReferencingAdmin):
+class LinkAdmin(ServiceAdmin):
     form = LinkForm
     list_display = ("source", "kind", "subtype", "target", "share_pct", "amount", "currency", "confidence",
                     "start_date", "end_date", "case", "archived")
@@ -322,3 +379,12 @@ class LinkAdmin(ReferencingAdmin):
                     "classes": ("collapse",)}),
     )
     create_action = "link.change"
+
+    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Link:
+        return services.link_create(agency=agency, actor=request.user, data=data)
+
+    def update_record(self, request, stored: Link, data: dict[str, Any]) -> Link:
+        return services.link_update(link=stored, actor=request.user, data=data)
+
+    def archive_record(self, request, obj: Link) -> None:
+        services.link_archive(link=obj, actor=request.user)

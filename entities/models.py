@@ -104,7 +104,7 @@ class Entity(AgencyOwnedModel):
             self.type = self.entity_type
 
     def refresh_derived(self) -> None:
-        """Recompute the search text and identifier index from the record's own fields."""
+        """Recompute the derived fields (`DERIVED_FIELDS`) from the record's own fields."""
         is_company = self.type == EntityType.ORGANIZATION
         self.search_text = search_text([self.name, *self.names], is_company=is_company)
         self.name_keys = name_keys([self.name, *self.names], is_company=is_company)

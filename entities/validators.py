@@ -278,8 +278,3 @@ def normalize_registration_number(number: str | None, jurisdiction: str = "") ->
     modules = REGISTRATION_MODULES.get((jurisdiction or "").upper(), ())
     label = f"{jurisdiction.upper()} registration number" if jurisdiction else "registration number"
     return check_number(str(number), modules, label)
-
-
-def check_date_order(start: datetime.date | None, end: datetime.date | None, message: str) -> None:
-    if start is not None and end is not None and end < start:
-        raise InvalidValue(message)

@@ -7,13 +7,16 @@ Rows are the file's lines. Address lines are folded into the entities that name 
 
 from __future__ import annotations
 
+import datetime
 import json
-from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from entities import validators
-from entities.api.serializers import LINK_ENDS
+from rest_framework import serializers
+
+from core.api.validation import CurrencyField, amount_field, percent_field
+from core.rules import RuleViolation
+from entities import rules
 from entities.models import Entity, Link, LinkKind
 
 PERSON_SCHEMATA = {"Person"}
@@ -94,8 +97,13 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]])
     return row
 
 
+# A link's values are parsed by the API's own fields, so a value reads the same in a file as in a request.
+_AMOUNT, _CURRENCY, _PERCENT = amount_field(), CurrencyField(allow_blank=True), percent_field()
+
+
 def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-    """A Link's field values for an FtM interval entity, or the errors of the line."""
+    """A Link's field values for an FtM interval entity, or the errors of the line (named by the line's
+    properties). The link's rules are the API's (`entities.rules`)."""
     kind, source_prop, target_prop = LINKS[item["schema"]]
     props = item.get("properties", {})
     errors: dict[str, list[str]] = {}
@@ -104,33 +112,36 @@ def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str
         errors[source_prop] = ["Names no entity of this source in your agency."]
     if target is None:
         errors[target_prop] = ["Names no entity of this source in your agency."]
-    if source is not None and target is not None:
-        source_types, target_types, rule = LINK_ENDS[kind]
-        if source.pk == target.pk:
-            errors[target_prop] = ["A link cannot join an entity to itself."]
-        elif source.type not in source_types or target.type not in target_types:
-            errors[target_prop] = [rule]
     values: dict[str, Any] = {"kind": kind, "provenance_id": str(item["id"])[:200]}
-    amount = _first(props.get("amountEur") or props.get("amount"))
-    if amount:
+    prop_of = {"source": source_prop, "target": target_prop}  # a link's field → the line's property
+
+    def parse(name: str, prop: str, value: str, parse_value: Callable[[str], Any]) -> None:
+        prop_of[name] = prop
         try:
-            values["amount"], values["currency"] = Decimal(amount).quantize(Decimal("0.01")), "EUR" if props.get(
-                "amountEur") else _first(props.get("currency"))[:3].upper()
-        except InvalidOperation:
-            errors["amount"] = [f"{amount!r} is not a number."]
+            values[name] = parse_value(value)
+        except serializers.ValidationError as exc:
+            errors[prop] = [str(message) for message in exc.detail]  # type: ignore[union-attr]
+        except ValueError:
+            errors[prop] = [f"{value!r} is not a date."]
+
+    amount_prop = "amountEur" if props.get("amountEur") else "amount"
+    if amount := _first(props.get(amount_prop)):
+        parse("amount", amount_prop, amount, _AMOUNT.run_validation)
+        currency = "EUR" if amount_prop == "amountEur" else _first(props.get("currency"))
+        parse("currency", "currency", currency, _CURRENCY.run_validation)
     for prop, name in (("startDate", "start_date"), ("date", "start_date"), ("endDate", "end_date")):
         if props.get(prop) and name not in values:
-            try:
-                values[name] = validators.datetime.date.fromisoformat(_first(props[prop])[:10])
-            except ValueError:
-                errors[prop] = [f"{_first(props[prop])!r} is not a date."]
+            parse(name, prop, _first(props[prop])[:10], datetime.date.fromisoformat)
     if props.get("percentage"):
-        try:
-            values["share_pct"] = Decimal(_first(props["percentage"])).quantize(Decimal("0.001"))
-        except InvalidOperation:
-            errors["percentage"] = ["Not a number."]
+        parse("share_pct", "percentage", _first(props["percentage"]), _PERCENT.run_validation)
     if props.get("role") or props.get("relationship"):
         values["subtype"] = "_".join(_first(props.get("role") or props.get("relationship")).lower().split())[:32]
+    if source is not None and target is not None:
+        try:
+            rules.check_link({**values, "source": source, "target": target})
+        except RuleViolation as exc:
+            for field, messages in exc.errors.items():
+                errors.setdefault(prop_of.get(field, field), messages)
     if errors:
         return None, errors
     values["source_id"], values["target_id"] = source.pk, target.pk  # type: ignore[union-attr]

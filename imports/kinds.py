@@ -1,6 +1,7 @@
-"""What each kind of import file holds: the serializer that checks a row (the API's own, told to upsert
-rather than refuse a source_id it knows), the columns taken off a row first (shipment parties, a link's
-own id), the model written and its upsert key; and the shape a file row takes before it is checked."""
+"""What each kind of import file holds: the serializer that checks a row (the API's own parsing, then the
+record's rules from `entities.rules`, all but the one refusing a known source_id: an import upserts instead),
+the columns taken off a row first (shipment parties, a link's own id), the model written and its upsert key;
+and the shape a file row takes before it is checked."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rest_framework import serializers
 
 from core.api.validation import CountryField
 from core.rules import RuleViolation, Violations
-from entities import validators
+from entities import rules, validators
 from entities.api.serializers import LinkSerializer, OrganizationSerializer, PersonSerializer
 from entities.models import Entity, EntityType, Link
 from shipments import rules as shipment_rules
@@ -23,14 +24,26 @@ from shipments.models import PARTY_ROLES, Shipment
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
 
 
+def _ruled(check: Callable[[], None]) -> None:
+    """A rule a row breaks, reported on the row as its parsing errors are."""
+    try:
+        check()
+    except RuleViolation as exc:
+        raise serializers.ValidationError(exc.errors) from exc
+
+
 class ImportPersonSerializer(PersonSerializer):
-    def source_taken(self, attrs: dict[str, Any], source_id: str) -> bool:
-        return False  # an import upserts by source_id instead
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        _ruled(lambda: rules.check_entity(EntityType.PERSON, attrs))
+        return attrs
 
 
 class ImportOrganizationSerializer(OrganizationSerializer):
-    def source_taken(self, attrs: dict[str, Any], source_id: str) -> bool:
-        return False
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        _ruled(lambda: rules.check_entity(EntityType.ORGANIZATION, attrs))
+        return attrs
 
 
 def _split(value: Any) -> list[Any]:
@@ -242,6 +255,11 @@ class _LinkEndField(serializers.Field):
 class _ImportLinkSerializer(LinkSerializer):
     source = _LinkEndField()  # type: ignore[assignment]
     target = _LinkEndField()  # type: ignore[assignment]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        _ruled(lambda: rules.check_link(attrs))
+        return attrs
 
 
 def _link_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:

@@ -26,8 +26,8 @@ from cases.management.commands.load_demo import (
 )
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note, Prosecution
 from entities import validators
-from entities.api.serializers import LINK_ENDS
 from entities.models import Entity, Link, Organization, Person
+from entities.rules import LINK_ENDS
 from shipments.models import Licence, Shipment
 
 pytestmark = pytest.mark.django_db

@@ -224,9 +224,10 @@ def test_source_id_is_unique_per_agency(api, world, client_for):
 
 
 def test_a_race_on_source_id_is_still_a_400(api, world, monkeypatch):
-    from entities.api import serializers
+    from entities import rules
 
-    monkeypatch.setattr(serializers.EntitySerializer, "source_taken", lambda self, attrs, source_id: False)
+    # as if a concurrent write took the pair between the rule's check and the insert
+    monkeypatch.setattr(rules, "check_source_id_free", lambda **kwargs: None)
     assert create(api, source="watchlist", source_id="W-1").status_code == 201
     response = create(api, source="watchlist", source_id="W-1")
     assert response.status_code == 400 and "source_id" in response.json()

@@ -1,12 +1,14 @@
-"""Persons, organisations and links of the master index (API.md § Persons, § Organizations, § Links)."""
+"""Persons, organisations and links of the master index (API.md § Persons, § Organizations, § Links).
+
+These serializers parse and present; the rules of a write are `entities.rules`, applied by `entities.services`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Model, Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -19,10 +21,8 @@ from entities import validators
 from entities.models import (
     Confidence,
     Entity,
-    EntityType,
     IdentifierScheme,
     Link,
-    LinkKind,
     Organization,
     OrganizationKind,
     Person,
@@ -89,8 +89,6 @@ class EntitySerializer(AgencyOwnedSerializer):
     same_as = serializers.SerializerMethodField(help_text="Ids confirmed as the same real-world entity")
     cases = serializers.SerializerMethodField(help_text="Cases the caller sees that this entity takes part in")
 
-    SOURCE_TAKEN = "Another record of your agency (archived ones included) has this source and source_id."
-
     def validate_name(self, value: str) -> str:
         name = validators.normalize_name(value)
         if not name:
@@ -136,42 +134,13 @@ class EntitySerializer(AgencyOwnedSerializer):
             attrs["names"] = validators.normalize_names(self.current(attrs, "name") or "",
                                                         self.current(attrs, "names") or [])
         errors = self.validate_type_fields(attrs)
-        source_id = self.current(attrs, "source_id") or ""
-        if source_id and ("source" in attrs or "source_id" in attrs) and self.source_taken(attrs, source_id):
-            errors["source_id"] = [self.SOURCE_TAKEN]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
 
     def validate_type_fields(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Errors of the fields only persons or only organisations have; may clean `attrs` in place."""
+        """Parsing errors of the fields only persons or only organisations have; may clean `attrs` in place."""
         return {}
-
-    def agency_id(self) -> Any:
-        return owner_agency_id(self.fields["name"])
-
-    def source_taken(self, attrs: dict[str, Any], source_id: str) -> bool:
-        others = Entity.objects.filter(agency_id=self.agency_id(), source=self.current(attrs, "source") or "",
-                                       source_id=source_id)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        return others.exists()
-
-    def _write(self, write: Callable[[], Model]) -> Any:
-        # A concurrent write may take the same source_id between the check and the insert.
-        try:
-            with transaction.atomic():
-                return write()
-        except IntegrityError as exc:
-            if "entity_source_id_per_agency" in str(exc):
-                raise serializers.ValidationError({"source_id": [self.SOURCE_TAKEN]}) from exc
-            raise
-
-    def create(self, validated_data: dict[str, Any]) -> Any:
-        return self._write(lambda: super(EntitySerializer, self).create(validated_data))
-
-    def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
-        return self._write(lambda: super(EntitySerializer, self).update(instance, validated_data))
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_same_as(self, obj: Entity) -> list[str]:
@@ -247,11 +216,6 @@ class OrganizationSerializer(EntitySerializer):
                 attrs["registration_number"] = validators.normalize_registration_number(number, jurisdiction)
             except validators.InvalidValue as exc:
                 errors["registration_number"] = [str(exc)]
-        try:
-            validators.check_date_order(self.current(attrs, "incorporated_on"), self.current(attrs, "dissolved_on"),
-                                        "An organisation cannot be dissolved before it was incorporated.")
-        except validators.InvalidValue as exc:
-            errors["dissolved_on"] = [str(exc)]
         return errors
 
 
@@ -278,21 +242,6 @@ class LinkCaseField(serializers.PrimaryKeyRelatedField):
         return policy.cases_visible(user).filter(agency_id=owner_agency_id(self))
 
 
-PERSON, ORGANIZATION = EntityType.PERSON.value, EntityType.ORGANIZATION.value
-ANY = (PERSON, ORGANIZATION)
-# Which entity types each kind of link may join: (source types, target types).
-LINK_ENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    LinkKind.FAMILY: ((PERSON,), (PERSON,), "A family link joins two persons."),
-    LinkKind.ASSOCIATE: ((PERSON,), (PERSON,), "An associate link joins two persons."),
-    LinkKind.OWNERSHIP: (ANY, (ORGANIZATION,), "An ownership link points at an organisation."),
-    LinkKind.DIRECTORSHIP: (ANY, (ORGANIZATION,), "A directorship link points at an organisation."),
-    LinkKind.EMPLOYMENT: ((PERSON,), (ORGANIZATION,), "An employment link joins a person (source) to an "
-                                                      "organisation (target)."),
-    LinkKind.FINANCING: (ANY, ANY, ""),
-    LinkKind.REPRESENTATION: (ANY, ANY, ""),
-}
-
-
 class LinkSerializer(AgencyOwnedSerializer):
     # The metaclass takes declared fields off the class, so `source` does not shadow Field.source at run time.
     source = EntityRefField()  # type: ignore[assignment]
@@ -314,30 +263,3 @@ class LinkSerializer(AgencyOwnedSerializer):
 
     def validate_subtype(self, value: str) -> str:
         return "_".join(value.strip().lower().split())
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        current = {field: attrs[field] if field in attrs else getattr(self.instance, field, None)
-                   for field in ("kind", "source", "target", "start_date", "end_date")}
-        errors: dict[str, list[str]] = {}
-        source, target = current["source"], current["target"]
-        if source is not None and target is not None:
-            if source.pk == target.pk:
-                errors["target"] = ["A link cannot join an entity to itself."]
-            else:
-                source_types, target_types, rule = LINK_ENDS[str(current["kind"])]
-                if source.type not in source_types:
-                    errors["source"] = [f"{rule} The source is {_a(source.type)}."]
-                if target.type not in target_types:
-                    errors["target"] = [f"{rule} The target is {_a(target.type)}."]
-        try:
-            validators.check_date_order(current["start_date"], current["end_date"],
-                                        "A link cannot end before it starts.")
-        except validators.InvalidValue as exc:
-            errors["end_date"] = [str(exc)]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
-
-def _a(entity_type: str) -> str:
-    return "an organisation" if entity_type == ORGANIZATION else "a person"

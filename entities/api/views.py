@@ -1,11 +1,17 @@
+"""Persons, organisations and links: each write is one call of its service (entities.services)."""
+
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from django.db.models import QuerySet
 
 from audit.services import record
 from core.api.viewsets import BaseModelViewSet
+from entities import services
 from entities.filtersets import LinkFilterSet, OrganizationFilterSet, PersonFilterSet
-from entities.models import Link, Organization, Person
+from entities.models import Entity, Link, Organization, Person
 
 from .serializers import LinkSerializer, OrganizationSerializer, PersonSerializer, visible_case_parties
 
@@ -14,17 +20,29 @@ class EntityViewSet(BaseModelViewSet):
     """Persons or organisations: one table, seen through its proxy so the other type is a 404 here."""
 
     create_action = "entity.change"
+    create_service: Callable[..., Entity]  # the service that creates this type
 
     def get_queryset(self) -> QuerySet:
         # No `ordering` on the view: a fuzzy `name` filter ranks by similarity unless `ordering=` is given.
         return (super().get_queryset().select_related("agency")
                 .prefetch_related(visible_case_parties(self.request.user)).order_by("name", "id"))
 
+    def perform_create(self, serializer: Any) -> Any:
+        return self.create_service(agency=self.owner_agency(), actor=self.request.user, data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.entity_update(entity=serializer.instance, actor=self.request.user,
+                                      data=serializer.validated_data)
+
+    def perform_archive(self, instance: Entity) -> None:
+        services.entity_archive(entity=instance, actor=self.request.user)
+
 
 class PersonViewSet(EntityViewSet):
     queryset = Person.objects.all()
     serializer_class = PersonSerializer
     filterset_class = PersonFilterSet
+    create_service = staticmethod(services.person_create)
     ordering_fields = ["name", "birth_date", "created_at", "updated_at"]
 
     def on_retrieve(self, instance: Person) -> None:
@@ -35,6 +53,7 @@ class OrganizationViewSet(EntityViewSet):
     queryset = Organization.objects.all()
     serializer_class = OrganizationSerializer
     filterset_class = OrganizationFilterSet
+    create_service = staticmethod(services.organization_create)
     ordering_fields = ["name", "kind", "jurisdiction", "incorporated_on", "created_at", "updated_at"]
 
 
@@ -45,3 +64,13 @@ class LinkViewSet(BaseModelViewSet):
     ordering_fields = ["kind", "start_date", "end_date", "created_at", "updated_at"]
     ordering = ["-created_at", "id"]
     create_action = "link.change"
+
+    def perform_create(self, serializer: Any) -> Any:
+        return services.link_create(agency=self.owner_agency(), actor=self.request.user,
+                                    data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.link_update(link=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+
+    def perform_archive(self, instance: Link) -> None:
+        services.link_archive(link=instance, actor=self.request.user)
