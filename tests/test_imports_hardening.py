@@ -339,3 +339,60 @@ def test_cancel_stops_a_running_job_after_its_current_batch(world, investigator,
     assert api.post(f"/api/v1/imports/{job.pk}/cancel/").status_code == 409
     assert run_job(job.pk).status == "cancelled"
     assert AuditEvent.objects.get(action="import", object_id=str(job.pk)).changes["status"] == "cancelled"
+
+
+def test_the_admin_cancels_a_queued_job_and_leaves_a_finished_one(world, client):
+    clerk = factories.user(world.a, "investigator", world.a1, username="clerk-a1")
+    clerk.is_staff = True
+    clerk.save()
+    client.force_login(clerk)
+    queued = job_for(world.a, persons_csv(GOOD), user=clerk)
+    done = run_job(job_for(world.a, persons_csv(GOOD), user=clerk).pk)
+    theirs = job_for(world.b, persons_csv(GOOD))
+    page = client.get("/admin/imports/importjob/")
+    assert page.status_code == 200 and b'value="cancel"' in page.content
+    response = client.post("/admin/imports/importjob/", {"action": "cancel", "_selected_action": [
+        str(queued.pk), str(done.pk), str(theirs.pk)]}, follow=True)
+    assert response.status_code == 200
+    statuses = dict(ImportJob.objects.values_list("pk", "status"))
+    assert (statuses[queued.pk], statuses[done.pk], statuses[theirs.pk]) == ("cancelled", "succeeded", "queued")
+    assert b"nothing to cancel" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_shows_progress_and_stops_on_cancel(world, investigator, client_for):
+    """A job on a real worker process, read from this one: its total is known while it runs, and a cancel request
+    stops it after the batch in hand, its committed batches kept and counted."""
+    from imports.tasks import run
+
+    from .worker import celery_worker
+
+    rows = [{"source_id": f"w{i}", "name": f"Worker Name {i}"} for i in range(40_000)]
+    job = job_for(world.a, persons_csv(rows), user=investigator, source="worker")
+    api = client_for(investigator)
+    seen: list[tuple[int, int, str]] = []
+    with celery_worker() as queue:
+        run.apply_async(args=(str(job.pk),), queue=queue)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            now = ImportJob.objects.values_list("processed_rows", "total_rows", "status").get(pk=job.pk)
+            if now[2] != "queued":
+                seen.append(now)
+            if now[0] > 0 or now[2] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+        assert seen and seen[-1][2] == "running", seen
+        processed, total, _ = seen[-1]
+        assert total == 40_000 and 0 < processed < total, seen
+        response = api.post(f"/api/v1/imports/{job.pk}/cancel/")
+        assert response.status_code == 202, response.content
+        assert response.json()["status"] == "running" and response.json()["total_rows"] == 40_000
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if job.status != "running":
+                break
+            time.sleep(0.2)
+    assert job.status == "cancelled", (job.status, job.error)
+    assert processed <= job.processed_rows < 40_000 and job.processed_rows % 5000 == 0
+    assert job.created == job.processed_rows and job.total_rows == 40_000
+    assert Entity.objects.filter(source="worker").count() == job.created
