@@ -543,8 +543,8 @@ def _run_job(job_id: Any) -> ImportJob:
     if job.kind not in KINDS:
         _finish(job, None, status=ImportStatus.FAILED, error=f"Imports of kind {job.kind!r} are not supported yet.")
         return job
-    importer = Importer(job)
     try:
+        importer = Importer(job)
         if not job.sha256:
             job.sha256 = sha256_of(job)
             ImportJob.objects.filter(pk=job.pk).update(sha256=job.sha256)

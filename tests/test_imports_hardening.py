@@ -396,3 +396,15 @@ def test_a_real_worker_shows_progress_and_stops_on_cancel(world, investigator, c
     assert processed <= job.processed_rows < 40_000 and job.processed_rows % 5000 == 0
     assert job.created == job.processed_rows and job.total_rows == 40_000
     assert Entity.objects.filter(source="worker").count() == job.created
+
+
+@pytest.mark.parametrize("depth", [500, 900, 990])
+def test_a_value_nested_near_the_parsers_limit_is_a_bad_row(world, depth):
+    """Nesting a JSON parser still reads, but deep enough that checking the row could exhaust the stack."""
+    deep = "[" * depth + "]" * depth
+    lines = [json.dumps({"source_id": "ok", "name": "Zhang Wei"}),
+             '{"source_id": "d1", "name": "Deep", "names": ' + deep + "}",
+             '{"source_id": "d2", "name": ' + deep + "}"]
+    job = run_job(job_for(world.a, "\n".join(lines).encode(), source="deep").pk)
+    assert job.status == "succeeded", job.error
+    assert (job.total_rows, job.created, job.failed_rows) == (3, 1, 2) and accounted(job)
