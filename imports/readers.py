@@ -10,6 +10,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
+from xml.etree import ElementTree
 
 from django.conf import settings
 
@@ -163,29 +164,61 @@ def _json_lines(binary: IO[bytes]) -> Iterator[dict[str, Any]]:
 
 
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-              RuntimeError, ValueError)
+              RuntimeError, ValueError, ElementTree.ParseError)
+CONTENT_TYPES = "[Content_Types].xml"
+CONTENT_TYPES_MAX_BYTES = 1024 * 1024
+WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+
+
+def _streamed_parts(archive: zipfile.ZipFile) -> set[str]:
+    """The worksheets, which the reader parses as a stream; every other part (shared strings, styles, the
+    workbook) it holds whole in memory, at several times its size."""
+    try:
+        info = archive.getinfo(CONTENT_TYPES)
+    except KeyError:
+        return set()
+    if info.file_size > CONTENT_TYPES_MAX_BYTES:
+        raise BadFile("The XLSX workbook's content types part is too large.")
+    with archive.open(info) as stream:
+        text = stream.read(CONTENT_TYPES_MAX_BYTES)
+    if b"<!DOCTYPE" in text.upper():
+        raise BadFile("The XLSX workbook's content types part declares a DOCTYPE, which no workbook does.")
+    root = ElementTree.fromstring(text)  # noqa: S314  # at most 1 MiB, no DOCTYPE: no entity to expand
+    return {part.get("PartName", "").lstrip("/") for part in root
+            if part.tag.endswith("Override") and part.get("ContentType") == WORKSHEET_TYPE
+            and part.get("PartName", "").startswith("/xl/worksheets/")}
 
 
 def check_zip(binary: IO[bytes]) -> None:
-    """An XLSX is a zip: refuse one whose members inflate past IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES, first by the
-    sizes its directory declares (nothing inflated), then by inflating each member in chunks and counting
-    what comes out (a member whose data does not match its declared size or checksum is damaged). Memory
-    stays bounded by the chunk, whatever the file claims."""
-    limit = settings.IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES
+    """An XLSX is a zip: refuse one whose members inflate past IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES, or whose parts
+    other than its worksheets (the shared strings above all, held whole by the reader) inflate past
+    IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES: first by the sizes its directory declares (nothing inflated), then by
+    inflating each member in chunks and counting what comes out (a member whose data does not match its
+    declared size or checksum is damaged). Memory stays bounded by the chunk, whatever the file claims."""
+    limit, whole_limit = settings.IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES, settings.IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES
     over = (f"The XLSX workbook inflates to more than {limit} uncompressed bytes, the import limit "
             "(IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES): save it as CSV or split it.")
+    whole_over = (f"The XLSX workbook's shared strings and other parts read whole inflate to more than "
+                  f"{whole_limit} bytes, the import limit (IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES): save it as CSV.")
     try:
         with zipfile.ZipFile(binary) as archive:
             members = archive.infolist()
             if sum(member.file_size for member in members) > limit:
                 raise BadFile(over)
-            inflated = 0
+            streamed = _streamed_parts(archive)
+            if sum(m.file_size for m in members if m.filename not in streamed) > whole_limit:
+                raise BadFile(whole_over)
+            inflated = inflated_whole = 0
             for member in members:
                 with archive.open(member) as stream:
                     while chunk := stream.read(1 << 20):
                         inflated += len(chunk)
                         if inflated > limit:
                             raise BadFile(over)
+                        if member.filename not in streamed:
+                            inflated_whole += len(chunk)
+                            if inflated_whole > whole_limit:
+                                raise BadFile(whole_over)
     except ZIP_ERRORS as exc:
         raise BadFile(f"The file is not a readable XLSX workbook: {exc}.") from exc
     finally:

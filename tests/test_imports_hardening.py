@@ -151,6 +151,42 @@ def test_an_xlsx_whose_declared_sizes_lie_fails_with_a_clear_error(world):
     assert not Entity.objects.exists()
 
 
+SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+
+
+def _with_shared_strings(entries: int, part: str = "xl/sharedStrings.xml") -> bytes:
+    """A workbook of GOOD's first row with a shared strings part of `entries` strings (the reader holds the
+    part whole) at `part`, found as the reader finds it: by its content type."""
+    book = xlsx(["source_id", "name"], [{"source_id": "s1", "name": "Zhang Wei"}])
+    strings = (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+               b'spreadsheetml/2006/main">' + b"".join(b"<si><t>%x</t></si>" % i for i in range(entries))
+               + b"</sst>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(book)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", f'<Override PartName="/{part}" '
+                                    f'ContentType="{SHARED_STRINGS_TYPE}"/></Types>'.encode())
+            dst.writestr(info.filename, data)
+        dst.writestr(part, strings)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("part", ["xl/sharedStrings.xml", "xl/worksheets/strings.xml"])
+def test_an_xlsx_whose_shared_strings_inflate_past_their_limit_fails(world, part):
+    """The reader holds shared strings whole, at several times their size: they have a limit of their own,
+    wherever the file puts them."""
+    content = _with_shared_strings(20_000, part)
+    with override_settings(IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES=256 * 1024):
+        job = run_job(job_for(world.a, content, name="strings.xlsx").pk)
+        assert job.status == "failed" and "IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES" in job.error, job.error
+    assert not Entity.objects.exists()
+    with override_settings(IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES=1024 * 1024):
+        job = run_job(job_for(world.a, content, name="strings.xlsx").pk)
+        assert job.status == "succeeded" and job.created == 1, job.error
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_a_file_over_the_row_limit_fails_and_writes_nothing(world, fmt):
     rows = [{"source_id": f"r{i}", "name": f"Name {i}"} for i in range(5)]
