@@ -552,8 +552,11 @@ def _run_job(job_id: Any) -> ImportJob:
         def beat() -> None:
             ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
 
-        job.total_rows = importer.count(tick=beat)
-        ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows, heartbeat_at=timezone.now())
+        if resume is not None and job.total_rows:  # counted by the run that died: the file has not changed
+            importer.total = job.total_rows
+        else:
+            job.total_rows = importer.count(tick=beat)
+            ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows, heartbeat_at=timezone.now())
         if job.mode == ImportMode.PARTIAL:
             counts = importer.run(write=True, errors=True, resume=resume)
         else:
