@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 
+from core import policy
 from core.admin import PolicyAdminMixin
+from core.rules import StateConflict
 
 from .models import ImportJob, ImportRowError
+from .services import job_cancel
 
 COUNTS = ("status", "total_rows", "processed_rows", "created", "updated", "unchanged", "failed_rows", "error",
           "sha256", "started_at", "finished_at", "created_by", "agency")
@@ -45,10 +48,27 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
                     "unchanged", "failed_rows", "created_by")
     list_filter = ("status", "kind", "mode")
     inlines = [ImportRowErrorInline]
+    actions = ["cancel"]
 
     @admin.display(description="progress")
     def progress(self, obj: ImportJob) -> str:
-        return f"{obj.processed_rows}/{obj.total_rows or '?'}"
+        if not obj.total_rows:
+            return f"{obj.processed_rows}/?"
+        return f"{obj.processed_rows}/{obj.total_rows} ({100 * obj.processed_rows // obj.total_rows}%)"
+
+    @admin.action(description="Cancel the selected import jobs (after their current batch)", permissions=["change"])
+    def cancel(self, request, queryset) -> None:
+        """The API's cancel (API.md § Bulk import), through the same service, for the jobs the user may cancel."""
+        allowed = policy.writable(request.user, ImportJob)
+        done = 0
+        for job in queryset.filter(pk__in=allowed.values("pk")).select_related("agency", "created_by"):
+            try:
+                job_cancel(job=job, actor=request.user)
+                done += 1
+            except StateConflict as exc:
+                self.message_user(request, f"{job}: {exc}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} import job(s) cancelled or asked to stop after their current batch.")
 
     def get_fields(self, request, obj=None):
         return ("file", "kind", "mode", "source") if obj is None else ("kind", "mode", "source", *COUNTS)

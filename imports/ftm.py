@@ -8,7 +8,6 @@ Rows are the file's lines. Address lines are folded into the entities that name 
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -18,6 +17,8 @@ from core.api.validation import CurrencyField, amount_field, percent_field
 from core.rules import RuleViolation
 from entities import rules
 from entities.models import Entity, Link, LinkKind
+
+from .readers import BadFile, _check_text, parse_json
 
 PERSON_SCHEMATA = {"Person"}
 ORG_SCHEMATA = {"Company", "Organization", "LegalEntity"}
@@ -39,14 +40,40 @@ def lines(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None, str]]
             continue
         number += 1
         try:
-            item = json.loads(text)
-        except json.JSONDecodeError as exc:
+            item = parse_json(text)
+        except ValueError as exc:  # JSONDecodeError among them
             yield number, None, f"Not valid JSON: {exc}."
             continue
         if not isinstance(item, dict) or not isinstance(item.get("properties", {}), dict) or not item.get("id"):
             yield number, None, "Not a FollowTheMoney entity (an object with id, schema and properties)."
             continue
         yield number, item, ""
+
+
+def check_file(binary: IO[bytes]) -> None:
+    """An FtM file is UTF-8 JSON lines whose first line is an object, or a bad file."""
+    binary.seek(0)
+    head = binary.read(4096)
+    binary.seek(0)
+    if not head.replace(b"\xef\xbb\xbf", b"").strip():
+        raise BadFile("The file is empty.")
+    _check_text(binary)
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        raise BadFile("An ftm file is FollowTheMoney JSON lines: one entity object a line.")
+
+
+def count_lines(binary: IO[bytes], limit: int) -> int:
+    """The rows of an FtM file (its lines that are not blank), as `lines` numbers them; over `limit`, a bad file."""
+    binary.seek(0)
+    total = 0
+    for raw in binary:
+        if raw.decode("utf-8-sig").strip():
+            total += 1
+            if total > limit:
+                raise BadFile(f"The file has more than {limit} rows, the import limit (IMPORT_MAX_ROWS): "
+                              "split it into several files.")
+    binary.seek(0)
+    return total
 
 
 def addresses(binary: IO[bytes]) -> dict[str, dict[str, str]]:
@@ -148,5 +175,5 @@ def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str
     return values, {}
 
 
-__all__ = ["LINKS", "ORG_SCHEMATA", "PERSON_SCHEMATA", "Entity", "Link", "addresses", "entity_row", "lines",
-           "link_values"]
+__all__ = ["LINKS", "ORG_SCHEMATA", "PERSON_SCHEMATA", "Entity", "Link", "addresses", "check_file", "count_lines",
+           "entity_row", "lines", "link_values"]

@@ -27,6 +27,10 @@ class ImportStatus(models.TextChoices):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELLED)
 
 
 class ImportJob(AgencyOwnedModel):
@@ -55,6 +59,20 @@ class ImportJob(AgencyOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} import {self.pk} ({self.status})"
+
+
+class ImportCancelRequest(models.Model):
+    """A request to stop a running job after its current batch. A row of its own, not a column of the job: an
+    atomic job holds its job's row locked in its one transaction until it ends, and the request must neither
+    wait for that nor be rolled back with it. The job reads it after every batch."""
+
+    job = models.OneToOneField(ImportJob, on_delete=models.CASCADE, primary_key=True, related_name="cancel_request")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+
+    def __str__(self) -> str:
+        return f"cancel import {self.job_id}"
 
 
 class ImportRowError(models.Model):

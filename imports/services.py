@@ -12,6 +12,12 @@ Audit: the usual `create`/`update` event for every record written (organisations
 parties included), appended to the agency's chain a batch at a time under one lock of its head, and
 one `import` event per job with the file's SHA-256 and the counts. All of a job's events carry the
 job's id as their request id.
+Progress: a first pass counts the file's rows (and refuses one over IMPORT_MAX_ROWS) and stores them as
+`total_rows` before anything is written; `processed_rows` grows with each committed batch.
+Ending: every run ends the job `succeeded`, `failed` (with a message, whatever went wrong: a bad file, a
+broken row reader, a lost database) or `cancelled` (a cancel request, seen after each batch); never
+`running`. A job that stopped early reports what it committed: a partial job its batches, an atomic job
+nothing (its rows counted unchanged, its bad rows failed).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -34,6 +41,7 @@ from rest_framework import serializers
 from audit.services import record
 from core import context
 from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert
+from core.rules import StateConflict
 from entities.bulk import entities_create, entities_upsert, links_upsert
 from entities.models import Entity, EntityType, Link
 from shipments.bulk import shipments_upsert
@@ -41,14 +49,23 @@ from shipments.models import Shipment
 
 from . import ftm
 from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data
-from .models import ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
+from .models import FINISHED, ImportCancelRequest, ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
 from .parties import Parties
-from .readers import BadFile, Table, _check_text, open_table
+from .readers import BadFile, Table, count_rows, open_table
 from .rows import RowChecker
 from .writing import WouldCreate, Writer
 
 BATCH_SIZE = 5000
 ROW = "__row__"  # a checked row's number in its file, while it waits in a batch
+ERROR_MAX_CHARS = 2000  # of an unexpected exception's text kept as the job's error
+
+logger = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """A cancel request was seen after a batch: the run stops there (an atomic write pass rolls back)."""
+
+
 LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
 
 
@@ -90,6 +107,7 @@ class Importer:
         self.refused: list[ImportRowError] | None = None
         self.dry: WouldCreate | None = None
         self._checkers: dict[type, RowChecker] = {}
+        self.total: int | None = None  # the file's rows, once counted
         actor = job.created_by
         self.context = {"job": job, "request": SimpleNamespace(user=actor if actor is not None
                                                               else SimpleNamespace(agency_id=job.agency_id))}
@@ -141,6 +159,22 @@ class Importer:
             if not values.get(key):
                 values[key] = content_key(values)
             yield number, values
+
+    def count(self, tick: Callable[[], None] | None = None) -> int:
+        """The first pass: the rows the run will count (data rows; an FtM file's lines), or BadFile when the
+        file is not what an import takes or has more than IMPORT_MAX_ROWS rows. Nothing is written."""
+        with self.job.file.open("rb") as binary:
+            if self.job.kind == "ftm":
+                ftm.check_file(binary)
+                self.total = ftm.count_lines(binary, settings.IMPORT_MAX_ROWS)
+            else:
+                table = open_table(binary)
+                self._check_columns(table)
+                self.total = count_rows(table, tick=tick)
+        return self.total
+
+    def cancel_requested(self) -> bool:
+        return ImportCancelRequest.objects.filter(job_id=self.job.pk).exists()
 
     def run(self, *, write: bool, errors: bool, resume: Counts | None = None) -> Counts:
         if self.job.kind == "ftm":
@@ -201,6 +235,8 @@ class Importer:
                     failed_rows=at.failed, heartbeat_at=timezone.now())
 
         self.writer.submit(commit)
+        if (self.total is None or at.total < self.total) and self.cancel_requested():
+            raise Cancelled  # after this batch (the writer commits it before the run lets go)
 
     # --- FollowTheMoney ------------------------------------------------------------------------
 
@@ -217,13 +253,7 @@ class Importer:
 
         # In line: the links of the second pass must find the entities the first pass wrote.
         with self.job.file.open("rb") as binary, Writer(threaded=False) as self.writer, self._dry(write):
-            head = binary.read(4096)
-            binary.seek(0)
-            if not head.strip():
-                raise BadFile("The file is empty.")
-            _check_text(binary)
-            if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-                raise BadFile("An ftm file is FollowTheMoney JSON lines: one entity object a line.")
+            ftm.check_file(binary)
             known = ftm.addresses(binary)
             batch: list[dict[str, Any]] = []
             link_rows = 0
@@ -390,8 +420,12 @@ def sha256_of(job: ImportJob) -> str:
 
 
 def _finish(job: ImportJob, counts: Counts | None, *, status: str, error: str = "") -> None:
+    """End the job with these counts (None: as they stand) and record its one `import` event. A job that
+    ended early keeps the total its first pass counted: its counts are those of its processed rows."""
     if counts is not None:
-        job.total_rows, job.processed_rows = counts.total, counts.total
+        job.processed_rows = counts.total
+        if status == ImportStatus.SUCCEEDED or not job.total_rows:
+            job.total_rows = counts.total
         job.created, job.updated, job.unchanged, job.failed_rows = (counts.created, counts.updated,
                                                                     counts.unchanged, counts.failed)
     job.status, job.error, job.finished_at = status, error, timezone.now()
@@ -399,8 +433,14 @@ def _finish(job: ImportJob, counts: Counts | None, *, status: str, error: str = 
     changes: dict[str, Any] = {"sha256": job.sha256, "kind": job.kind, "mode": job.mode, "source": job.source,
                                "status": status, "total_rows": job.total_rows, "created": job.created,
                                "updated": job.updated, "unchanged": job.unchanged, "failed_rows": job.failed_rows}
+    if status != ImportStatus.SUCCEEDED:
+        changes["processed_rows"] = job.processed_rows
     if error:
         changes["error"] = error
+    if status == ImportStatus.CANCELLED:
+        request = ImportCancelRequest.objects.select_related("requested_by").filter(job_id=job.pk).first()
+        if request is not None and request.requested_by is not None:
+            changes["cancelled_by"] = request.requested_by.username
     record(action="import", obj=job, actor=job.created_by, agency=job.agency, changes=summary_changes(changes))
 
 
@@ -410,6 +450,29 @@ def summary_changes(values: dict[str, Any]) -> dict[str, list[Any]]:
     return {name: ["running" if name == "status" else None, value] for name, value in values.items()}
 
 
+def _committed(job: ImportJob) -> Counts:
+    """The counts of what a job that stopped early committed, read back from its row: a partial job's batches
+    stand; a dry run counted what it checked (it writes nothing by design); an atomic job's one transaction did
+    not commit, so none of its rows was created or updated: those its check pass passed count unchanged."""
+    job.refresh_from_db(fields=["processed_rows", "created", "updated", "unchanged", "failed_rows"])
+    counts = Counts.of(job)
+    if job.mode == ImportMode.ATOMIC:
+        counts = _rolled_back(counts)
+    return counts
+
+
+def _rolled_back(counts: Counts) -> Counts:
+    return Counts(counts.total, 0, 0, counts.total - counts.failed, counts.failed)
+
+
+def _stopped_by(exc: BaseException) -> str:
+    """The job's error for an exception no reader turned into a BadFile."""
+    name = type(exc).__name__
+    if name in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
+        return "The import ran past its time limit and was stopped."
+    return f"The import stopped on an unexpected error ({name}: {exc})."[:ERROR_MAX_CHARS]
+
+
 def _reset(job: ImportJob) -> None:
     ImportRowError.objects.filter(job=job).delete()
     job.total_rows = job.processed_rows = job.created = job.updated = job.unchanged = job.failed_rows = 0
@@ -417,7 +480,7 @@ def _reset(job: ImportJob) -> None:
 
 def run_job(job_id: Any) -> ImportJob:
     """Run (or resume after a dead worker) one job; a finished job is left as it is. Every audit event
-    of the run carries the job's id as its request id."""
+    of the run carries the job's id as their request id."""
     token = context.begin(context.RequestContext(request_id=str(job_id)))
     try:
         return _run_job(job_id)
@@ -433,11 +496,14 @@ def _run_job(job_id: Any) -> ImportJob:
             # Locked: a worker is inside the job's transaction (an atomic import's write pass, whose heartbeat
             # nobody else sees). Leave it to that worker rather than wait for it.
             return jobs.get(pk=job_id)
-        if job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
+        if job.status in FINISHED:
             return job
         now = timezone.now()
         if job.status == ImportStatus.RUNNING and job.heartbeat_at and now - job.heartbeat_at < heartbeat_stale():
             return job  # another worker is on it
+        if ImportCancelRequest.objects.filter(job_id=job.pk).exists():  # asked to stop while no worker was on it
+            _finish(job, _committed(job), status=ImportStatus.CANCELLED)
+            return job
         # A partial job's committed batches stand (with their counts and bad rows): it carries on after them.
         # The other modes start over: their writes, if any, were all in one transaction that died too.
         resume = (Counts.of(job) if job.status == ImportStatus.RUNNING and job.mode == ImportMode.PARTIAL
@@ -449,27 +515,64 @@ def _run_job(job_id: Any) -> ImportJob:
     if job.kind not in KINDS:
         _finish(job, None, status=ImportStatus.FAILED, error=f"Imports of kind {job.kind!r} are not supported yet.")
         return job
-    importer = Importer(job)
     try:
+        importer = Importer(job)
         if not job.sha256:
             job.sha256 = sha256_of(job)
             ImportJob.objects.filter(pk=job.pk).update(sha256=job.sha256)
+
+        def beat() -> None:
+            ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+
+        if resume is not None and job.total_rows:  # counted by the run that died: the file has not changed
+            importer.total = job.total_rows
+        else:
+            job.total_rows = importer.count(tick=beat)
+            ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows, heartbeat_at=timezone.now())
         if job.mode == ImportMode.PARTIAL:
             counts = importer.run(write=True, errors=True, resume=resume)
         else:
             counts = importer.run(write=False, errors=True)
             if job.mode == ImportMode.ATOMIC:
                 if counts.failed:
-                    _finish(job, counts, status=ImportStatus.FAILED,
+                    _finish(job, _rolled_back(counts), status=ImportStatus.FAILED,
                             error=f"{counts.failed} bad row(s): an atomic import writes nothing.")
                     return job
                 with transaction.atomic():
                     counts = importer.run(write=True, errors=False)
-    except BadFile as exc:
-        _reset(job)
-        _finish(job, None, status=ImportStatus.FAILED, error=str(exc))
+    except Exception as exc:  # whatever it is, the job ends here: never `running` for a later delivery to crash on
+        if isinstance(exc, Cancelled):
+            status, error = ImportStatus.CANCELLED, ""
+        elif isinstance(exc, BadFile):
+            status, error = ImportStatus.FAILED, str(exc)
+        else:
+            logger.exception("import job %s stopped on an unexpected error", job.pk)
+            status, error = ImportStatus.FAILED, _stopped_by(exc)
+        if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+            connection.close()  # a connection the error broke: _finish opens a new one
+        _finish(job, _committed(job), status=status, error=error)
         return job
     _finish(job, counts, status=ImportStatus.SUCCEEDED)
     return job
 
 
+def job_cancel(*, job: ImportJob, actor: Any) -> ImportJob:
+    """Cancel an import job (API.md § Bulk import). A queued job ends `cancelled` at once; a running one is asked
+    to stop after its current batch, and its worker ends it `cancelled` (its committed batches stand). Never
+    waits for a lock the running job holds. A finished job: StateConflict (409)."""
+    if job.status in FINISHED:
+        raise StateConflict(f"The import job has {job.status}: there is nothing to cancel.")
+    # A row of its own, which no transaction of the running job holds (see ImportCancelRequest).
+    ImportCancelRequest.objects.get_or_create(job_id=job.pk, defaults={"requested_by": actor})
+    with transaction.atomic():
+        # Rows not queued by their last committed state are not locked here: a running job's row is never waited on.
+        queued = (ImportJob.objects.select_related("agency", "created_by").select_for_update(of=("self",))
+                  .filter(pk=job.pk, status=ImportStatus.QUEUED).first())
+        if queued is not None:
+            _finish(queued, None, status=ImportStatus.CANCELLED)
+            return queued
+    job.refresh_from_db()
+    if job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):  # it finished meanwhile
+        ImportCancelRequest.objects.filter(job_id=job.pk).delete()
+        raise StateConflict(f"The import job has {job.status}: there is nothing to cancel.")
+    return job

@@ -189,6 +189,13 @@ LOGGING = {
 # kept. Uploads stream to a temporary file (FILE_UPLOAD_TEMP_DIR, the system's by default) while they are hashed.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+# An XLSX (a zip) whose members inflate past this many bytes fails before it is parsed, and so does one whose parts
+# other than its worksheets (the shared strings above all: the reader holds them whole, at about 8 times their
+# size) inflate past the second limit; a file (any format) with more data rows than IMPORT_MAX_ROWS fails before
+# anything of it is written.
+IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=128 * 1024 * 1024)
+IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES = env.int("IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES", default=16 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=2_000_000)
 # An import job whose heartbeat (written every batch) is older than this has lost its worker: a new delivery of
 # imports.run takes it over, and beat's imports.resume_stale re-enqueues it (and a job queued this long).
 IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=300)

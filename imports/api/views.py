@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
@@ -16,7 +15,9 @@ from rest_framework.response import Response
 from accounts.models import request_user
 from core import policy
 from core.api.viewsets import ScopedViewSetMixin
+from core.spreadsheets import SafeWriter
 from imports.models import ImportJob
+from imports.services import job_cancel
 from imports.tasks import run
 
 from .serializers import ImportJobSerializer, ImportRowErrorSerializer
@@ -66,6 +67,19 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
             return self.get_paginated_response(ImportRowErrorSerializer(page, many=True).data)
         return Response(ImportRowErrorSerializer(rows, many=True).data)
 
+    @action(detail=True, methods=["post"], url_path="cancel")
+    def cancel(self, request: Request, pk: Any = None) -> Response:
+        """Stop the job (API.md § Bulk import): a queued job is cancelled at once (200); a running one after its
+        current batch (202: its worker ends it `cancelled`); a finished one is a 409. Only who may start imports
+        of the job's agency may cancel one (403), and a job the caller cannot see is a 404."""
+        job = self.get_object()
+        if not policy.writable(request_user(request), ImportJob).filter(pk=job.pk).exists():
+            raise exceptions.PermissionDenied("Only investigators, supervisors and agency admins of the job's "
+                                              "agency may cancel an import.")
+        job = job_cancel(job=job, actor=request_user(request))
+        answer = status.HTTP_200_OK if job.status == "cancelled" else status.HTTP_202_ACCEPTED
+        return Response(self.get_serializer(job).data, status=answer)
+
     @action(detail=True, methods=["get"], url_path="errors.csv")
     def errors_csv(self, request: Request, pk: Any = None) -> Any:
         job = self.get_object()
@@ -74,7 +88,7 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
 
 def errors_csv(job: ImportJob, rows: Any) -> HttpResponse:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(["row", "field", "message"])
     for error in rows.iterator(chunk_size=2000):
         writer.writerow([error.row, error.field, error.message])
