@@ -25,6 +25,7 @@ from core.services import archive, audit_change, audit_create
 from core.snapshots import diff, snapshot
 
 from . import rules
+from .bulk import entities_create, entities_upsert, links_upsert  # noqa: F401  (the bulk forms of these services, for importers)
 from .models import Entity, EntityType, Link, Organization, OrganizationKind, Person, as_typed
 
 _COMMON = ("name", "names", "identifiers", "addresses", "phones", "emails", "notes", "source", "source_id", "archived")

@@ -42,10 +42,10 @@ from audit.services import record
 from core import context
 from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert
 from core.rules import StateConflict
-from entities.bulk import entities_create, entities_upsert, links_upsert
 from entities.models import Entity, EntityType, Link
-from shipments.bulk import shipments_upsert
+from entities.services import entities_create, entities_upsert, links_upsert
 from shipments.models import Shipment
+from shipments.services import shipments_upsert
 
 from . import ftm
 from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data

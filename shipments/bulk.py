@@ -14,13 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.bulk import Key, NewRows, Upsert, by_key, upsert
+from core.rules import RuleViolation
 
+from . import rules
 from .models import Shipment, ShipmentLeg
 
 SHIPMENT_KEY = ("source", "source_id")
 _NEW = NewRows(Shipment)
-TRANSIT_FROM_LEGS = ("This shipment has legs: its transit countries are derived from them. A file may give "
-                     "transit_countries only for a shipment without legs.")
 
 
 def shipments_upsert(*, agency: Any, actor: Any, rows: list[dict[str, Any]],
@@ -41,8 +41,11 @@ def shipments_upsert(*, agency: Any, actor: Any, rows: list[dict[str, Any]],
 
     def check(stored: Shipment, values: dict[str, Any]) -> dict[str, list[str]] | None:
         given = values.get("transit_countries")
-        if stored.pk in legs and given is not None and given != stored.transit_countries:
-            return {"transit_countries": [TRANSIT_FROM_LEGS]}
+        if given is not None and given != stored.transit_countries:
+            try:
+                rules.transit_countries_check(has_legs=stored.pk in legs)
+            except RuleViolation as exc:
+                return exc.errors
         return None
 
     def derive(shipment: Shipment) -> None:

@@ -22,6 +22,7 @@ from core.services import audit_change, audit_create
 from core.snapshots import diff, snapshot
 
 from . import rules
+from .bulk import shipments_upsert  # noqa: F401  (the bulk forms of these services, for importers)
 from .models import Licence, Shipment, ShipmentLeg
 
 SHIPMENT_LABEL = "shipments.shipment"
