@@ -103,6 +103,8 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]])
             row["nationalities"] = list(dict.fromkeys(countries))
         if props.get("birthDate"):
             row["birth_date"] = _first(props["birthDate"])[:10]
+        if props.get("gender"):
+            row["gender"] = _first(props["gender"])  # FtM's male/female/other, which the API reads too
     else:
         if countries:
             row["jurisdiction"] = countries[0]
