@@ -194,8 +194,13 @@ class BaseModelViewSet(
             if not if_match_ok(request, instance):
                 raise PreconditionFailed()
             if not instance.archived:
-                services.archive(instance, actor=request.user)
+                self.perform_archive(instance)
         return Response(status=204)
+
+    def perform_archive(self, instance: Any) -> None:
+        """Archive the record and audit it. A resource whose app has services overrides this with one call of
+        its `*_archive` service."""
+        services.archive(instance, actor=self.request.user)
 
 
 class ReadOnlyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
