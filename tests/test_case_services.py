@@ -283,3 +283,39 @@ def test_prosecution_service_from_plain_python_audits_like_the_api(world, client
         services.prosecution_update(prosecution=prosecution, actor=user, data={"verdict_on": datetime.date(2026, 1, 1)})
     assert exc.value.errors == {"verdict_on": ["A verdict date needs a verdict."]}
     assert Prosecution.objects.get(pk=prosecution.pk).version == 1
+
+
+@pytest.mark.parametrize("kind", ["party", "note", "share"])
+def test_case_records_from_plain_python_match_the_api(world, client_for, kind):
+    user = factories.user(world.a, "supervisor", world.a1)
+    case = factories.case(world.a, world.a1, lead=user)
+    person = factories.person(world.a, "Li Na")
+    api_body, data, write = {
+        "party": ({"entity": {"type": "person", "id": str(person.pk)}, "role": "courier",
+                   "custody_status": "arrested"},
+                  {"entity": person, "role": "courier", "custody_status": "arrested"}, services.party_add),
+        "note": ({"body": "Seen at the border"}, {"body": "Seen at the border"}, services.note_create),
+        "share": ({"agency": "ASB", "unit": "ports", "access": "write"},
+                  {"agency": world.b, "unit": world.b1, "access": "write"}, services.share_create),
+    }[kind]
+    path = {"party": "parties", "note": "notes", "share": "shares"}[kind]
+    response = client_for(user).post(f"{CASES}{case.pk}/{path}/", api_body, format="json")
+    assert response.status_code == 201, response.json()
+    row = write(case=case, actor=user, data=data)
+    api_row = type(row).objects.get(pk=response.json()["id"])
+    skip = {"id", "created_at", "updated_at", "archived"}
+    assert {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields if f.attname not in skip} == {
+        f.attname: getattr(api_row, f.attname) for f in row._meta.concrete_fields if f.attname not in skip}
+    api_event = AuditEvent.objects.get(object_id=str(api_row.pk))
+    event = AuditEvent.objects.get(object_id=str(row.pk))
+    assert _event_shape(event) == _event_shape(api_event)
+    assert event.changes == api_event.changes
+
+
+def test_a_party_of_another_agency_is_refused_from_plain_python(world):
+    user = factories.user(world.a, "investigator", world.a1)
+    case = factories.case(world.a, world.a1, lead=user)
+    with pytest.raises(RuleViolation) as exc:
+        services.party_add(case=case, actor=user, data={"entity": factories.person(world.b), "role": "boss"})
+    assert exc.value.errors == {"role": ['"boss" is not a valid choice.'],
+                                "entity": ["A party of a case is an entity of the case's agency."]}
