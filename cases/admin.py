@@ -177,7 +177,7 @@ class CaseAdminForm(forms.ModelForm):
         assert data is not None  # ModelForm.clean returns cleaned_data
         case = None if self.instance._state.adding else self.instance
         try:
-            services.case_check_change(actor=request_user(self.request), case=case, changed=self.service_data())
+            services.case_check_change(actor=request_user(self.request), case=case, data=self.service_data())
         except RuleViolation as exc:
             add_rule_errors(self, exc)
         except (StateConflict, PermissionDenied) as exc:

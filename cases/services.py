@@ -103,12 +103,14 @@ def case_next_reference(*, agency: Any, year: int | None = None) -> str:
     return f"{agency.code}-{year}-{counter.last:04d}"
 
 
-def case_check_change(*, actor: Any, case: Case | None, changed: Mapping[str, Any]) -> str:
-    """Whether `actor` may give a case (None: a new one) the values `changed`: the status machine, then access.
+def case_check_change(*, actor: Any, case: Case | None, data: Mapping[str, Any]) -> str:
+    """Whether `actor` may give a case (None: a new one) the values `data`: the status machine, then access.
+    Of an existing case only the fields `data` changes are judged.
 
     Returns the audit action of the change ('update' or 'transition'). Raises RuleViolation (400), StateConflict
     (409) or PermissionDenied (403). The admin's form calls it in `clean()`, the services before they write.
     """
+    changed = dict(data) if case is None else {name: data[name] for name in _changed(case, data)}
     action = "update"
     move = None
     if case is None:
@@ -121,9 +123,10 @@ def case_check_change(*, actor: Any, case: Case | None, changed: Mapping[str, An
 
 
 def _case_access(*, actor: Any, case: Case | None, changed: Mapping[str, Any], move: str | None) -> None:
-    """The one place where the access policy rules on a change of a case's fields. (The share limits — which
-    fields a read-write share may change — and the clearance rule belong to core.policy; until it has them,
-    this keeps the rules the API applied: the clearance check and the role a status move needs.)
+    """The one place where the access policy rules on a change of a case's fields (`changed`: only those that
+    change). The share limits (which fields a read-write share may change) and the clearance rule belong to
+    core.policy and are to be called from here; until the policy has them, this keeps the checks the API made:
+    the clearance of a classification and the role a status move needs.
     A write with no actor is the system's own (a loader, a migration): the policy does not apply."""
     if actor is None:
         return
@@ -139,7 +142,7 @@ def case_create(*, agency: Any, actor: Any, data: Mapping[str, Any]) -> Case:
     """Open a case of `agency`. Unless `data` says otherwise it opens today, in the creator's unit, led by the
     creator (when they are of the agency); its reference is the agency's next."""
     data = _known(data, CASE_FIELDS, "case")
-    case_check_change(actor=actor, case=None, changed=data)
+    case_check_change(actor=actor, case=None, data=data)
     data.setdefault("opened_on", timezone.localdate())
     if actor is not None and actor.agency_id == agency.pk:
         if "unit" not in data and actor.unit_id is not None:
@@ -161,7 +164,7 @@ def case_update(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Case:
     changed = _changed(case, data)
     if not changed:
         return case
-    action = case_check_change(actor=actor, case=case, changed={name: data[name] for name in changed})
+    action = case_check_change(actor=actor, case=case, data={name: data[name] for name in changed})
     before = snapshot(case)
     related = _apply(case, data, changed)
     if "status" in changed:
