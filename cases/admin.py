@@ -367,14 +367,16 @@ class ProsecutionAdmin(ReferencingAdmin):
         """Written with its charges by `save_related`: one service call for the prosecution and its charges."""
 
     def save_related(self, request, form, formsets, change):
-        charge_forms = [f for formset in formsets if formset.model is Charge for f in formset.forms
-                        if f.cleaned_data.get("statute") and not formset._should_delete_form(f)]
+        data = form.service_data()
+        charge_sets = [formset for formset in formsets if formset.model is Charge]
+        if charge_sets:  # the charges as the inline leaves them (an inline not shown leaves them as they are)
+            charge_forms = [f for formset in charge_sets for f in formset.forms
+                            if f.cleaned_data.get("statute") and not formset._should_delete_form(f)]
+            charge_forms.sort(key=lambda f: f.cleaned_data["seq"])  # numbered 1..n in this order, as the API does
+            data["charges"] = [{"statute": f.cleaned_data["statute"], "description": f.cleaned_data.get("description")}
+                               for f in charge_forms]
         for formset in formsets:  # what formset.save() would have recorded, for the admin's change message
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        charge_forms.sort(key=lambda f: f.cleaned_data["seq"])  # numbered 1..n in this order, as the API does
-        data = {**form.service_data(),
-                "charges": [{"statute": f.cleaned_data["statute"], "description": f.cleaned_data.get("description")}
-                            for f in charge_forms]}
         actor = request_user(request)
         with transaction.atomic():
             if change:
