@@ -180,8 +180,10 @@ class CaseAdminForm(forms.ModelForm):
             services.case_check_change(actor=request_user(self.request), case=case, data=self.service_data())
         except RuleViolation as exc:
             add_rule_errors(self, exc)
-        except (StateConflict, PermissionDenied) as exc:
+        except (StateConflict, rules.MoveRefused) as exc:
             self.add_error("status", str(exc))
+        except PermissionDenied as exc:
+            self.add_error(None, str(exc))
         return data
 
 

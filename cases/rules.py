@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+
 from core.rules import RuleViolation, StateConflict, Violations
 
 from .choices import CaseStatus
@@ -43,9 +45,11 @@ def case_status_move(current: str, target: str) -> str:
     raise StateConflict(f"A case cannot move from {current} to {target}.")
 
 
-def case_move_refused(target: str) -> str:
-    """What a user is told whose role may not make a status move the machine allows (a 403)."""
-    return f"Your role may not move a case to {target}."
+class MoveRefused(PermissionDenied):
+    """The status machine allows a move the user's role may not make (a 403, shown on `status` in the admin)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"Your role may not move a case to {target}.")
 
 
 CLEARANCE_MESSAGE = "Above your clearance: you could not read this case."

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -108,7 +107,8 @@ def case_check_change(*, actor: Any, case: Case | None, data: Mapping[str, Any])
     Of an existing case only the fields `data` changes are judged.
 
     Returns the audit action of the change ('update' or 'transition'). Raises RuleViolation (400), StateConflict
-    (409) or PermissionDenied (403). The admin's form calls it in `clean()`, the services before they write.
+    (409) or PermissionDenied (403; rules.MoveRefused for a status move the role may not make). The admin's form
+    calls it in `clean()`, the services before they write.
     """
     changed = dict(data) if case is None else {name: data[name] for name in _changed(case, data)}
     action = "update"
@@ -133,8 +133,9 @@ def _case_access(*, actor: Any, case: Case | None, changed: Mapping[str, Any], m
     classification = changed.get("classification")
     if classification is not None and not actor.is_superuser and not clears(actor.clearance, classification):
         raise RuleViolation({"classification": [rules.CLEARANCE_MESSAGE]})
+    # The share limits (core.policy.check_case_change(actor, case, changed), 403) are called here.
     if case is not None and move is not None and not policy.cases_writable(actor, move).filter(pk=case.pk).exists():
-        raise PermissionDenied(rules.case_move_refused(changed["status"]))
+        raise rules.MoveRefused(changed["status"])
 
 
 @transaction.atomic
