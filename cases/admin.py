@@ -417,10 +417,9 @@ class CustodyInline(admin.TabularInline):
 class EvidenceAdminForm(ReferencesForm):
     def clean_file(self):
         upload = self.cleaned_data.get("file")
-        limit = settings.EVIDENCE_MAX_BYTES
-        if upload is not None and getattr(upload, "size", 0) > limit:
-            raise forms.ValidationError(f"The file is {upload.size} bytes; evidence files may be at most {limit} "
-                                        "bytes.")
+        too_large = rules.evidence_too_large(getattr(upload, "size", 0), settings.EVIDENCE_MAX_BYTES)
+        if upload is not None and too_large:
+            raise forms.ValidationError(too_large)
         return upload
 
 

@@ -70,7 +70,7 @@ def note_body(body: str) -> None:
 
 
 def party_entity(*, case_agency_id: Any, entity: Any) -> None:
-    """A case party is an entity of the case's agency's master index, not archived."""
+    """A case party is an entity of the case's agency's master index."""
     if entity.agency_id != case_agency_id:
         raise RuleViolation({"entity": ["A party of a case is an entity of the case's agency."]})
 
@@ -87,6 +87,16 @@ def share_target(*, case_agency_id: Any, agency: Any, unit: Any) -> None:
     elif agency is not None and unit is not None and unit.agency_id != agency.pk:
         errors.add("unit", no_such_unit(agency.code, unit.code))
     errors.raise_if_any()
+
+
+# --- evidence ----------------------------------------------------------------------------------
+
+
+def evidence_too_large(size: int, limit: int) -> str | None:
+    """Why a file cannot be evidence for its size (None when it can); the API answers it with a 413."""
+    if size > limit:
+        return f"The file is {size} bytes; evidence files may be at most {limit} bytes."
+    return None
 
 
 # --- prosecutions ----------------------------------------------------------------------------

@@ -410,9 +410,9 @@ def evidence_create(*, case: Any, upload: Any, title: str, kind: str = "", actor
     `upload` is a Django UploadedFile; the API's upload handler has hashed it while it streamed in (`upload.sha256`),
     anything else is hashed here, chunk by chunk. Audited as `create`, in the same transaction.
     """
-    limit = settings.EVIDENCE_MAX_BYTES
-    if upload.size > limit:
-        raise EvidenceTooLarge(f"The file is {upload.size} bytes; evidence files may be at most {limit} bytes.")
+    too_large = rules.evidence_too_large(upload.size, settings.EVIDENCE_MAX_BYTES)
+    if too_large:
+        raise EvidenceTooLarge(too_large)
     stem, extension = os.path.splitext(os.path.basename(upload.name or ""))
     original_name = stem[:255 - len(extension[:20])] + extension[:20]
     content_type = (upload.content_type or "").strip().lower()

@@ -31,7 +31,6 @@ class CaseSerializer(AgencyOwnedSerializer):
         read_only_fields = [*BASE_READ_ONLY, "reference", "closed_on", "created_by"]
 
 
-
 class PartySerializer(BaseSerializer):
     entity = EntityRefField()
     case: serializers.PrimaryKeyRelatedField[Case] = serializers.PrimaryKeyRelatedField(read_only=True)
