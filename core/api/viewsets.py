@@ -198,8 +198,7 @@ class BaseModelViewSet(
         return Response(status=204)
 
     def perform_archive(self, instance: Any) -> None:
-        """Archive the record and audit it. A resource whose app has services overrides this with one call of
-        its `*_archive` service."""
+        """Archive the record (audited). A resource whose app has services overrides this with its `*_archive`."""
         services.archive(instance, actor=self.request.user)
 
 
