@@ -365,6 +365,10 @@ class ProsecutionAdmin(ReferencingAdmin):
         fields = tuple(super().get_readonly_fields(request, obj))
         return (*fields, "case") if obj is not None else fields  # a prosecution stays in its case
 
+    def archive_record(self, request, obj) -> None:
+        """The admin's archive action (ReferencingAdmin.archive_selected) archives through the service."""
+        services.prosecution_archive(prosecution=obj, actor=request_user(request))
+
     def save_model(self, request, obj, form, change):
         """Written with its charges by `save_related`: one service call for the prosecution and its charges."""
 
@@ -483,6 +487,10 @@ class EvidenceAdmin(ReferencingAdmin):
                                               kind=obj.kind, actor=actor)
             request._stored_evidence = stored
         _adopt(obj, stored)
+
+    def archive_record(self, request, obj) -> None:
+        """The admin's archive action (ReferencingAdmin.archive_selected) archives through the service."""
+        services.evidence_archive(evidence=obj, actor=request_user(request))
 
     def save_related(self, request, form, formsets, change):
         """Nothing more: the service audited the evidence, and its chain of custody is read-only here."""
