@@ -1,16 +1,17 @@
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models, transaction
 from django.http import Http404, HttpRequest
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import Unit, User, request_user
+from cases import rules, services
 from cases.api.evidence import evidence_file_response
 from cases.models import (
     Case,
@@ -22,14 +23,6 @@ from cases.models import (
     Evidence,
     Note,
     Prosecution,
-    Verdict,
-)
-from cases.services import (
-    TransitionNotAllowed,
-    case_next_reference,
-    case_transition_action,
-    evidence_create,
-    prosecution_stage_move,
 )
 from core import policy
 from core.admin import (
@@ -38,9 +31,27 @@ from core.admin import (
     ReferencesForm,
     ReferencingAdmin,
     ReferencingInlineMixin,
+    add_rule_errors,
     api_rule,
 )
 from core.api.validation import CurrencyField
+from core.rules import RuleViolation, StateConflict
+
+
+def _adopt(obj: models.Model, stored: models.Model) -> None:
+    """The admin's form instance becomes the record a service stored (the admin redirects and logs with it)."""
+    for field in type(stored)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(stored, field.attname))
+    obj._state.adding, obj._state.db = False, stored._state.db
+
+
+def _locked(obj: models.Model) -> Any:
+    """The stored row of the record a form edits, locked: the services compare the form's values with it."""
+    return type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
+
+
+def _form_values(form: forms.BaseForm, fields: frozenset[str] | set[str]) -> dict[str, Any]:
+    return {name: value for name, value in form.cleaned_data.items() if name in fields}
 
 
 class PolicyInline(admin.TabularInline):
@@ -64,29 +75,87 @@ class PolicyInline(admin.TabularInline):
         return super().get_queryset(request).filter(archived=False)
 
 
+class CaseRecordForm(ReferencesForm):
+    """A row of a case (party, note, share) runs its rules (cases.rules) in `clean()`, as the services will."""
+
+    def check_rules(self, case_agency_id: Any, data: dict[str, Any]) -> None:
+        """Raise RuleViolation for what the row's rules refuse."""
+
+    def case_agency_id(self, data: dict[str, Any]) -> Any:
+        """The agency of the case the row belongs to (a case being created: the editor's, whose it will be)."""
+        case = data.get("case")  # the inline's parent
+        if case is not None and case.agency_id is not None:
+            return case.agency_id
+        return getattr(getattr(self.request, "user", None), "agency_id", None)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("DELETE") or not self.has_changed():
+            return data
+        try:
+            self.check_rules(self.case_agency_id(data), data)
+        except RuleViolation as exc:
+            add_rule_errors(self, exc)
+        return data
+
+
+class PartyForm(CaseRecordForm):
+    def check_rules(self, case_agency_id: Any, data: dict[str, Any]) -> None:
+        if data.get("entity") is not None:
+            rules.party_entity(case_agency_id=case_agency_id, entity=data["entity"])
+
+
+class NoteForm(CaseRecordForm):
+    def check_rules(self, case_agency_id: Any, data: dict[str, Any]) -> None:
+        if "body" in data:
+            rules.note_body(data["body"])
+
+
+class ShareForm(CaseRecordForm):
+    def check_rules(self, case_agency_id: Any, data: dict[str, Any]) -> None:
+        rules.share_target(case_agency_id=case_agency_id, agency=data.get("agency"), unit=data.get("unit"))
+
+
 class PartyInline(ReferencingInlineMixin, PolicyInline):  # the entity: one of the case's agency
     model = CaseParty
+    form = PartyForm
     write_action = "case.party"
     fields = ("entity", "role", "custody_status", "notes")
     autocomplete_fields = ("entity",)
 
 
-class NoteInline(PolicyInline):
+class NoteInline(ReferencingInlineMixin, PolicyInline):
     model = Note
+    form = NoteForm
     write_action = "case.note"
     fields = ("body", "author", "created_at")
     readonly_fields = ("author", "created_at")
 
 
-class ShareInline(PolicyInline):
+class ShareInline(ReferencingInlineMixin, PolicyInline):
     model = CaseShare
+    form = ShareForm
     write_action = "case.share"
     fields = ("agency", "unit", "access", "shared_by")
     readonly_fields = ("shared_by",)
 
 
+# The services that write each kind of row of a case's inlines: (create, update, archive, the row's fields).
+INLINE_SERVICES: dict[type[models.Model], tuple[Any, Any, Any, frozenset[str]]] = {
+    CaseParty: (lambda case, actor, data: services.party_add(case=case, actor=actor, data=data),
+                lambda row, actor, data: services.party_update(party=row, actor=actor, data=data),
+                lambda row, actor: services.party_archive(party=row, actor=actor), services.PARTY_FIELDS),
+    Note: (lambda case, actor, data: services.note_create(case=case, actor=actor, data=data),
+           lambda row, actor, data: services.note_update(note=row, actor=actor, data=data),
+           lambda row, actor: services.note_archive(note=row, actor=actor), services.NOTE_FIELDS),
+    CaseShare: (lambda case, actor, data: services.share_create(case=case, actor=actor, data=data),
+                lambda row, actor, data: services.share_update(share=row, actor=actor, data=data),
+                lambda row, actor: services.share_revoke(share=row, actor=actor), services.SHARE_FIELDS),
+}
+
+
 class CaseAdminForm(forms.ModelForm):
-    """The admin obeys the same status machine and clearance rule as the API."""
+    """The admin runs the case's rules (status machine, clearance, the role a move needs) in `clean()`."""
 
     request: ClassVar[HttpRequest]  # set by CaseAdmin.get_form on the form class it builds
 
@@ -95,34 +164,33 @@ class CaseAdminForm(forms.ModelForm):
         fields = ("title", "summary", "status", "priority", "classification", "unit", "lead", "members",
                   "commodities", "opened_on", "tags")
 
+    def service_data(self) -> dict[str, Any]:
+        """The form's values for the services. A new case's blank unit, lead and opening date are left out, so
+        it takes the defaults a case created through the API takes."""
+        data = _form_values(self, services.CASE_FIELDS)
+        if self.instance._state.adding:
+            data = {name: value for name, value in data.items() if value not in (None, "")}
+        return data
+
     def clean(self):
         data = super().clean()
         assert data is not None  # ModelForm.clean returns cleaned_data
-        user = request_user(self.request)
-        status = data.get("status")
-        if self.instance.pk and status and status != self.instance.status:
-            try:
-                needed = case_transition_action(self.instance.status, status)
-            except TransitionNotAllowed as exc:
-                self.add_error("status", str(exc))
-            else:
-                if not policy.cases_writable(user, needed).filter(pk=self.instance.pk).exists():
-                    self.add_error("status", f"Your role may not move a case to {status}.")
-        elif not self.instance.pk and status and status != "open":
-            self.add_error("status", "A new case starts as open.")
-        classification = data.get("classification")
-        if classification and not policy.may_classify(user, classification):
-            self.add_error("classification", "Above your clearance: you could not read this case.")
-        if not self.instance._state.adding:
-            try:
-                policy.check_case_change(user, self.instance, self.changed_data)
-            except PermissionDenied as exc:
-                self.add_error(None, str(exc))
+        case = None if self.instance._state.adding else self.instance
+        try:
+            services.case_check_change(actor=request_user(self.request), case=case, data=self.service_data())
+        except RuleViolation as exc:
+            add_rule_errors(self, exc)
+        except (StateConflict, rules.MoveRefused) as exc:
+            self.add_error("status", str(exc))
+        except PermissionDenied as exc:
+            self.add_error(None, str(exc))
         return data
 
 
 @admin.register(Case)
 class CaseAdmin(AuditedModelAdmin):
+    """Cases and their parties, notes and shares are written through cases.services, as by the API."""
+
     form = CaseAdminForm
 
     list_display = ("reference", "title", "status", "priority", "classification", "unit", "lead", "opened_on")
@@ -153,27 +221,36 @@ class CaseAdmin(AuditedModelAdmin):
             kwargs["queryset"] = policy.visible(request.user, User)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def fill_owner(self, request, obj, change):
-        super().fill_owner(request, obj, change)
-        if change and "status" in self._changed(request, obj):
-            obj.closed_on = timezone.localdate() if obj.status == "closed" else None
-        if not change:
-            obj.created_by = request.user
-            obj.reference = case_next_reference(agency=obj.agency)
+    def save_model(self, request, obj, form, change):
+        actor = request_user(request)
+        if change:
+            stored = services.case_update(case=_locked(obj), actor=actor, data=form.service_data())
+        else:
+            stored = services.case_create(agency=obj.agency if obj.agency_id else actor.agency, actor=actor,
+                                          data=form.service_data())
+        _adopt(obj, stored)
 
-    def audit_action(self, before, obj) -> str:
-        return "transition" if before.get("status") != obj.status else "update"
+    def save_related(self, request, form, formsets, change):
+        # The case's own many-to-many fields were written by its service; the inlines' rows go through theirs.
+        with transaction.atomic():
+            for formset in formsets:
+                self.save_formset(request, form, formset, change)
 
-    @staticmethod
-    def _changed(request, obj):
-        current = Case.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
-        return {"status"} if current != obj.status else set()
-
-    def fill_inline_owner(self, request, instance):
-        if isinstance(instance, Note) and instance.author_id is None:
-            instance.author = request.user
-        if isinstance(instance, CaseShare) and instance.shared_by_id is None:
-            instance.shared_by = request.user
+    def save_formset(self, request, form, formset, change):
+        create, update, archive, fields = INLINE_SERVICES[formset.model]
+        actor = request_user(request)
+        # What formset.save() would have recorded, for the admin's change message.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row_form in formset.forms:
+            instance = row_form.instance
+            if instance._state.adding:
+                if row_form.has_changed() and not formset._should_delete_form(row_form):
+                    formset.new_objects.append(create(form.instance, actor, _form_values(row_form, fields)))
+            elif formset._should_delete_form(row_form):
+                formset.deleted_objects.append(archive(_locked(instance), actor))
+            elif row_form.has_changed():
+                row = update(_locked(instance), actor, _form_values(row_form, fields))
+                formset.changed_objects.append((row, row_form.changed_data))
 
 
 @admin.register(Commodity)
@@ -237,35 +314,31 @@ class ChargeInline(CaseRecordInline):
 
 
 class ProsecutionAdminForm(ReferencesForm):
-    """The rules of the API's prosecutions: the stage machine, the verdict and the sentence."""
+    """The rules of the API's prosecutions (cases.rules): the stage machine, the verdict and the sentence."""
 
     fine_currency = CleanedField(cleaner=api_rule(CurrencyField(allow_blank=True)), help_text="ISO 4217: CNY")
 
+    def service_data(self) -> dict[str, Any]:
+        return _form_values(self, services.PROSECUTION_FIELDS | {"archived"})
+
     def clean(self):
         data = super().clean()
-        instance: Prosecution = self.instance
-        stage = data.get("stage")
-        if not instance._state.adding and stage:
-            try:
-                prosecution_stage_move(instance.stage, stage)
-            except TransitionNotAllowed as exc:
-                self.add_error("stage", str(exc))
-        filed_on, verdict_on = data.get("filed_on"), data.get("verdict_on")
-        verdict = data.get("verdict") or Verdict.PENDING
-        if verdict_on is not None and verdict == Verdict.PENDING:
-            self.add_error("verdict_on", "A verdict date needs a verdict.")
-        elif verdict_on is not None and filed_on is not None and verdict_on < filed_on:
-            self.add_error("verdict_on", "The verdict cannot come before the filing.")
-        sentence = ("custody_months", "fine_amount", "fine_currency", "confiscation")
-        if verdict != Verdict.CONVICTED and any(data.get(name) not in (None, "") for name in sentence):
-            self.add_error("verdict", "Only a conviction carries a sentence: clear the sentence with this verdict.")
-        if (data.get("fine_amount") is None) != (not data.get("fine_currency")):
-            self.add_error("fine_currency", "A fine has an amount and a currency, or neither.")
         fine, months = data.get("fine_amount"), data.get("custody_months")
         if fine is not None and fine < 0:
             self.add_error("fine_amount", "Cannot be negative.")
         if months is not None and months > 1200:
             self.add_error("custody_months", "At most 1200 months.")
+        adding = self.instance._state.adding
+        case = data.get("case") if adding else self.instance.case
+        if case is None:
+            return data
+        try:
+            services.prosecution_check(case=case, prosecution=None if adding else self.instance,
+                                       data=self.service_data())
+        except RuleViolation as exc:
+            add_rule_errors(self, exc)
+        except StateConflict as exc:
+            self.add_error("stage", str(exc))
         return data
 
 
@@ -292,18 +365,32 @@ class ProsecutionAdmin(ReferencingAdmin):
         fields = tuple(super().get_readonly_fields(request, obj))
         return (*fields, "case") if obj is not None else fields  # a prosecution stays in its case
 
-    def audit_action(self, before, obj) -> str:
-        if before.get("stage") != obj.stage:
-            return "transition"
-        return super().audit_action(before, obj)
+    def archive_record(self, request, obj) -> None:
+        """The admin's archive action (ReferencingAdmin.archive_selected) archives through the service."""
+        services.prosecution_archive(prosecution=obj, actor=request_user(request))
 
-    def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is Charge:
-            charges = Charge.objects.filter(prosecution=form.instance).order_by("seq", "id")
-            for seq, charge in enumerate(charges, start=1):  # 1..n, as the API numbers them
-                if charge.seq != seq:
-                    Charge.objects.filter(pk=charge.pk).update(seq=seq)
+    def save_model(self, request, obj, form, change):
+        """Written with its charges by `save_related`: one service call for the prosecution and its charges."""
+
+    def save_related(self, request, form, formsets, change):
+        data = form.service_data()
+        charge_sets = [formset for formset in formsets if formset.model is Charge]
+        if charge_sets:  # the charges as the inline leaves them (an inline not shown leaves them as they are)
+            charge_forms = [f for formset in charge_sets for f in formset.forms
+                            if f.cleaned_data.get("statute") and not formset._should_delete_form(f)]
+            charge_forms.sort(key=lambda f: f.cleaned_data["seq"])  # numbered 1..n in this order, as the API does
+            data["charges"] = [{"statute": f.cleaned_data["statute"], "description": f.cleaned_data.get("description")}
+                               for f in charge_forms]
+        for formset in formsets:  # what formset.save() would have recorded, for the admin's change message
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        actor = request_user(request)
+        with transaction.atomic():
+            if change:
+                stored = services.prosecution_update(prosecution=_locked(form.instance), actor=actor, data=data)
+            else:
+                data.pop("archived", None)
+                stored = services.prosecution_create(case=form.cleaned_data["case"], actor=actor, data=data)
+        _adopt(form.instance, stored)
 
 
 class CustodyInline(admin.TabularInline):
@@ -334,10 +421,9 @@ class CustodyInline(admin.TabularInline):
 class EvidenceAdminForm(ReferencesForm):
     def clean_file(self):
         upload = self.cleaned_data.get("file")
-        limit = settings.EVIDENCE_MAX_BYTES
-        if upload is not None and getattr(upload, "size", 0) > limit:
-            raise forms.ValidationError(f"The file is {upload.size} bytes; evidence files may be at most {limit} "
-                                        "bytes.")
+        too_large = rules.evidence_too_large(getattr(upload, "size", 0), settings.EVIDENCE_MAX_BYTES)
+        if upload is not None and too_large:
+            raise forms.ValidationError(too_large)
         return upload
 
 
@@ -392,16 +478,24 @@ class EvidenceAdmin(ReferencingAdmin):
         return evidence_file_response(evidence, actor=request.user)
 
     def save_model(self, request, obj, form, change):
+        actor = request_user(request)
         if change:
-            return super().save_model(request, obj, form, change)
-        stored = evidence_create(case=obj.case, upload=form.cleaned_data["file"], title=obj.title, kind=obj.kind,
-                                 actor=request.user)
-        request._stored_evidence = stored
-        for field in Evidence._meta.concrete_fields:  # the form's instance becomes the stored record
-            setattr(obj, field.attname, getattr(stored, field.attname))
-        obj._state.adding, obj._state.db = False, stored._state.db
-        request._audit_pending = (obj, None)  # AuditedModelAdmin.save_related audits the creation
-        return None
+            stored = services.evidence_update(evidence=_locked(obj), actor=actor,
+                                              data=_form_values(form, services.EVIDENCE_FIELDS | {"archived"}))
+        else:
+            stored = services.evidence_create(case=obj.case, upload=form.cleaned_data["file"], title=obj.title,
+                                              kind=obj.kind, actor=actor)
+            request._stored_evidence = stored
+        _adopt(obj, stored)
+
+    def archive_record(self, request, obj) -> None:
+        """The admin's archive action (ReferencingAdmin.archive_selected) archives through the service."""
+        services.evidence_archive(evidence=obj, actor=request_user(request))
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing more: the service audited the evidence, and its chain of custody is read-only here."""
+        for formset in formsets:  # what formset.save() would have recorded, for the admin's change message
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def add_view(self, request, form_url="", extra_context=None):
         try:

@@ -1,4 +1,8 @@
-"""Case rules: references, the status machine, prosecution stages, evidence storage and custody."""
+"""The one write path of cases and what belongs to them: parties, notes, shares, prosecutions and evidence.
+
+The API's viewsets, the admin, loaders and scripts all write through these functions; the rules they apply are
+in `cases.rules`.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,84 @@ import base64
 import hashlib
 import os
 import re
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from audit.services import record
+from core import policy
+from core import services as core_services
+from core.rules import RuleViolation, Violations
 from core.services import owning_agency
+from core.snapshots import snapshot
 
-from .choices import CaseStatus
-from .models import CaseCounter, Charge, CustodyEntry, Evidence, Prosecution, ProsecutionStage
+from . import rules
+from .choices import CaseStatus, CustodyStatus, PartyRole
+from .models import Case, CaseCounter, CaseParty, CaseShare, Charge, CustodyEntry, Evidence, Note, Prosecution
 
-FORWARD: dict[str, str] = {
-    CaseStatus.OPEN: CaseStatus.INVESTIGATING,
-    CaseStatus.INVESTIGATING: CaseStatus.REFERRED,
-}
+# Each service is one transaction: its rules (cases.rules), derived fields, the version bump and the audit event.
+# `data` holds parsed values (model instances for relations); a key left out keeps what the record has.
+# An update that changes nothing keeps the version and writes no event.
+
+CASE_FIELDS = frozenset({"title", "summary", "status", "priority", "classification", "unit", "lead", "members",
+                         "commodities", "opened_on", "tags"})
+PARTY_FIELDS = frozenset({"entity", "role", "custody_status", "notes"})
+NOTE_FIELDS = frozenset({"body"})
+SHARE_FIELDS = frozenset({"agency", "unit", "access"})
+PROSECUTION_FIELDS = frozenset({"defendant", "court", "prosecutor_office", "stage", "filed_on", "verdict",
+                                "verdict_on", *rules.SENTENCE_FIELDS})
+EVIDENCE_FIELDS = frozenset({"title", "kind"})
 
 
-class TransitionNotAllowed(Exception):
-    pass
+def _known(data: Mapping[str, Any], fields: frozenset[str], what: str) -> dict[str, Any]:
+    unknown = set(data) - fields
+    if unknown:
+        raise TypeError(f"A {what} has no field(s) {', '.join(sorted(unknown))}.")
+    return dict(data)
+
+
+def _differs(obj: models.Model, name: str, value: Any) -> bool:
+    """Whether writing `value` to `obj.name` would change it (relations compared by id, many-to-many as sets)."""
+    field = cast(models.Field, obj._meta.get_field(name))
+    if field.many_to_many:
+        stored = getattr(obj, name).values_list("pk", flat=True) if not obj._state.adding else []
+        current = {str(pk) for pk in stored}
+        return current != {str(getattr(v, "pk", v)) for v in value or ()}
+    if field.is_relation:
+        return getattr(obj, field.attname) != getattr(value, "pk", value)
+    return getattr(obj, name) != value
+
+
+def _changed(obj: models.Model, data: Mapping[str, Any]) -> set[str]:
+    return {name for name, value in data.items() if _differs(obj, name, value)}
+
+
+def _apply(obj: models.Model, data: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    """Set the plain fields and foreign keys of `names` on `obj`; returns the many-to-many names left to set."""
+    later = []
+    for name in names:
+        if obj._meta.get_field(name).many_to_many:
+            later.append(name)
+        else:
+            setattr(obj, name, data[name])
+    return later
+
+
+def _archiving(obj: Any, data: Mapping[str, Any], changed: set[str]) -> str | None:
+    """'archive' when an update (the admin's edit form) archives the record."""
+    return "archive" if "archived" in changed and data["archived"] else None
+
+
+def _archive(obj: Any, *, actor: Any) -> Any:
+    if not obj.archived:
+        core_services.archive(obj, actor=actor)
+    return obj
+
+
+# --- cases ---------------------------------------------------------------------------------
 
 
 def case_next_reference(*, agency: Any, year: int | None = None) -> str:
@@ -39,48 +101,269 @@ def case_next_reference(*, agency: Any, year: int | None = None) -> str:
     return f"{agency.code}-{year}-{counter.last:04d}"
 
 
-def case_transition_action(current: str, target: str) -> str:
-    """The policy action a move needs, or TransitionNotAllowed when the status machine forbids it."""
-    if current == target:
-        return "case.change"
-    if target == CaseStatus.CLOSED:
-        return "case.close"
-    if current == CaseStatus.CLOSED and target == CaseStatus.INVESTIGATING:
-        return "case.reopen"
-    if FORWARD.get(current) == target:
-        return "case.change"
-    raise TransitionNotAllowed(f"A case cannot move from {current} to {target}.")
+def case_check_change(*, actor: Any, case: Case | None, data: Mapping[str, Any]) -> str:
+    """Whether `actor` may give a case (None: a new one) the values `data`: the status machine, then access.
+    Of an existing case only the fields `data` changes are judged.
+
+    Returns the audit action of the change ('update' or 'transition'). Raises RuleViolation (400), StateConflict
+    (409) or PermissionDenied (403; rules.MoveRefused for a status move the role may not make). The admin's form
+    calls it in `clean()`, the services before they write.
+    """
+    changed = dict(data) if case is None else {name: data[name] for name in _changed(case, data)}
+    action = "update"
+    move = None
+    if case is None:
+        rules.case_initial_status(changed.get("status"))
+    elif "status" in changed and changed["status"] != case.status:
+        move = rules.case_status_move(case.status, changed["status"])
+        action = "transition"
+    _case_access(actor=actor, case=case, changed=changed, move=move)
+    return action
+
+
+def _case_access(*, actor: Any, case: Case | None, changed: Mapping[str, Any], move: str | None) -> None:
+    """The one place where the access policy rules on a change of a case's fields (`changed`: only those that
+    change): the clearance of a classification, the share limits (what a read-write share may not change, 403)
+    and the role a status move needs. A write with no actor is the system's own (a loader, a migration): the
+    policy does not apply."""
+    if actor is None:
+        return
+    classification = changed.get("classification")
+    if classification is not None and not policy.may_classify(actor, classification):
+        raise RuleViolation({"classification": [rules.CLEARANCE_MESSAGE]})
+    if case is not None:
+        policy.check_case_change(actor, case, changed)
+    if case is not None and move is not None and not policy.cases_writable(actor, move).filter(pk=case.pk).exists():
+        raise rules.MoveRefused(changed["status"])
+
+
+@transaction.atomic
+def case_create(*, agency: Any, actor: Any, data: Mapping[str, Any]) -> Case:
+    """Open a case of `agency`. Unless `data` says otherwise it opens today, in the creator's unit, led by the
+    creator (when they are of the agency); its reference is the agency's next."""
+    data = _known(data, CASE_FIELDS, "case")
+    case_check_change(actor=actor, case=None, data=data)
+    data.setdefault("opened_on", timezone.localdate())
+    if actor is not None and actor.agency_id == agency.pk:
+        if "unit" not in data and actor.unit_id is not None:
+            data["unit"] = actor.unit
+        data.setdefault("lead", actor)
+    case = Case(agency=agency, created_by=actor, reference=case_next_reference(agency=agency))
+    related = _apply(case, data, data)
+    case.save(force_insert=True)
+    for name in related:
+        getattr(case, name).set(data[name])
+    core_services.audit_create(case, actor=actor)
+    return case
+
+
+@transaction.atomic
+def case_update(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Case:
+    """Change a case; a status move is audited as `transition` and sets or clears `closed_on`."""
+    data = _known(data, CASE_FIELDS, "case")
+    changed = _changed(case, data)
+    if not changed:
+        return case
+    action = case_check_change(actor=actor, case=case, data={name: data[name] for name in changed})
+    before = snapshot(case)
+    related = _apply(case, data, changed)
+    if "status" in changed:
+        case.closed_on = timezone.localdate() if case.status == CaseStatus.CLOSED else None
+    case.save()
+    for name in related:
+        getattr(case, name).set(data[name])
+    core_services.audit_change(case, before, action=action, actor=actor)
+    return case
+
+
+def case_archive(*, case: Case, actor: Any) -> Case:
+    with transaction.atomic():
+        return _archive(case, actor=actor)
+
+
+# --- parties, notes, shares ----------------------------------------------------------------
+
+
+def party_check(*, case: Case, data: Mapping[str, Any]) -> None:
+    errors = Violations()
+    for name, choices in (("role", PartyRole), ("custody_status", CustodyStatus)):
+        if name in data:
+            try:
+                rules.choice(name, data[name], choices.values)
+            except RuleViolation as exc:
+                errors.merge(exc)
+    if data.get("entity") is not None:
+        try:
+            rules.party_entity(case_agency_id=case.agency_id, entity=data["entity"])
+        except RuleViolation as exc:
+            errors.merge(exc)
+    errors.raise_if_any()
+
+
+@transaction.atomic
+def party_add(*, case: Case, actor: Any, data: Mapping[str, Any]) -> CaseParty:
+    data = _known(data, PARTY_FIELDS, "case party")
+    party_check(case=case, data=data)
+    party = CaseParty(case=case)
+    _apply(party, data, data)
+    party.save(force_insert=True)
+    core_services.audit_create(party, actor=actor)
+    return party
+
+
+@transaction.atomic
+def party_update(*, party: CaseParty, actor: Any, data: Mapping[str, Any]) -> CaseParty:
+    data = _known(data, PARTY_FIELDS, "case party")
+    changed = _changed(party, data)
+    if not changed:
+        return party
+    party_check(case=party.case, data={name: data[name] for name in changed})
+    before = snapshot(party)
+    _apply(party, data, changed)
+    party.save()
+    core_services.audit_change(party, before, actor=actor)
+    return party
+
+
+def party_archive(*, party: CaseParty, actor: Any) -> CaseParty:
+    with transaction.atomic():
+        return _archive(party, actor=actor)
+
+
+@transaction.atomic
+def note_create(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Note:
+    """A note of `case` written by `actor`, its author."""
+    data = _known(data, NOTE_FIELDS, "note")
+    rules.note_body(data.get("body", ""))
+    note = Note(case=case, author=actor, body=data["body"])
+    note.save(force_insert=True)
+    core_services.audit_create(note, actor=actor)
+    return note
+
+
+@transaction.atomic
+def note_update(*, note: Note, actor: Any, data: Mapping[str, Any]) -> Note:
+    data = _known(data, NOTE_FIELDS, "note")
+    changed = _changed(note, data)
+    if not changed:
+        return note
+    rules.note_body(data["body"])
+    before = snapshot(note)
+    _apply(note, data, changed)
+    note.save()
+    core_services.audit_change(note, before, actor=actor)
+    return note
+
+
+def note_archive(*, note: Note, actor: Any) -> Note:
+    with transaction.atomic():
+        return _archive(note, actor=actor)
+
+
+@transaction.atomic
+def share_create(*, case: Case, actor: Any, data: Mapping[str, Any]) -> CaseShare:
+    """Share `case` with another agency (or one of its units), read-only or read-write; audited as `share`."""
+    data = _known(data, SHARE_FIELDS, "share")
+    rules.share_target(case_agency_id=case.agency_id, agency=data.get("agency"), unit=data.get("unit"))
+    share = CaseShare(case=case, shared_by=actor)
+    _apply(share, data, data)
+    share.save(force_insert=True)
+    core_services.audit_create(share, actor=actor, action="share")
+    return share
+
+
+@transaction.atomic
+def share_update(*, share: CaseShare, actor: Any, data: Mapping[str, Any]) -> CaseShare:
+    data = _known(data, SHARE_FIELDS, "share")
+    changed = _changed(share, data)
+    if not changed:
+        return share
+    rules.share_target(case_agency_id=share.case.agency_id, agency=data.get("agency", share.agency),
+                       unit=data.get("unit", share.unit))
+    before = snapshot(share)
+    _apply(share, data, changed)
+    share.save()
+    core_services.audit_change(share, before, actor=actor)
+    return share
+
+
+def share_revoke(*, share: CaseShare, actor: Any) -> CaseShare:
+    """Revoking a share archives it: the other agency no longer sees the case."""
+    with transaction.atomic():
+        return _archive(share, actor=actor)
 
 
 # --- prosecutions --------------------------------------------------------------------------
 
-# The stage a prosecution may move to from each stage (API.md § Prosecutions): forward only, one step at a time,
-# except that a verdict may become final without an appeal.
-PROSECUTION_NEXT: dict[str, tuple[str, ...]] = {
-    ProsecutionStage.INVESTIGATION: (ProsecutionStage.INDICTED,),
-    ProsecutionStage.INDICTED: (ProsecutionStage.TRIAL,),
-    ProsecutionStage.TRIAL: (ProsecutionStage.VERDICT,),
-    ProsecutionStage.VERDICT: (ProsecutionStage.APPEAL, ProsecutionStage.FINAL),
-    ProsecutionStage.APPEAL: (ProsecutionStage.FINAL,),
-    ProsecutionStage.FINAL: (),
-}
+
+def _charges_of(prosecution: Prosecution) -> list[dict[str, str]]:
+    return [{"statute": c.statute, "description": c.description} for c in prosecution.charges.all()]
 
 
-def prosecution_stage_move(current: str, target: str) -> bool:
-    """Whether `current` → `target` is a move (False when the stage stays); TransitionNotAllowed when forbidden."""
-    if current == target:
-        return False
-    allowed = PROSECUTION_NEXT.get(current, ())
-    if target in allowed:
-        return True
-    stages = list(ProsecutionStage.values)
-    if target in stages and current in stages and stages.index(target) < stages.index(current):
-        reason = "stages only move forward"
-    elif allowed:
-        reason = f"the next stage is {' or '.join(allowed)}"
-    else:
-        reason = f"{current} is the last stage"
-    raise TransitionNotAllowed(f"A prosecution cannot move from {current} to {target}: {reason}.")
+def _charges(charges: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [{"statute": c["statute"], "description": c.get("description") or ""} for c in charges]
+
+
+def prosecution_check(*, case: Case, prosecution: Prosecution | None, data: Mapping[str, Any]) -> str:
+    """The rules of a prosecution given `data` over what it has (None: a new one in `case`): its values, then
+    its stage move. Returns the audit action ('update', 'transition'); RuleViolation or StateConflict."""
+    if prosecution is not None and "case" in data:
+        rules.prosecution_case(current_case_id=prosecution.case_id, case_id=getattr(data["case"], "pk", data["case"]))
+    def value(name: str) -> Any:
+        if name in data:
+            return data[name]
+        if prosecution is not None:
+            return getattr(prosecution, name)
+        return cast(models.Field, Prosecution._meta.get_field(name)).get_default()
+
+    values = {name: value(name) for name in PROSECUTION_FIELDS}
+    rules.prosecution_values(values, case_agency_id=case.agency_id)
+    if prosecution is not None and rules.prosecution_stage_move(prosecution.stage, values["stage"]):
+        return "transition"
+    return "update"
+
+
+@transaction.atomic
+def prosecution_create(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Prosecution:
+    """A defendant's prosecution in `case`, with its charges (`charges`: a list of {statute, description})."""
+    data = _known(data, PROSECUTION_FIELDS | {"charges"}, "prosecution")
+    charges = _charges(data.pop("charges", None) or [])
+    prosecution_check(case=case, prosecution=None, data=data)
+    prosecution = Prosecution(case=case)
+    _apply(prosecution, data, data)
+    prosecution.save(force_insert=True)
+    prosecution_set_charges(prosecution=prosecution, charges=charges)
+    core_services.audit_create(prosecution, actor=actor)
+    return prosecution
+
+
+@transaction.atomic
+def prosecution_update(*, prosecution: Prosecution, actor: Any, data: Mapping[str, Any]) -> Prosecution:
+    """Change a prosecution; `charges`, when given, replace its charges wholesale. A stage move is audited as
+    `transition`."""
+    data = _known(data, PROSECUTION_FIELDS | {"charges", "case", "archived"}, "prosecution")
+    action = prosecution_check(case=prosecution.case, prosecution=prosecution, data=data)
+    data.pop("case", None)
+    charges = data.pop("charges", None)
+    charges = _charges(charges) if charges is not None else None
+    changed = _changed(prosecution, data)
+    charges_changed = charges is not None and charges != _charges_of(prosecution)
+    if not changed and not charges_changed:
+        return prosecution
+    action = _archiving(prosecution, data, changed) or action
+    before = snapshot(prosecution)
+    _apply(prosecution, data, changed)
+    prosecution.save()
+    if charges_changed:
+        assert charges is not None
+        prosecution_set_charges(prosecution=prosecution, charges=charges)
+    core_services.audit_change(prosecution, before, action=action, actor=actor)
+    return prosecution
+
+
+def prosecution_archive(*, prosecution: Prosecution, actor: Any) -> Prosecution:
+    with transaction.atomic():
+        return _archive(prosecution, actor=actor)
 
 
 def prosecution_set_charges(*, prosecution: Prosecution, charges: list[dict[str, Any]]) -> None:
@@ -124,11 +407,11 @@ def evidence_create(*, case: Any, upload: Any, title: str, kind: str = "", actor
     """Store an uploaded file as evidence of `case`, with its SHA-256, and open its chain of custody.
 
     `upload` is a Django UploadedFile; the API's upload handler has hashed it while it streamed in (`upload.sha256`),
-    anything else is hashed here, chunk by chunk. The caller audits the creation.
+    anything else is hashed here, chunk by chunk. Audited as `create`, in the same transaction.
     """
-    limit = settings.EVIDENCE_MAX_BYTES
-    if upload.size > limit:
-        raise EvidenceTooLarge(f"The file is {upload.size} bytes; evidence files may be at most {limit} bytes.")
+    too_large = rules.evidence_too_large(upload.size, settings.EVIDENCE_MAX_BYTES)
+    if too_large:
+        raise EvidenceTooLarge(too_large)
     stem, extension = os.path.splitext(os.path.basename(upload.name or ""))
     original_name = stem[:255 - len(extension[:20])] + extension[:20]
     content_type = (upload.content_type or "").strip().lower()
@@ -141,10 +424,30 @@ def evidence_create(*, case: Any, upload: Any, title: str, kind: str = "", actor
     try:
         evidence.save(force_insert=True)
         CustodyEntry.objects.create(evidence=evidence, by=actor, action="upload")
+        core_services.audit_create(evidence, actor=actor)
     except BaseException:
         evidence.file.delete(save=False)
         raise
     return evidence
+
+
+@transaction.atomic
+def evidence_update(*, evidence: Evidence, actor: Any, data: Mapping[str, Any]) -> Evidence:
+    """Only the title and kind of evidence change; its file stays as uploaded."""
+    data = _known(data, EVIDENCE_FIELDS | {"archived"}, "evidence edit")
+    changed = _changed(evidence, data)
+    if not changed:
+        return evidence
+    before = snapshot(evidence)
+    _apply(evidence, data, changed)
+    evidence.save()
+    core_services.audit_change(evidence, before, actor=actor, action=_archiving(evidence, data, changed) or "update")
+    return evidence
+
+
+def evidence_archive(*, evidence: Evidence, actor: Any) -> Evidence:
+    with transaction.atomic():
+        return _archive(evidence, actor=actor)
 
 
 def evidence_digest_header(evidence: Evidence) -> str:

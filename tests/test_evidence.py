@@ -145,12 +145,12 @@ def test_over_the_limit_is_413_and_nothing_is_written(api, case, settings, media
 
 
 def test_a_failure_after_storing_leaves_no_file(api, case, media, monkeypatch):
-    from cases.api import evidence
+    from core import services
 
     def broken(*args, **kwargs):
         raise RuntimeError("audit unavailable")
 
-    monkeypatch.setattr(evidence.services, "audit_create", broken)
+    monkeypatch.setattr(services, "audit_create", broken)  # evidence_create audits the upload it stored
     response = upload(api, case)
     assert response.status_code == 500 and "detail" in response.json()
     assert not Evidence.objects.exists() and files_under(media / "media") == []

@@ -18,14 +18,13 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 
 from accounts.models import User
+from cases import services
 from cases.models import Case, CustodyEntry, Evidence
 from cases.services import (
     EvidenceTooLarge,
-    evidence_create,
     evidence_digest_header,
     evidence_record_download,
 )
-from core import services
 from core.api.filters import BaseFilterSet
 from core.api.parsers import LimitedJSONParser, PayloadTooLarge
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
@@ -109,14 +108,6 @@ class EvidenceSerializer(BaseSerializer):
             raise serializers.ValidationError("The file of evidence cannot be replaced: upload it as new evidence.")
         return value
 
-    def create(self, validated_data: dict[str, Any]) -> Evidence:
-        try:
-            return evidence_create(case=validated_data["case"], upload=validated_data["file"],
-                                   title=validated_data["title"], kind=validated_data.get("kind", ""),
-                                   actor=self.context["request"].user)
-        except EvidenceTooLarge as exc:
-            raise PayloadTooLarge(str(exc)) from exc
-
 
 class EvidenceFilterSet(BaseFilterSet):
     q_fields = ("title", "kind", "original_name")
@@ -165,9 +156,20 @@ class EvidenceViewSet(CaseChildViewSet):
             raise
 
     def perform_create(self, serializer: Any) -> Any:
-        self._stored = serializer.save(**self.create_kwargs())
-        services.audit_create(self._stored, actor=self.request.user)
+        data = serializer.validated_data
+        try:
+            self._stored = services.evidence_create(case=self.get_case(), upload=data["file"], title=data["title"],
+                                                    kind=data.get("kind", ""), actor=self.request.user)
+        except EvidenceTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
         return self._stored
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.evidence_update(evidence=serializer.instance, actor=self.request.user,
+                                        data=serializer.validated_data)
+
+    def perform_archive(self, instance: Evidence) -> None:
+        services.evidence_archive(evidence=instance, actor=self.request.user)
 
     @extend_schema(
         responses={

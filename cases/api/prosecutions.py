@@ -6,14 +6,12 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
+from cases import services
 from cases.models import Case, Charge, Prosecution, ProsecutionStage, Verdict
-from cases.services import TransitionNotAllowed, prosecution_set_charges, prosecution_stage_move
 from core import policy
-from core.api.exceptions import Conflict
 from core.api.fields import EntityRefField
 from core.api.filters import BaseFilterSet
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
@@ -59,14 +57,7 @@ class SentenceSerializer(BaseSerializer):
         fields = list(SENTENCE_EMPTY)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        value = {**SENTENCE_EMPTY, **super().to_internal_value(data)}
-        if (value["fine_amount"] is None) != (not value["fine_currency"]):
-            raise serializers.ValidationError({"fine_currency": ["A fine has an amount and a currency, or neither."]})
-        return value
-
-
-def _sentenced(values: Mapping[str, Any]) -> bool:
-    return any(values[name] not in (None, "") for name in SENTENCE_EMPTY)
+        return {**SENTENCE_EMPTY, **super().to_internal_value(data)}
 
 
 class ProsecutionSerializer(BaseSerializer):
@@ -99,45 +90,6 @@ class ProsecutionSerializer(BaseSerializer):
             raise serializers.ValidationError(f"At most {MAX_CHARGES} charges.")
         return value
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        instance: Prosecution | None = self.instance
-        errors: dict[str, list[str]] = {}
-        if instance is not None and "case" in attrs and attrs["case"].pk != instance.case_id:
-            errors["case"] = ["A prosecution stays in its case."]
-        case = attrs.get("case") or (instance.case if instance is not None else None)
-        defendant = attrs.get("defendant")
-        if case is not None and defendant is not None and defendant.agency_id != case.agency_id:
-            errors["defendant"] = ["The defendant must be of the case's agency."]
-
-        def current(name: str) -> Any:
-            return attrs[name] if name in attrs else getattr(instance, name, None)
-
-        filed_on, verdict_on = current("filed_on"), current("verdict_on")
-        verdict = current("verdict") or Verdict.PENDING
-        if verdict_on is not None and verdict == Verdict.PENDING:
-            errors["verdict_on"] = ["A verdict date needs a verdict."]
-        elif verdict_on is not None and filed_on is not None and verdict_on < filed_on:
-            errors["verdict_on"] = ["The verdict cannot come before the filing."]
-        if verdict != Verdict.CONVICTED and _sentenced({name: current(name) for name in SENTENCE_EMPTY}):
-            errors["sentence"] = ["Only a conviction carries a sentence: clear the sentence with this verdict."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
-    @transaction.atomic
-    def create(self, validated_data: dict[str, Any]) -> Prosecution:
-        charges = validated_data.pop("charges", [])
-        prosecution = Prosecution.objects.create(**validated_data)
-        prosecution_set_charges(prosecution=prosecution, charges=charges)
-        return prosecution
-
-    @transaction.atomic
-    def update(self, instance: Prosecution, validated_data: dict[str, Any]) -> Prosecution:
-        charges = validated_data.pop("charges", None)
-        instance = super().update(instance, validated_data)
-        if charges is not None:
-            prosecution_set_charges(prosecution=instance, charges=charges)
-        return instance
 
 
 class ProsecutionFilterSet(BaseFilterSet):
@@ -162,9 +114,13 @@ class ProsecutionViewSet(BaseModelViewSet):
     ordering = ["-created_at"]
     create_action = "case.party"
 
-    def check_update(self, instance: Prosecution, data: dict[str, Any]) -> str:
-        try:
-            moved = prosecution_stage_move(instance.stage, data.get("stage", instance.stage))
-        except TransitionNotAllowed as exc:
-            raise Conflict(str(exc)) from exc
-        return "transition" if moved else "update"
+    def perform_create(self, serializer: Any) -> Any:
+        data = dict(serializer.validated_data)
+        return services.prosecution_create(case=data.pop("case"), actor=self.request.user, data=data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.prosecution_update(prosecution=serializer.instance, actor=self.request.user,
+                                           data=serializer.validated_data)
+
+    def perform_archive(self, instance: Prosecution) -> None:
+        services.prosecution_archive(prosecution=instance, actor=self.request.user)

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Agency, Unit, User
-from cases.choices import CaseStatus
+from cases import rules
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
-from core import policy
 from core.api.fields import AgencySlugField, EntityRefField
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 
@@ -31,36 +29,6 @@ class CaseSerializer(AgencyOwnedSerializer):
             "unit", "lead", "members", "commodities", "opened_on", "closed_on", "tags", "created_by",
         ]
         read_only_fields = [*BASE_READ_ONLY, "reference", "closed_on", "created_by"]
-
-    def validate_classification(self, value: str) -> str:
-        if not policy.may_classify(self.context["request"].user, value):
-            raise serializers.ValidationError("Above your clearance: you could not read this case.")
-        return value
-
-    def validate_status(self, value: str) -> str:
-        if self.instance is None and value != CaseStatus.OPEN:
-            raise serializers.ValidationError("A new case starts as open.")
-        return value
-
-    def create(self, validated_data: dict[str, Any]) -> Case:
-        from cases.services import case_next_reference
-
-        user = self.context["request"].user
-        validated_data.setdefault("opened_on", timezone.localdate())
-        # The creator leads the case in their own unit unless told otherwise.
-        if "unit" not in validated_data and user.unit_id is not None:
-            validated_data["unit"] = user.unit
-        if "lead" not in validated_data and user.agency_id == validated_data["agency"].pk:
-            validated_data["lead"] = user
-        validated_data["created_by"] = user
-        validated_data["reference"] = case_next_reference(agency=validated_data["agency"])
-        return super().create(validated_data)
-
-    def update(self, instance: Case, validated_data: dict[str, Any]) -> Case:
-        status = validated_data.get("status", instance.status)
-        if status != instance.status:
-            validated_data["closed_on"] = timezone.localdate() if status == CaseStatus.CLOSED else None
-        return super().update(instance, validated_data)
 
 
 class PartySerializer(BaseSerializer):
@@ -101,17 +69,15 @@ class ShareSerializer(BaseSerializer):
         return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        case = self.context["case"]
+        # Parsing only: a unit is named by its code within the share's agency (cases.rules has the share's rules).
         agency = attrs.get("agency", getattr(self.instance, "agency", None))
-        if agency is not None and agency.pk == case.agency_id:
-            raise serializers.ValidationError({"agency": ["A case is shared with another agency, not its own."]})
         if "unit" in attrs:
             code = attrs.pop("unit")
             if code:
+                assert agency is not None  # the field is required on create, and a share keeps its agency
                 unit = Unit.objects.filter(agency=agency, code=code).first()
                 if unit is None:
-                    assert agency is not None  # the field is required on create, and a share keeps its agency
-                    raise serializers.ValidationError({"unit": [f"Agency {agency.code} has no unit {code!r}."]})
+                    raise serializers.ValidationError({"unit": [rules.no_such_unit(agency.code, code)]})
                 attrs["unit"] = unit
             else:
                 attrs["unit"] = None

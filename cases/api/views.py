@@ -11,11 +11,10 @@ from rest_framework.generics import get_object_or_404  # a malformed id is a 404
 from accounts.models import User
 from audit.models import AuditEvent
 from audit.services import record
+from cases import services
 from cases.filtersets import CaseFilterSet
 from cases.models import Case, CaseParty, CaseShare, Note
-from cases.services import TransitionNotAllowed, case_transition_action
 from core import policy
-from core.api.exceptions import Conflict
 from core.api.viewsets import BaseModelViewSet
 
 from .serializers import CaseSerializer, NoteSerializer, PartySerializer, ShareSerializer
@@ -45,18 +44,15 @@ class CaseViewSet(BaseModelViewSet):
         if not policy.cases_writable(self.request.user, "case.archive").filter(pk=obj.pk).exists():
             raise exceptions.PermissionDenied()
 
-    def check_update(self, instance: Case, data: dict[str, Any]) -> str:
-        policy.check_case_change(self.request.user, instance, case_changed_fields(instance, data))
-        target = data.get("status", instance.status)
-        if target == instance.status:
-            return "update"
-        try:
-            needed = case_transition_action(instance.status, target)
-        except TransitionNotAllowed as exc:
-            raise Conflict(str(exc)) from exc
-        if not policy.cases_writable(self.request.user, needed).filter(pk=instance.pk).exists():
-            raise exceptions.PermissionDenied(f"Your role may not move a case to {target}.")
-        return "transition"
+    def perform_create(self, serializer: Any) -> Any:
+        return services.case_create(agency=self.owner_agency(), actor=self.request.user,
+                                    data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.case_update(case=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+
+    def perform_archive(self, instance: Case) -> None:
+        services.case_archive(case=instance, actor=self.request.user)
 
     @extend_schema(
         responses=inline_serializer(
@@ -94,18 +90,6 @@ class CaseViewSet(BaseModelViewSet):
         return self.get_paginated_response(page)
 
 
-def case_changed_fields(case: Case, data: dict[str, Any]) -> list[str]:
-    """The fields whose value in `data` differs from the case's."""
-    changed = []
-    for field, value in data.items():
-        if field == "members":
-            if {user.pk for user in value} != {user.pk for user in case.members.all()}:
-                changed.append(field)
-        elif field != "commodities" and getattr(case, field, value) != value:
-            changed.append(field)
-    return changed
-
-
 class CaseChildViewSet(BaseModelViewSet):
     """A record that belongs to a case: scoped by its case, created inside it."""
 
@@ -127,9 +111,6 @@ class CaseChildViewSet(BaseModelViewSet):
         if not policy.cases_writable(self.request.user, self.create_action).filter(pk=self.get_case().pk).exists():
             raise exceptions.PermissionDenied()
 
-    def create_kwargs(self) -> dict[str, Any]:
-        return {"case": self.get_case()}
-
 
 @extend_schema(parameters=[CASE_UUID])
 class PartyViewSet(CaseChildViewSet):
@@ -139,6 +120,16 @@ class PartyViewSet(CaseChildViewSet):
     ordering_fields = ["created_at", "role", "custody_status"]
     filterset_fields = ["role", "custody_status"]
 
+    def perform_create(self, serializer: Any) -> Any:
+        return services.party_add(case=self.get_case(), actor=self.request.user, data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.party_update(party=serializer.instance, actor=self.request.user,
+                                     data=serializer.validated_data)
+
+    def perform_archive(self, instance: CaseParty) -> None:
+        services.party_archive(party=instance, actor=self.request.user)
+
 
 @extend_schema(parameters=[CASE_UUID])
 class NoteViewSet(CaseChildViewSet):
@@ -147,8 +138,14 @@ class NoteViewSet(CaseChildViewSet):
     create_action = "case.note"
     ordering_fields = ["created_at"]
 
-    def create_kwargs(self) -> dict[str, Any]:
-        return {**super().create_kwargs(), "author": self.request.user}
+    def perform_create(self, serializer: Any) -> Any:
+        return services.note_create(case=self.get_case(), actor=self.request.user, data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.note_update(note=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+
+    def perform_archive(self, instance: Note) -> None:
+        services.note_archive(note=instance, actor=self.request.user)
 
 
 @extend_schema(parameters=[CASE_UUID])
@@ -157,7 +154,6 @@ class ShareViewSet(CaseChildViewSet):
     queryset = CaseShare.objects.select_related("case", "agency", "unit__agency", "shared_by")
     serializer_class = ShareSerializer
     create_action = "case.share"
-    create_audit_action = "share"
     ordering_fields = ["created_at"]
 
     def scoped_queryset(self):
@@ -166,5 +162,12 @@ class ShareViewSet(CaseChildViewSet):
             raise exceptions.PermissionDenied("Only the owning agency's supervisors see a case's shares.")
         return super().scoped_queryset()
 
-    def create_kwargs(self) -> dict[str, Any]:
-        return {**super().create_kwargs(), "shared_by": self.request.user}
+    def perform_create(self, serializer: Any) -> Any:
+        return services.share_create(case=self.get_case(), actor=self.request.user, data=serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> Any:
+        return services.share_update(share=serializer.instance, actor=self.request.user,
+                                     data=serializer.validated_data)
+
+    def perform_archive(self, instance: CaseShare) -> None:
+        services.share_revoke(share=instance, actor=self.request.user)
