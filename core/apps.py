@@ -6,7 +6,8 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from . import metrics, policy
+        from . import metrics, outbox, policy
 
         policy._register_all()
         assert metrics.TASK_COUNTS_KEY  # connects the Celery signal handlers in every process
+        assert outbox.DISPATCH  # registers the outbox's tasks (core.outbox.dispatch, xref.records_changed)

@@ -5,7 +5,6 @@ import io
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from accounts.models import request_user
 from core import policy
 from imports.models import ImportJob
-from imports.tasks import run
+from imports.services import job_create
 
 from .serializers import ImportJobSerializer, ImportRowErrorSerializer
 
@@ -52,9 +51,9 @@ class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
             raise exceptions.PermissionDenied("Imports are for investigators, supervisors and agency admins.")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            job = serializer.save(agency_id=user.agency_id, created_by=user)
-            transaction.on_commit(lambda: run.delay(str(job.pk)))
+        data = serializer.validated_data
+        job = job_create(agency=user.agency, actor=user, upload=data["file"], kind=data["kind"], mode=data["mode"],
+                         source=data["source"])
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"], url_path="errors")
