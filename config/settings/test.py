@@ -12,3 +12,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": "1000000/minute", "anon": "1000000/minute"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# What the suite sends through the outbox goes to queues of its own, never to those a development worker on the
+# same Redis consumes (it would run the tests' tasks against its own database). tests/conftest.py empties them
+# after a run; a test that starts a worker gives it, and itself, a prefix of their own.
+TASK_QUEUE_PREFIX = env("TASK_QUEUE_PREFIX", default="test-")
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE_PREFIX + "default"
