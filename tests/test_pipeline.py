@@ -168,6 +168,15 @@ def test_the_dispatcher_backs_off_then_sends_and_two_dispatchers_share_the_rows(
         client = redis.Redis(unix_socket_path=str(broker.socket))
         assert client.llen(f"{prefix}xref") == 3  # routed to (this test's copy of) the xref queue, each once
 
+        # The broker goes away under the connections this process holds, and comes back.
+        broker.stop()
+        outbox.records_changed("entities.person", [people[0].pk])
+        assert OutboxMessage.objects.get(sent_at__isnull=True).attempts == 1
+        broker.start()
+        OutboxMessage.objects.update(next_attempt_at=timezone.now())
+        assert outbox.dispatch() == 1
+        assert redis.Redis(unix_socket_path=str(broker.socket)).llen(f"{prefix}xref") == 1  # a new, empty server
+
 
 @pytest.mark.django_db(transaction=True)
 def test_writes_and_an_import_with_the_broker_down_each_run_once_when_it_returns(world, client_for, investigator,
