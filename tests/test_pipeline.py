@@ -244,3 +244,22 @@ def test_an_import_leaves_the_switch_interval_and_synchronous_commit_as_they_wer
     with db_connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_every_way_of_making_a_job_leaves_its_run_in_the_outbox(world, investigator, client_for, tmp_path):
+    """The API and the import_file command both make a job through job_create: the job and its imports.run row
+    commit together (here nothing commits, so the row stays unsent)."""
+    from django.core.management import call_command
+
+    from core.models import OutboxMessage
+
+    response = _import(client_for(investigator))
+    assert response.status_code == 202, response.content
+    path = tmp_path / "people.csv"
+    path.write_bytes(persons_csv(GOOD))
+    call_command("import_file", str(path), "--kind", "persons", "--agency", "SSB", "--user", "inv-a1")
+    jobs = ImportJob.objects.all()
+    assert jobs.count() == 2 and {job.status for job in jobs} == {"queued"}
+    rows = OutboxMessage.objects.filter(task="imports.run")
+    assert sorted(row.key for row in rows) == sorted(str(job.pk) for job in jobs)
+    assert all(row.kwargs == {"job_id": row.key} and row.sent_at is None for row in rows)
