@@ -204,20 +204,25 @@ def test_writes_and_an_import_with_the_broker_down_each_run_once_when_it_returns
         assert not unsent.filter(attempts=0).exists()  # each was tried after its commit, and refused
         assert client_for(None).get("/readyz").json()["outbox"]["unsent"] == unsent.count()
 
+        def task_counts() -> dict[str, int]:
+            stored: dict[bytes, bytes] = redis.Redis(  # type: ignore[assignment]
+                unix_socket_path=str(broker.socket), db=1).hgetall(TASK_COUNTS_KEY)
+            return {key.decode(): int(value) for key, value in stored.items()}
+
         broker.start()
         with worker_process(prefix), beat_process(prefix, OUTBOX_DISPATCH_SECONDS="1"):
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 job.refresh_from_db()
                 done = HandledVersion.objects.filter(model="entities.person", record_id__in=ids).count()
-                if not unsent.exists() and job.status in ("succeeded", "failed") and done == 5:
+                ran = task_counts().get(f"{RECORDS_CHANGED}|success", 0)
+                if (not unsent.exists() and job.status in ("succeeded", "failed") and done == 5
+                        and ran >= OutboxMessage.objects.filter(task=RECORDS_CHANGED).count()):
                     break
                 time.sleep(0.5)
             time.sleep(3)  # a second send of any row would run by now
             ready = client_for(None).get("/readyz").json()
-        stored: dict[bytes, bytes] = redis.Redis(unix_socket_path=str(broker.socket), db=1).hgetall(  # type: ignore[assignment]
-            TASK_COUNTS_KEY)
-        counts = {key.decode(): int(value) for key, value in stored.items()}
+        counts = task_counts()
 
     assert job.status == "succeeded", job.error
     assert not unsent.exists()
