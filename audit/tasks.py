@@ -2,9 +2,10 @@
 
 import logging
 
-from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
+
+from core.tasks import task
 
 from .models import ChainHead
 from .services import verify_chain
@@ -16,9 +17,10 @@ def verification_key(chain: str) -> str:
     return f"audit:verification:{chain}"
 
 
-@shared_task(name="audit.verify_chains", ignore_result=True)
+@task("audit.verify_chains", acks_late=True, soft_time_limit=1800, time_limit=1900)
 def verify_chains() -> None:
-    """Walk every chain; remember each result in the cache and log a broken one loudly."""
+    """Walk every chain; remember each result in the cache and log a broken one loudly. Only reads: a rerun is
+    harmless."""
     for chain in ChainHead.objects.order_by("chain").values_list("chain", flat=True):
         result = verify_chain(chain)
         cache.set(

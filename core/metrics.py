@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 REQUEST_LATENCY = Histogram("http_request_duration_seconds", "Request latency", ["method", "route", "status"])
 TASK_COUNTS_KEY = "metrics:celery_tasks"
+WORKER_SEEN_KEY = "metrics:worker_seen"  # when a worker last finished a task (a Unix time); /readyz reads it
 
 
 def _redis() -> redis.Redis:
@@ -55,8 +56,9 @@ class CeleryCollector:
                 # _redis() does not decode responses, so fields come back as bytes.
                 name, _, outcome = cast(bytes, field).decode().rpartition("|")
                 tasks.add_metric([name, outcome], float(count))
-            depth.add_metric([settings.CELERY_TASK_DEFAULT_QUEUE],
-                             float(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)))
+            for queue in settings.TASK_QUEUES:
+                name = f"{settings.TASK_QUEUE_PREFIX}{queue}"
+                depth.add_metric([name], float(client.llen(name)))
         except redis.RedisError as exc:  # metrics must not fail because the broker is away
             logger.warning("metrics: Redis unavailable: %s", exc)
         yield tasks
@@ -68,7 +70,10 @@ REGISTRY.register(CeleryCollector())
 
 def _count(task_name: str, outcome: str) -> None:
     try:
-        _redis().hincrby(TASK_COUNTS_KEY, f"{task_name}|{outcome}", 1)
+        pipe = _redis().pipeline(transaction=False)
+        pipe.hincrby(TASK_COUNTS_KEY, f"{task_name}|{outcome}", 1)
+        pipe.set(WORKER_SEEN_KEY, time.time())
+        pipe.execute()
     except redis.RedisError:
         logger.warning("metrics: could not count task %s (%s)", task_name, outcome)
 
@@ -86,6 +91,15 @@ def _on_failure(sender=None, **kwargs) -> None:
 @signals.task_retry.connect
 def _on_retry(sender=None, **kwargs) -> None:
     _count(getattr(sender, "name", "unknown"), "retry")
+
+
+def worker_last_seen() -> float | None:
+    """When a worker last finished a task (Unix time), as the workers wrote it; None if never or Redis is away."""
+    try:
+        value = _redis().get(WORKER_SEEN_KEY)
+    except redis.RedisError:
+        return None
+    return float(cast(bytes, value)) if value else None
 
 
 def metrics_view(request):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 
 from core import policy
 from core.admin import PolicyAdminMixin
@@ -83,10 +82,11 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
         return obj is None and super().has_change_permission(request, obj)  # a job is read-only once made
 
     def save_model(self, request, obj, form, change):
-        from .tasks import run
+        from .services import job_create
 
-        obj.agency = request.user.agency
-        obj.created_by = request.user
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            transaction.on_commit(lambda: run.delay(str(obj.pk)))
+        job = job_create(agency=request.user.agency, actor=request.user, upload=form.cleaned_data["file"],
+                         kind=obj.kind, mode=obj.mode, source=obj.source)
+        # The admin goes on with the object its form built (the change message, the redirect): it is this job.
+        for field in ImportJob._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(job, field.attname))
+        obj._state.adding = False

@@ -576,3 +576,21 @@ def job_cancel(*, job: ImportJob, actor: Any) -> ImportJob:
         ImportCancelRequest.objects.filter(job_id=job.pk).delete()
         raise StateConflict(f"The import job has {job.status}: there is nothing to cancel.")
     return job
+
+
+def job_create(*, agency: Any, actor: Any, upload: Any, kind: str, mode: str = ImportMode.PARTIAL, source: str = "",
+               run: bool = True) -> ImportJob:
+    """A new queued job for the uploaded file (a Django File), and its `imports.run` in the outbox, in one
+    transaction: the job is never made without its run, and a broker that is away does not fail it (the run is
+    sent when the broker returns). `run=False` for a caller that runs the job itself."""
+    from pathlib import PurePath
+
+    from core import outbox
+
+    with transaction.atomic():
+        job = ImportJob(agency=agency, kind=kind, mode=mode, source=source, created_by=actor)
+        job.file.save(PurePath(upload.name or "upload").name, upload, save=False)
+        job.save()
+        if run:
+            outbox.enqueue("imports.run", kwargs={"job_id": str(job.pk)}, key=str(job.pk))
+    return job

@@ -3,24 +3,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+
+from core.tasks import task
 
 from .models import ImportJob, ImportStatus
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="imports.run", acks_late=True)
+@task("imports.run", acks_late=True, soft_time_limit=settings.IMPORT_SOFT_TIME_LIMIT,
+      time_limit=settings.IMPORT_TIME_LIMIT)
 def run(job_id: Any) -> str:
-    """Idempotent: a finished job returns at once; a running job with a stale heartbeat is resumed."""
+    """Idempotent: a finished job returns at once; a running job with a stale heartbeat is resumed (so a second
+    delivery, or a retry after a lost database connection, is harmless). Sent through the outbox by
+    `job_create`. The import's speed settings (a shorter thread switch interval for its writer thread, and
+    `synchronous_commit = off` for each batch's transaction) are set inside the run and undone after it."""
     from .services import run_job
 
     return run_job(job_id).status
 
 
-@shared_task(name="imports.resume_stale")
+@task("imports.resume_stale", acks_late=True)
 def resume_stale(queue: str | None = None) -> list[str]:
     """Re-enqueue the jobs no worker is on (beat runs this every minute): RUNNING with a heartbeat older than
     IMPORT_HEARTBEAT_STALE_SECONDS (its worker died; the unacked message only comes back after the broker's
@@ -36,7 +42,7 @@ def resume_stale(queue: str | None = None) -> list[str]:
             & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)))
     ids = [str(pk) for pk in ImportJob.objects.filter(lost).order_by("created_at").values_list("pk", flat=True)]
     ImportJob.objects.filter(pk__in=ids, status=ImportStatus.QUEUED).update(heartbeat_at=now)
-    options: dict[str, Any] = {"queue": queue} if queue else {}  # else the default queue, as run.delay()
+    options: dict[str, Any] = {"queue": queue} if queue else {}  # else run's route: the imports queue
     for job_id in ids:
         run.apply_async(args=(job_id,), **options)
     if ids:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -65,6 +65,25 @@ def _commodities(request):
 
     if not Commodity.objects.exists():
         seed_commodities(Commodity)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_the_suites_queues() -> Iterator[None]:
+    """Tasks the suite's writes sent after commit wait in its own queues (TASK_QUEUE_PREFIX), which no worker
+    consumes: drop them after the run (best effort; the broker may be away)."""
+    yield
+    from typing import Any, cast
+
+    from django.conf import settings
+
+    from config.celery import app
+
+    try:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
+            client = cast(Any, connection.default_channel).client
+            client.delete(*(f"{settings.TASK_QUEUE_PREFIX}{queue}" for queue in settings.TASK_QUEUES))
+    except Exception:  # noqa: S110  (nothing to clean when the broker is away)
+        pass
 
 
 @pytest.fixture

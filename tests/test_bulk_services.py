@@ -164,7 +164,7 @@ def test_a_deferred_upsert_writes_nothing_until_asked(world):
 
 # --- one writer of the audit trail's text ------------------------------------------------------------------
 
-_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 _json = st.recursive(st.none() | st.booleans() | st.integers(-(2 ** 53), 2 ** 53) | _text,
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
                      max_leaves=6)

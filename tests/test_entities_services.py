@@ -67,7 +67,7 @@ BAD_LINKS = [
     ("family", "zhang", "li", {"share_pct": "50"}, {"share_pct": "Only an ownership link has a share percentage."}),
     ("financing", "zhang", "li", {"amount": "1000"}, {"currency": "An amount needs its currency."}),
 ]
-FTM_SCHEMA = {"family": ("Family", "person", "relative"), "employment": None,
+FTM_SCHEMA: dict[str, tuple[str, str, str] | None] = {"family": ("Family", "person", "relative"), "employment": None,
               "associate": ("Associate", "person", "associate"), "ownership": ("Ownership", "owner", "asset"),
               "financing": ("Payment", "payer", "beneficiary")}
 FTM_PROPS = {"start_date": "startDate", "end_date": "endDate", "share_pct": "percentage", "amount": "amount"}
@@ -115,7 +115,7 @@ def _through_links_file(world, ring, kind, source, target, fields) -> dict[str, 
 def _through_ftm_file(world, ring, kind, source, target, fields) -> dict[str, list[str]] | None:
     if FTM_SCHEMA[kind] is None:
         return None  # FollowTheMoney has no employment interval
-    schema, source_prop, target_prop = FTM_SCHEMA[kind]
+    schema, source_prop, target_prop = FTM_SCHEMA[kind]  # type: ignore[misc]  # not None: tested above
     ends = [{"id": key, "schema": "Person" if entity.type == "person" else "Company",
              "properties": {"name": [entity.name]}} for key, entity in ring.items()]
     properties = {source_prop: [source], target_prop: [target], **{FTM_PROPS[k]: [v] for k, v in fields.items()}}

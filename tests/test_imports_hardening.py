@@ -5,6 +5,7 @@ reports what it committed, progress is a fraction while a job runs, and a job ca
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import struct
@@ -68,7 +69,7 @@ def test_any_exception_ends_the_job_failed_with_a_message_and_it_is_not_resumed(
     assert job.status == "failed"
     assert "ZeroDivisionError" in job.error and "the checker broke" in job.error
     assert job.finished_at is not None
-    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timezone.timedelta(days=1))
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - datetime.timedelta(days=1))
     assert str(job.pk) not in resume_stale()
     event = AuditEvent.objects.get(action="import", object_id=str(job.pk))
     assert event.changes["status"] == ["running", "failed"] and "ZeroDivisionError" in event.changes["error"][1]

@@ -54,10 +54,12 @@ def test_healthz(anon):
     assert response.status_code == 200 and response.json()["status"] == "ok"
 
 
-def test_readyz_checks_postgres_and_redis(anon, db):
+def test_readyz_checks_postgres_redis_and_the_broker(anon, db):
     response = anon.get("/readyz")
     assert response.status_code == 200, response.json()
-    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    body = response.json()
+    assert body["checks"] == {"postgres": "ok", "redis": "ok", "broker": "ok"}
+    assert set(body["worker"]) == {"recent", "last_seen"} and set(body["outbox"]) == {"unsent", "oldest_seconds"}
 
 
 def test_readyz_fails_when_redis_is_away(anon, db, settings):

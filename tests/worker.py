@@ -1,10 +1,15 @@
-"""A real Celery worker process on a private queue, against the suite's test database and real Redis."""
+"""A real Celery worker process on private queues, against the suite's test database and real Redis.
+
+The worker consumes its own copies of the project's four queues (TASK_QUEUE_PREFIX): a task sent with an
+explicit `queue=worker.queue` reaches it, and so does any task the test process routes while its settings carry
+the same prefix (`worker.prefix`)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +24,8 @@ from config.celery import app
 
 @dataclass
 class Worker:
-    queue: str
+    queue: str  # its copy of the default queue
+    prefix: str
     process: subprocess.Popen[bytes]
 
     def kill(self) -> None:
@@ -35,22 +41,29 @@ def celery_worker(**extra_env: str) -> Iterator[str]:
         yield worker.queue
 
 
-@contextmanager
-def worker_process(**extra_env: str) -> Iterator[Worker]:
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
+def process_env(prefix: str, **extra_env: str) -> dict[str, str]:
+    """The environment of a worker or beat process of this test: its database, Redis, broker and queues."""
+    return {
         **os.environ,
-        **extra_env,
+        "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_NAME": connection.settings_dict["NAME"],
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "TASK_QUEUE_PREFIX": prefix,
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        **extra_env,
     }
+
+
+@contextmanager
+def worker_process(prefix: str | None = None, **extra_env: str) -> Iterator[Worker]:
+    prefix = prefix or f"test-{uuid.uuid4().hex[:8]}-"
+    queue = f"{prefix}default"
+    queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue, "-n", f"{queue}@%h",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
+         "-n", f"{prefix}worker@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
+        env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -61,13 +74,33 @@ def worker_process(**extra_env: str) -> Iterator[Worker]:
                 raise RuntimeError(process.stdout.read().decode() if process.stdout else "worker died")
         else:
             raise RuntimeError("worker did not start in 60 s")
-        yield Worker(queue, process)
+        yield Worker(queue, prefix, process)
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def beat_process(prefix: str, **extra_env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Celery beat sending the project's schedule to the queues of `prefix` (its schedule file in a temporary
+    directory of its own)."""
+    with tempfile.TemporaryDirectory() as directory:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "-s", os.path.join(directory, "schedule"),
+             "--pidfile", os.path.join(directory, "beat.pid"), "-l", "warning"],
+            env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _consumes(queue: str) -> bool:

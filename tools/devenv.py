@@ -67,6 +67,7 @@ REDIS_DB = VAR / "redis" / "redis.db"
 MANAGE = ROOT / "manage.py"
 
 DATABASE_NAME = "enforcement"
+TASK_QUEUES = ("default", "imports", "xref", "audit")  # as config/settings/base.py's TASK_QUEUES
 DEMO_USER = "demo-investigator"
 DEFAULT_PORT = 8000
 
@@ -479,7 +480,11 @@ def cmd_run(opts: argparse.Namespace) -> int:
             web = Child("web", manage("runserver", *runserver), env)
             children.append(web)
             if not opts.no_worker:
-                worker = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2"]
+                # One worker for all four queues (production runs one per queue) and, inside it, the only beat.
+                prefix = env.get("TASK_QUEUE_PREFIX", "")
+                queues = ",".join(f"{prefix}{queue}" for queue in TASK_QUEUES)
+                worker = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2",
+                          "-Q", queues]
                 if not opts.no_beat:
                     (VAR / "celery").mkdir(parents=True, exist_ok=True)
                     worker += ["--beat", "-s", str(VAR / "celery" / "beat-schedule")]

@@ -127,6 +127,9 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
+    # A client is its REMOTE_ADDR, or the address the last TRUSTED_PROXY_COUNT proxies (yours, in front of the
+    # web server) put in X-Forwarded-For: never an address the client wrote itself.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "DEFAULT_THROTTLE_RATES": {
         "user": env("THROTTLE_USER", default="100000/hour"),
         "anon": env("THROTTLE_ANON", default="1000/hour"),
@@ -158,24 +161,54 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Redis, and while Redis is away a local-memory cache in each process: no request fails because Redis does
+# (throttle counts are then per process until it returns). CACHE_RETRY_SECONDS: how long to stay local.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.cache.FallbackRedisCache",
         "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
     }
 }
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=5)
 
+# --- Celery (README § Workers) ---------------------------------------------------------------------------------
+# Four queues, each task routed to one by its name (core.tasks.route): imports.* -> imports, xref.* -> xref,
+# audit.* -> audit, everything else -> default. TASK_QUEUE_PREFIX is put before each queue's name, so that a
+# worker (e.g. one a test starts) can consume its own copies of all four on a shared broker.
+TASK_QUEUE_PREFIX = env("TASK_QUEUE_PREFIX", default="")
+TASK_QUEUES = ("default", "imports", "xref", "audit")
+TASK_QUEUE_OF = {"imports.": "imports", "xref.": "xref", "audit.": "audit"}  # name prefix -> queue
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_ACKS_LATE = False  # per task: True where a rerun is harmless (core.tasks)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="default")
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE_PREFIX + "default"
+CELERY_TASK_ROUTES = ["core.tasks.route"]
+# Limits every task has unless it sets its own (imports.run does: IMPORT_SOFT_TIME_LIMIT below).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=360)
+# A pool process past this resident size (KiB) is replaced after its task: an import's memory goes back.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("WORKER_MAX_MEMORY_PER_CHILD", default=512 * 1024)
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains": {"task": "audit.verify_chains", "schedule": env.int("AUDIT_VERIFY_SECONDS", default=3600)},
     "resume-stale-imports": {"task": "imports.resume_stale", "schedule": 60},
+    "dispatch-outbox": {"task": "core.outbox.dispatch", "schedule": env.float("OUTBOX_DISPATCH_SECONDS", default=5)},
 }
+
+# The transactional outbox (core.outbox): work a write needs, sent after its commit; what the broker did not take
+# then is sent by beat's core.outbox.dispatch, retried after OUTBOX_RETRY_SECONDS doubling up to the maximum.
+OUTBOX_RETRY_SECONDS = env.float("OUTBOX_RETRY_SECONDS", default=2)
+OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=300)
+OUTBOX_BATCH = env.int("OUTBOX_BATCH", default=500)
+OUTBOX_KEEP_SENT_HOURS = env.float("OUTBOX_KEEP_SENT_HOURS", default=24)
+# /readyz says a worker answered recently when one finished a task this many seconds ago or less (beat's outbox
+# dispatch runs every few seconds, so a live worker always has).
+WORKER_RECENT_SECONDS = env.int("WORKER_RECENT_SECONDS", default=60)
 
 LOGGING = {
     "version": 1,
@@ -199,3 +232,6 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=2_000_000)
 # An import job whose heartbeat (written every batch) is older than this has lost its worker: a new delivery of
 # imports.run takes it over, and beat's imports.resume_stale re-enqueues it (and a job queued this long).
 IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=300)
+# imports.run's own limits (a job may take long; a resumed one carries on after its last committed batch).
+IMPORT_SOFT_TIME_LIMIT = env.int("IMPORT_SOFT_TIME_LIMIT", default=3 * 3600)
+IMPORT_TIME_LIMIT = env.int("IMPORT_TIME_LIMIT", default=3 * 3600 + 300)

@@ -4,7 +4,6 @@ import io
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -17,8 +16,7 @@ from core import policy
 from core.api.viewsets import ScopedViewSetMixin
 from core.spreadsheets import SafeWriter
 from imports.models import ImportJob
-from imports.services import job_cancel
-from imports.tasks import run
+from imports.services import job_cancel, job_create
 
 from .serializers import ImportJobSerializer, ImportRowErrorSerializer
 
@@ -51,9 +49,9 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
             raise exceptions.PermissionDenied("Imports are for investigators, supervisors and agency admins.")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            job = serializer.save(agency_id=user.agency_id, created_by=user)
-            transaction.on_commit(lambda: run.delay(str(job.pk)))
+        data = serializer.validated_data
+        job = job_create(agency=user.agency, actor=user, upload=data["file"], kind=data["kind"], mode=data["mode"],
+                         source=data["source"])
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"], url_path="errors")

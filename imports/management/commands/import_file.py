@@ -5,10 +5,9 @@ from typing import Any
 
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from accounts.models import Agency, User
-from imports.models import ImportJob, ImportKind, ImportMode, ImportStatus
+from imports.models import ImportKind, ImportMode, ImportStatus
 
 
 class Command(BaseCommand):
@@ -24,8 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--sync", action="store_true", help="Run here instead of in a worker")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        from imports.services import run_job
-        from imports.tasks import run
+        from imports.services import job_create, run_job
 
         path = Path(opts["path"])
         if not path.is_file():
@@ -38,13 +36,9 @@ class Command(BaseCommand):
             user = User.objects.filter(username=opts["user"], agency=agency).first()
             if user is None:
                 raise CommandError(f"No user {opts['user']!r} in agency {agency.code}.")
-        with path.open("rb") as handle, transaction.atomic():
-            job = ImportJob(agency=agency, kind=opts["kind"], mode=opts["mode"], source=opts["source"],
-                            created_by=user)
-            job.file.save(path.name, File(handle), save=False)
-            job.save()
-            if not opts["sync"]:
-                transaction.on_commit(lambda: run.delay(str(job.pk)))
+        with path.open("rb") as handle:
+            job = job_create(agency=agency, actor=user, upload=File(handle, name=path.name), kind=opts["kind"],
+                             mode=opts["mode"], source=opts["source"], run=not opts["sync"])
         if not opts["sync"]:
             self.stdout.write(f"queued {job.pk}")
             return
