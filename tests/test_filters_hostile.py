@@ -363,3 +363,18 @@ def test_good_values_still_filter(stage):
     required = client.get(API + "commodities/", {"licence_required": "1"}).json()["count"]
     not_required = client.get(API + "commodities/", {"licence_required": "0"}).json()["count"]
     assert required + not_required == every
+
+
+def test_no_filterset_class_is_made_per_request(stage):
+    """Lists whose filterset is built from `filterset_fields` get a strict one without a class cached per request."""
+    from core.api import filters as core_filters
+
+    url = f"{API}cases/{stage.case_id}/parties/"
+    assert stage.client.get(url, {"role": "suspect"}).status_code == 200
+    cached = len(core_filters._hardened)
+    for _ in range(3):
+        assert stage.client.get(url, {"role": "suspect"}).status_code == 200
+        assert stage.client.get(API + "audit/", {"after": "2026-01-01T00:00:00Z"}).status_code == 200
+    assert len(core_filters._hardened) == cached
+    assert stage.client.get(url, {"role": "nope"}).json() == {"role": [
+        "Select a valid choice. nope is not one of the available choices."]}

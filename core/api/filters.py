@@ -127,11 +127,19 @@ class StrictFilterSetMixin:
         return type(form_class.__name__, (StrictFilterForm, form_class), fields)
 
 
+class StrictFilterSet(StrictFilterSetMixin, filters.FilterSet):
+    """A plain filterset, strict: the base of the ones the backend builds from a view's `filterset_fields`."""
+
+
 _hardened: dict[type, type] = {}
 
 
 def harden(filterset_class: type[filterset.BaseFilterSet]) -> type[filterset.BaseFilterSet]:
-    """The filterset class made strict (itself when it already is); the same class each time."""
+    """The filterset class made strict (itself when it already is); the same class each time.
+
+    Only declared classes come here unhardened (the backend builds the others on `StrictFilterSet`), so the
+    cache holds one entry per declared filterset.
+    """
     if issubclass(filterset_class, StrictFilterSetMixin):
         return filterset_class
     if filterset_class not in _hardened:
@@ -149,6 +157,8 @@ def form_errors(form: forms.Form) -> dict[str, list[ErrorDetail]]:
 
 class FilterBackend(filters.DjangoFilterBackend):
     """django-filter's backend, with every filterset hardened and its errors passed on intact."""
+
+    filterset_base = StrictFilterSet
 
     def get_filterset_class(self, view: Any, queryset: QuerySet | None = None) -> Any:
         filterset_class = super().get_filterset_class(view, queryset)
