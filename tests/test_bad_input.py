@@ -533,7 +533,7 @@ def test_case_list_queries_do_not_grow_with_page_size(stage, client_for):
     for i in range(30):
         case = factories.case(world.a, [world.a1, world.a2][i % 2], lead=staff[i % len(staff)],
                               members=(staff[(i + 1) % len(staff)], staff[(i + 2) % len(staff)]),
-                              classification="confidential", tags=[f"t{i}"])
+                              created_by=staff[(i + 3) % len(staff)], classification="confidential", tags=[f"t{i}"])
         # Commodity pks are codes; the stubs allow only a model or an int in set().
         case.commodities.set(["antimony", "gallium"] if i % 3 else ["tungsten"])  # type: ignore[list-item]
         factories.party(case, factories.person(world.a))

@@ -6,7 +6,9 @@ under a case), a builder for one object (with its relations), a valid PATCH body
 
 - without credentials → 401, on the list, the detail and every write;
 - the list's query count is the same at `page_size=2` and `page_size=20` (after a warm-up request), over 21+ rows that
-  carry their relations, so nothing is fetched row by row;
+  carry their relations, each row its own (its own creator, unit, lead, members, case, parties, author, holder, …:
+  rows sharing one related record would let the ORM's per-instance caching hide a missing `select_related`), so
+  nothing is fetched row by row;
 - the detail carries `ETag: "<version>"`;
 - PATCH with a stale `If-Match` → 412, changing nothing; with the current one → 200, the version one up;
 - DELETE archives: the row stays, `archived` true, gone from the list, back with `?include_archived=true` (supervisor);
@@ -59,6 +61,22 @@ class World:
         if key is not None:
             client.credentials(HTTP_AUTHORIZATION=f"Token {self.tokens[key]}")
         return client
+
+
+def own_unit(w: World, agency: str) -> Unit:
+    """A unit of `agency` no other row uses."""
+    return factories.unit(w.agencies[agency], f"unit-{next(_seq)}")
+
+
+def own_user(w: World, agency: str) -> User:
+    """A user of `agency`, in a unit of their own, that no other row uses."""
+    return factories.user(w.agencies[agency], "investigator", own_unit(w, agency), username=f"staff-{next(_seq)}")
+
+
+def own_case(w: World, agency: str) -> Case:
+    """A case of `agency` whose unit, lead, members and creator are its own (no other row shares them)."""
+    return factories.case(w.agencies[agency], own_unit(w, agency), "restricted", lead=own_user(w, agency),
+                          members=(own_user(w, agency), own_user(w, agency)), created_by=own_user(w, agency))
 
 
 def ref(entity: Any) -> dict[str, str]:
@@ -116,16 +134,7 @@ class ReadTests:
         return []
 
     def test_list_query_count_is_constant_in_page_size(self, stage):
-        client, url = stage.client(), self.list_url(stage)
-        assert client.get(url, {"page_size": 2}).status_code == 200  # warm-up: caches, content types, …
-        counts = {}
-        for size in (2, 20):
-            with CaptureQueriesContext(connection) as queries:
-                response = client.get(url, {"page_size": size})
-            assert response.status_code == 200, response.json()
-            assert len(response.json()["results"]) == size, "too few rows to fill the page"
-            counts[size] = len(queries)
-        assert counts[2] == counts[20], counts
+        assert_constant_queries(stage.client(), self.list_url(stage))
 
     def test_detail(self, stage):
         obj = self.rows(stage)[0]
@@ -217,6 +226,18 @@ class WriteTests(ReadTests):
         assert self.state(theirs) == before
 
 
+def assert_constant_queries(client: APIClient, url: str) -> None:
+    assert client.get(url, {"page_size": 2}).status_code == 200  # warm-up: caches, content types, …
+    counts = {}
+    for size in (2, 20):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, {"page_size": size})
+        assert response.status_code == 200, response.json()
+        assert len(response.json()["results"]) == size, "too few rows to fill the page"
+        counts[size] = len(queries)
+    assert counts[2] == counts[20], counts
+
+
 # --- the resources: data only ----------------------------------------------------------------------
 
 
@@ -228,11 +249,11 @@ class TestCases(WriteTests):
 
     @classmethod
     def build(cls, w, agency, parent):
-        unit = w.units[f"{agency}1"]
-        sup = w.users[f"sup-{agency}"]
-        case = factories.case(w.agencies[agency], unit, "restricted", lead=sup, members=(sup,),
+        case = factories.case(w.agencies[agency], own_unit(w, agency), "restricted", lead=own_user(w, agency),
+                              members=(own_user(w, agency), own_user(w, agency)), created_by=own_user(w, agency),
                               tags=["antimony"])
         case.commodities.set(Commodity.objects.filter(code__in=["antimony", "gallium"]))
+        factories.party(case, factories.person(w.agencies[agency]))
         return case
 
 
@@ -258,7 +279,7 @@ class TestNotes(WriteTests):
 
     @classmethod
     def build(cls, w, agency, parent):
-        return factories.note(parent, w.users[f"sup-{agency}"])
+        return factories.note(parent, own_user(w, agency))
 
 
 class TestShares(WriteTests):
@@ -270,7 +291,7 @@ class TestShares(WriteTests):
 
     @classmethod
     def build(cls, w, agency, parent):
-        return factories.share(parent, w.agencies["c"], "read", unit_obj=w.units["c1"], by=w.users[f"sup-{agency}"])
+        return factories.share(parent, w.agencies["c"], "read", unit_obj=own_unit(w, "c"), by=own_user(w, agency))
 
 
 class TestPersons(WriteTests):
@@ -283,7 +304,7 @@ class TestPersons(WriteTests):
     def build(cls, w, agency, parent):
         person = factories.person(w.agencies[agency], nationalities=["CN"], phones=["+8613800138000"],
                                   identifiers=[{"scheme": "passport", "number": f"E{next(_seq):08d}", "country": "CN"}])
-        factories.party(w.cases[agency], person)
+        factories.party(own_case(w, agency), person)
         return person
 
 
@@ -296,7 +317,7 @@ class TestOrganizations(WriteTests):
     @classmethod
     def build(cls, w, agency, parent):
         org = factories.organization(w.agencies[agency], jurisdiction="HK", kind="trader")
-        factories.party(w.cases[agency], org, role="shell_company")
+        factories.party(own_case(w, agency), org, role="shell_company")
         return org
 
 
@@ -310,7 +331,7 @@ class TestLinks(WriteTests):
     def build(cls, w, agency, parent):
         owner = w.agencies[agency]
         return factories.link(owner, factories.person(owner), factories.organization(owner), kind="employment",
-                              case=w.cases[agency])
+                              case=own_case(w, agency))
 
 
 class TestShipments(WriteTests):
@@ -326,7 +347,7 @@ class TestShipments(WriteTests):
         return factories.shipment(
             owner, commodity_id="antimony", origin_country="CN", destination_country="US",
             consignor=org, consignee=factories.organization(owner), notify_party=factories.person(owner),
-            ordering_party=org, licence=factories.licence(owner, holder=org), cases=(w.cases[agency],),
+            ordering_party=org, licence=factories.licence(owner, holder=org), cases=(own_case(w, agency),),
             legs=({"from_country": "CN", "to_country": "VN", "mode": "road", "departed_on": "2025-03-01"},
                   {"from_country": "VN", "to_country": "US", "mode": "sea"}),
         )
@@ -344,7 +365,7 @@ class TestLicences(WriteTests):
         licence = factories.licence(owner, holder=factories.organization(owner),
                                     end_user=factories.organization(owner), destination_country="US",
                                     valid_from="2025-01-01", valid_to="2025-12-31")
-        factories.shipment(owner, licence=licence, cases=(w.cases[agency],))
+        factories.shipment(owner, licence=licence, cases=(own_case(w, agency),))
         return licence
 
 
@@ -357,8 +378,9 @@ class TestProsecutions(WriteTests):
     @classmethod
     def build(cls, w, agency, parent):
         defendant = factories.person(w.agencies[agency])
-        factories.party(w.cases[agency], defendant)
-        return factories.prosecution(w.cases[agency], defendant, charges=(("Criminal Law art. 151", "Smuggling"),
+        case = own_case(w, agency)
+        factories.party(case, defendant)
+        return factories.prosecution(case, defendant, charges=(("Criminal Law art. 151", "Smuggling"),
                                                                           ("Customs Law art. 82", "")))
 
 
@@ -371,10 +393,10 @@ class TestEvidence(WriteTests):
 
     @classmethod
     def build(cls, w, agency, parent):
-        evidence = factories.evidence(parent, w.users[f"sup-{agency}"], content=f"exhibit {next(_seq)}".encode())
+        evidence = factories.evidence(parent, own_user(w, agency), content=f"exhibit {next(_seq)}".encode())
         from cases.services import evidence_record_download
 
-        evidence_record_download(evidence=evidence, actor=w.users[f"sup-{agency}"])  # a custody log of two
+        evidence_record_download(evidence=evidence, actor=own_user(w, agency))  # a custody log of two
         return evidence
 
 
@@ -435,6 +457,11 @@ def build_world() -> World:
             "a": [resource.build(w, "a", parents["a"]) for _ in range(ROWS)],
             "b": [resource.build(w, "b", parents["b"])],
         }
+    from imports.models import ImportJob
+
+    for n in range(ROWS):
+        ImportJob.objects.create(agency=agencies["a"], kind="persons", file=f"imports/test-{n}.csv",
+                                 created_by=own_user(w, "a"))
     return w
 
 
@@ -442,6 +469,34 @@ def build_world() -> World:
 def stage(django_db_setup, django_db_blocker, tmp_path_factory):
     with built_once(django_db_blocker, build_world, str(tmp_path_factory.mktemp("media"))) as built:
         yield built
+
+
+# Lists that are not a resource above, each with the URL of one holding 21+ rows of distinct relations: the
+# audit trail (the evidence above writes its events), the import jobs (built below, each by its own user) and
+# the timeline of the case holding the notes (each by its own author).
+OTHER_LISTS = {
+    "/api/v1/audit/": lambda w: "/api/v1/audit/",
+    "/api/v1/imports/": lambda w: "/api/v1/imports/",
+    "/api/v1/cases/{}/timeline/": lambda w: f"/api/v1/cases/{w.objects['notes']['parent']['a'].pk}/timeline/",
+}
+
+
+@pytest.mark.parametrize("template", sorted(OTHER_LISTS))
+def test_other_list_query_count_is_constant_in_page_size(stage, template):
+    assert_constant_queries(stage.client(), OTHER_LISTS[template](stage))
+
+
+def test_every_list_of_the_api_has_its_query_count_checked():
+    """Every GET list of the API's schema is a resource above or one of OTHER_LISTS."""
+    import re
+
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    lists = {re.sub(r"\{[^}]*\}", "{}", path) for path, operations in paths.items()
+             if operations.get("get", {}).get("operationId", "").endswith("_list")}
+    checked = {re.sub(r"\{[^}]*\}", "{}", resource.url) for resource in RESOURCES} | set(OTHER_LISTS)
+    assert lists - checked == set(), "lists without a constant-query check"
 
 
 def test_every_resource_of_the_api_is_here():

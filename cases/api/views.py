@@ -23,7 +23,7 @@ CASE_UUID = OpenApiParameter("case_pk", type=str, location=OpenApiParameter.PATH
 
 
 class CaseViewSet(BaseModelViewSet):
-    queryset = Case.objects.select_related("agency", "unit", "lead").prefetch_related(
+    queryset = Case.objects.select_related("agency", "unit", "lead", "created_by").prefetch_related(
         Prefetch("members", queryset=User.objects.only("id", "username")), "commodities"
     )
     serializer_class = CaseSerializer
