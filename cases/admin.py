@@ -24,26 +24,18 @@ from cases.models import (
     Prosecution,
 )
 from core import policy
-from core.admin import CleanedField, ServiceAdmin, ServiceForm, ServiceInline, api_rule, inline_rows
+from core.admin import CleanedField, RecordRowsInline, ServiceAdmin, ServiceForm, ServiceInline, api_rule, inline_rows
 from core.api.validation import CurrencyField
 
 
-class PolicyInline(admin.TabularInline):
-    write_action: str  # the policy action that lets a user edit these rows of a case
-    extra = 0
+class CaseRowsInline(ServiceInline):
+    """A case's parties, notes and shares: written by those who may do `write_action` on the case."""
+
+    write_action: str
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):
-        return obj is None or policy.cases_writable(request.user, self.write_action).filter(pk=obj.pk).exists()
-
-    def has_change_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-    def has_view_permission(self, request, obj=None):
-        return True
+    def may_write(self, request, obj):
+        return policy.cases_writable(request.user, self.write_action).filter(pk=obj.pk).exists()
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(archived=False)
@@ -90,7 +82,7 @@ class ShareForm(CaseRowForm):
         rules.share_target(case_agency_id=case_agency_id, agency=data.get("agency"), unit=data.get("unit"))
 
 
-class PartyInline(ServiceInline, PolicyInline):  # the entity: one of the case's agency
+class PartyInline(CaseRowsInline):  # the entity: one of the case's agency
     model = CaseParty
     form = PartyForm
     write_action = "case.party"
@@ -107,7 +99,7 @@ class PartyInline(ServiceInline, PolicyInline):  # the entity: one of the case's
         return services.party_archive(party=stored, actor=request_user(request))
 
 
-class NoteInline(ServiceInline, PolicyInline):
+class NoteInline(CaseRowsInline):
     model = Note
     form = NoteForm
     write_action = "case.note"
@@ -124,7 +116,7 @@ class NoteInline(ServiceInline, PolicyInline):
         return services.note_archive(note=stored, actor=request_user(request))
 
 
-class ShareInline(ServiceInline, PolicyInline):
+class ShareInline(CaseRowsInline):
     model = CaseShare
     form = ShareForm
     write_action = "case.share"
@@ -233,24 +225,6 @@ class CommodityAdmin(admin.ModelAdmin):
 LAST_SEQ = 32767  # PositiveSmallIntegerField's largest value
 
 
-class CaseRecordInline(admin.TabularInline):
-    """Rows that are part of a case's record (a prosecution's charges): the record's permissions are theirs."""
-
-    extra = 0
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-    def has_add_permission(self, request, obj=None):
-        return obj is None or policy.writable(request.user, type(obj)).filter(pk=obj.pk).exists()
-
-    def has_change_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-
 class ChargeForm(ServiceForm):
     service_fields = frozenset({"statute", "description"})
     seq = forms.IntegerField(required=False, min_value=0, label="No.", help_text="Blank: after the others")
@@ -260,7 +234,7 @@ class ChargeForm(ServiceForm):
         return seq if seq is not None else LAST_SEQ  # numbered 1..n once saved
 
 
-class ChargeInline(CaseRecordInline):
+class ChargeInline(RecordRowsInline):
     """Saved with the prosecution and audited as part of it (`Prosecution.snapshot_children`)."""
 
     model = Charge

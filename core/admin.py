@@ -279,26 +279,39 @@ def _owns_agency(model: type[models.Model]) -> bool:
     return any(f.name == "agency" for f in model._meta.concrete_fields)
 
 
-class ReferencingInlineMixin(ScopedReferencesMixin):
-    """For an inline whose rows name agency-owned records (a case's parties): the same narrowing and check."""
+class RecordRowsInline(admin.TabularInline):
+    """Rows shown on their record's page (a shipment's legs, a prosecution's charges, a case's parties): whoever may
+    write the record (`may_write`) may add, change and remove them."""
 
-    form: type[forms.ModelForm] = ReferencesForm
+    extra = 0
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
-        formset.form.request = request
-        return formset
+    def may_write(self, request: HttpRequest, obj: models.Model) -> bool:
+        return policy.writable(request.user, type(obj)).filter(pk=obj.pk).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or self.may_write(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
 
 
-class ServiceInline(ReferencingInlineMixin):
+class ServiceInline(ScopedReferencesMixin, RecordRowsInline):
     """An inline whose rows are records of their own (a case's parties, notes, shares), each written by its
-    service: `ServiceAdmin.save_formset` calls these hooks with each row form's `service_data()`."""
+    service: `ServiceAdmin.save_formset` calls these hooks with each row form's `service_data()`. Its relation
+    fields offer and accept only what the rows may name, as the record's own (`ReferencesForm`)."""
 
-    form: type[forms.ModelForm] = ServiceForm
+    form = ServiceForm
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        formset.service_inline = self  # found by ServiceAdmin.save_formset
+        formset.form.request = request  # type: ignore[attr-defined]
+        formset.service_inline = self  # type: ignore[attr-defined]  # found by ServiceAdmin.save_formset
         return formset
 
     def create_row(self, request: HttpRequest, parent: Any, data: dict[str, Any]) -> Any:

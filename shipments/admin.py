@@ -9,8 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import F, Func
 
-from core import policy
-from core.admin import CleanedField, ServiceAdmin, ServiceForm, api_rule, inline_rows
+from core.admin import CleanedField, RecordRowsInline, ServiceAdmin, ServiceForm, api_rule, inline_rows
 from core.api.validation import CountryField, CurrencyField, HSCodeField
 from core.rules import RuleViolation, Violations
 from shipments import rules, services
@@ -44,29 +43,15 @@ class LegForm(ServiceForm):
         rules.leg_check(departed_on=data.get("departed_on"), arrived_on=data.get("arrived_on"))
 
 
-class LegInline(admin.TabularInline):
+class LegInline(RecordRowsInline):
     """The route, in order. Saved with the shipment and audited as part of it (`Shipment.snapshot_children`)."""
 
     model = ShipmentLeg
     form = LegForm
-    extra = 0
     max_num = rules.MAX_LEGS
     validate_max = True
     fields = ("seq", "from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
               "departed_on", "arrived_on")
-
-    # The shipment's permissions are the legs' permissions.
-    def has_view_permission(self, request, obj=None):
-        return True
-
-    def has_add_permission(self, request, obj=None):
-        return obj is None or policy.writable(request.user, Shipment).filter(pk=obj.pk).exists()
-
-    def has_change_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
 
 
 class ShipmentForm(ServiceForm):
