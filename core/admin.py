@@ -1,4 +1,4 @@
-"""The admin speaks the same access policy as the API, and every edit is audited."""
+"""The admin speaks the same access policy as the API, and writes records through their apps' services."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core import policy, services
-from core.rules import NON_FIELD, RuleViolation
+from core.rules import NON_FIELD, RuleViolation, StateConflict
 from core.snapshots import snapshot
 
 # Agency-owned records that other records point at; a form offers only those the user may reference.
@@ -132,14 +132,16 @@ class PolicyAdminMixin(ScopedReferencesMixin):
 
 
 class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
-    """Saves go through the audited services, in one transaction with their audit event."""
+    """For records that have no services of their own (agencies, units): the form saves, and the save is audited
+    in the same transaction. Records written by their app's services use `ServiceAdmin`."""
 
     readonly_fields: ClassVar[tuple[str, ...]] = ("id", "version", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             before = snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change else None
-            self.fill_owner(request, obj, change)
+            if not change and hasattr(obj, "agency_id") and obj.agency_id is None:
+                obj.agency = request.user.agency  # agency-owned records take the editor's agency when created
             super().save_model(request, obj, form, change)
             request._audit_pending = (obj, before)
 
@@ -150,39 +152,7 @@ class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
             if before is None:
                 services.audit_create(obj, actor=request.user)
             else:
-                services.audit_change(obj, before, actor=request.user, action=self.audit_action(before, obj))
-
-    def audit_action(self, before, obj) -> str:
-        return "update"
-
-    def save_formset(self, request, form, formset, change):
-        if formset.fk.remote_field.get_accessor_name() in getattr(form.instance, "snapshot_children", ()):
-            # Rows that are part of the record (a shipment's legs): audited with it (core.snapshots), and
-            # a removed row is gone, as when the API replaces the list.
-            formset.save()
-            return
-        instances = formset.save(commit=False)
-        for deleted in formset.deleted_objects:
-            services.archive(deleted, actor=request.user)
-        for instance in instances:
-            adding = instance._state.adding
-            before = None if adding else snapshot(type(instance)._default_manager.get(pk=instance.pk))
-            self.fill_inline_owner(request, instance)
-            instance.save()
-            if adding:
-                services.audit_create(instance, actor=request.user)
-            else:
-                assert before is not None  # taken above for every row that is not being added
-                services.audit_change(instance, before, actor=request.user)
-        formset.save_m2m()
-
-    def fill_owner(self, request, obj, change) -> None:
-        """Agency-owned records take the editor's agency when created."""
-        if not change and hasattr(obj, "agency_id") and obj.agency_id is None:
-            obj.agency = request.user.agency
-
-    def fill_inline_owner(self, request, instance) -> None:
-        """Hook for inline rows (e.g. a note's author)."""
+                services.audit_change(obj, before, actor=request.user)
 
 
 def add_rule_errors(form: forms.BaseForm, exc: RuleViolation) -> None:
@@ -200,7 +170,7 @@ class ReferencesForm(forms.ModelForm):
     a superuser's choice, or a case party of another agency's case shared read-write.
     """
 
-    request: ClassVar[HttpRequest | None] = None  # set by ReferencingAdmin.get_form on the class it builds
+    request: ClassVar[HttpRequest | None] = None  # set by ServiceAdmin.get_form on the class it builds
 
     def owner_agency_id(self, data: dict[str, Any]) -> Any:
         """The agency of the record being edited: its own, its case's, else (a new record) the editor's."""
@@ -239,22 +209,150 @@ class ReferencesForm(forms.ModelForm):
         return {getattr(item, "pk", item) for item in items if item is not None}
 
 
-class ReferencingInlineMixin(ScopedReferencesMixin):
-    """For an inline whose rows name agency-owned records (a case's parties): the same narrowing and check."""
+# --- records written by their app's services ----------------------------------------------------
 
-    form: type[forms.ModelForm] = ReferencesForm
+
+class ServiceForm(ReferencesForm):
+    """The form of a record its app's services write: it parses, and `clean()` shows the service's rules as the
+    form's errors (`check_rules`), so a save finds nothing new but a race. It never saves itself."""
+
+    # The fields the service takes; None: every field of the record but its id and agency.
+    service_fields: ClassVar[frozenset[str] | None] = None
+    state_field: ClassVar[str | None] = None  # where a refused state move (StateConflict) is shown
+
+    def service_data(self) -> dict[str, Any]:
+        """The parsed values the service takes."""
+        fields = self.service_fields
+        if fields is None:
+            fields = frozenset(f.name for f in self._meta.model._meta.get_fields()
+                               if getattr(f, "concrete", False)) - {"id", "agency"}
+        return {name: value for name, value in self.cleaned_data.items() if name in fields}
+
+    def stored(self) -> Any:
+        """The record as stored (None when it is being added): the form's instance until it is saved."""
+        return None if self.instance._state.adding else self.instance
+
+    def check_rules(self, data: dict[str, Any]) -> None:
+        """Raise the service's RuleViolation (or StateConflict) for the parsed values `data`."""
+
+    def clean(self):
+        data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
+        try:
+            self.check_rules(data)
+        except RuleViolation as exc:
+            add_rule_errors(self, exc)
+        except StateConflict as exc:
+            self.add_error(self.state_field, str(exc))
+        return data
+
+
+def inline_rows(formsets: list[Any], model: type[models.Model]) -> list[dict[str, Any]] | None:
+    """The rows the inline of `model` leaves, for a service that writes them with their record (a shipment's legs,
+    a prosecution's charges): each form's `service_data()`, in the order of their numbers (`seq`, then as listed),
+    without those marked for deletion. None when the page has no such inline: the rows stay as they are."""
+    found = [formset for formset in formsets if formset.model is model]
+    if not found:
+        return None
+    rows = []
+    for formset in found:
+        for index, row_form in enumerate(formset.forms):
+            data = getattr(row_form, "cleaned_data", None) or {}
+            if data and not data.get("DELETE"):
+                rows.append((data.get("seq") or 0, index, row_form.service_data()))
+    return [row for _, _, row in sorted(rows, key=lambda row: row[:2])]
+
+
+def _locked(obj: models.Model) -> Any:
+    """The stored row of the record a form edits, locked: the services compare the form's values with it."""
+    return type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
+
+
+def _adopt(obj: models.Model, stored: models.Model) -> None:
+    """The admin's form instance becomes the record the service stored (its page, its log entry, its message)."""
+    for field in type(stored)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(stored, field.attname))
+    obj._state.adding, obj._state.db = False, stored._state.db
+
+
+def _owns_agency(model: type[models.Model]) -> bool:
+    return any(f.name == "agency" for f in model._meta.concrete_fields)
+
+
+class RecordRowsInline(admin.TabularInline):
+    """Rows shown on their record's page (a shipment's legs, a prosecution's charges, a case's parties): whoever may
+    write the record (`may_write`) may add, change and remove them."""
+
+    extra = 0
+
+    def may_write(self, request: HttpRequest, obj: models.Model) -> bool:
+        return policy.writable(request.user, type(obj)).filter(pk=obj.pk).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or self.may_write(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+
+class ServiceInline(ScopedReferencesMixin, RecordRowsInline):
+    """An inline whose rows are records of their own (a case's parties, notes, shares), each written by its
+    service: `ServiceAdmin.save_formset` calls these hooks with each row form's `service_data()`. Its relation
+    fields offer and accept only what the rows may name, as the record's own (`ReferencesForm`)."""
+
+    form = ServiceForm
 
     def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
-        formset.form.request = request
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.request = request  # type: ignore[attr-defined]
+        formset.service_inline = self  # type: ignore[attr-defined]  # found by ServiceAdmin.save_formset
         return formset
 
+    def create_row(self, request: HttpRequest, parent: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
-class ReferencingAdmin(AuditedModelAdmin):
-    """An admin whose records name other agency-owned records (parties, licences, cases)."""
+    def update_row(self, request: HttpRequest, stored: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
-    form = ReferencesForm
-    actions = ("archive_selected",)
+    def archive_row(self, request: HttpRequest, stored: Any) -> Any:
+        raise NotImplementedError
+
+
+class ServiceAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    """The admin of records their app's services write, never the form's own save: adds, changes and the archive
+    action go through the hooks below, so the service checks the rules, derives, versions, audits and tells the
+    outbox exactly as through the API. Relation fields offer and accept only what the record may name
+    (`ReferencesForm`)."""
+
+    form = ServiceForm
+    actions: Any = ("archive_selected",)
+    readonly_fields: ClassVar[tuple[str, ...]] = ("id", "version", "created_at", "updated_at")
+
+    # --- the hooks an app's admin fills in with its services
+
+    def create_record(self, request: HttpRequest, agency: Any, data: dict[str, Any]) -> Any:
+        """Create the record from the form's `service_data()` (and `children`); `agency`: the new record's, None
+        for a case's own record (its case is in `data`)."""
+        raise NotImplementedError
+
+    def update_record(self, request: HttpRequest, stored: Any, data: dict[str, Any]) -> Any:
+        """Change `stored` (the row as stored, locked) to `data`."""
+        raise NotImplementedError
+
+    def archive_record(self, request: HttpRequest, obj: Any) -> Any:
+        raise NotImplementedError
+
+    def children(self, formsets: list[Any]) -> dict[str, Any]:
+        """Rows of inlines the service writes with the record ({"legs": inline_rows(formsets, ShipmentLeg)})."""
+        return {}
+
+    # --- the admin's own steps
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -269,11 +367,43 @@ class ReferencingAdmin(AuditedModelAdmin):
 
     def get_list_filter(self, request):
         filters = tuple(super().get_list_filter(request))
-        owned = any(f.name == "agency" for f in self.model._meta.concrete_fields)
-        return (*filters, "agency") if owned and request.user.is_superuser else filters
+        return (*filters, "agency") if _owns_agency(self.model) and request.user.is_superuser else filters
 
-    def audit_action(self, before, obj) -> str:
-        return "archive" if obj.archived and not before.get("archived") else "update"
+    def save_model(self, request, obj, form, change):
+        """Nothing yet: `save_related` writes the record with the inline rows its service takes, in one call."""
+
+    def save_related(self, request, form, formsets, change):
+        data = {**form.service_data(), **self.children(formsets)}
+        obj = form.instance
+        with transaction.atomic():
+            if change:
+                saved = self.update_record(request, _locked(obj), data)
+            else:
+                agency = None
+                if _owns_agency(self.model):  # the one a superuser picked, else the editor's
+                    agency = obj.agency if obj.agency_id is not None else request.user.agency
+                saved = self.create_record(request, agency, data)
+            _adopt(obj, saved)
+            for formset in formsets:
+                self.save_formset(request, form, formset, change)
+
+    def save_formset(self, request, form, formset, change):
+        """Rows that are records of their own go through their inline's hooks (`ServiceInline`); the others were
+        written with the record (`children`) or are read-only. What formset.save() would have recorded is kept
+        for the admin's change message."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        inline = getattr(formset, "service_inline", None)
+        if inline is None:
+            return
+        for row_form in formset.forms:
+            if row_form.instance._state.adding:
+                if row_form.has_changed() and not formset._should_delete_form(row_form):
+                    formset.new_objects.append(inline.create_row(request, form.instance, row_form.service_data()))
+            elif formset._should_delete_form(row_form):
+                formset.deleted_objects.append(inline.archive_row(request, _locked(row_form.instance)))
+            elif row_form.has_changed():
+                row = inline.update_row(request, _locked(row_form.instance), row_form.service_data())
+                formset.changed_objects.append((row, row_form.changed_data))
 
     @admin.action(description="Archive the selected records", permissions=["change"])
     def archive_selected(self, request, queryset):
@@ -283,10 +413,6 @@ class ReferencingAdmin(AuditedModelAdmin):
                 self.archive_record(request, obj)
             archived += 1
         self.message_user(request, f"Archived {archived} record(s).")
-
-    def archive_record(self, request, obj) -> None:
-        """Archive and audit one record; an admin whose app has services overrides this with its `*_archive`."""
-        services.archive(obj, actor=request.user)
 
 
 # --- form fields for the contract's value formats, so the admin applies the API's rules ------

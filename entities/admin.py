@@ -8,22 +8,12 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import F, Func, Q
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from core.admin import (
-    CleanedField,
-    ListField,
-    ReferencesForm,
-    ReferencingAdmin,
-    add_rule_errors,
-    api_rule,
-    error_text,
-)
+from core.admin import CleanedField, ListField, ServiceAdmin, ServiceForm, api_rule, error_text
 from core.api.validation import CurrencyField
-from core.rules import RuleViolation
 from entities import services, validators
 from entities.models import Entity, EntityType, IdentifierScheme, Link, Organization, Person
 from entities.normalize import fold
@@ -73,31 +63,6 @@ def _address(item: dict[str, Any]) -> dict[str, str]:
     return {"text": text, "country": validators.normalize_country(item.get("country"))}
 
 
-class ServiceForm(ReferencesForm):
-    """A form whose record is written by a service: `clean()` shows the service's rules as form errors."""
-
-    service_fields: ClassVar[frozenset[str]] = frozenset()  # the form's fields a service write takes
-
-    def service_data(self) -> dict[str, Any]:
-        return {name: value for name, value in self.cleaned_data.items() if name in self.service_fields}
-
-    def stored(self) -> Any:
-        """The record as stored (None when it is being added): the form's instance until it is saved."""
-        return None if self.instance._state.adding else self.instance
-
-    def check_rules(self, data: dict[str, Any]) -> None:
-        """Raise the service's RuleViolation for the parsed record."""
-
-    def clean(self):
-        data = super().clean()
-        if not self.errors:  # the rules judge a parsed record, as in the API
-            try:
-                self.check_rules(data)
-            except RuleViolation as exc:
-                add_rule_errors(self, exc)
-        return data
-
-
 # --- persons and organisations -----------------------------------------------------------------
 
 
@@ -143,6 +108,8 @@ class EntityForm(ServiceForm):
         return super().clean()
 
     def check_rules(self, data: dict[str, Any]) -> None:
+        if self.errors:
+            return  # the rules judge a parsed record, as in the API
         services.entity_check(agency_id=self.owner_agency_id(data), entity_type=self.entity_type,
                               data=self.service_data(), entity=self.stored())
 
@@ -219,38 +186,6 @@ class FoldedNameSearch(admin.ModelAdmin):
             with contextlib.suppress(validators.InvalidValue):
                 also |= Q(phones__contains=[validators.phone_query(term)])
         return found | queryset.filter(also), may_have_duplicates
-
-
-class ServiceAdmin(ReferencingAdmin):
-    """Adds, changes and archives through the record's services, never with a bare save: the service checks the
-    rules, derives, versions, audits and tells the outbox. Inline rows, if an admin has any, are saved and
-    audited one by one as in every admin."""
-
-    def create_record(self, request, agency: Any, data: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def update_record(self, request, stored: Any, data: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def save_model(self, request, obj, form, change):
-        data = form.service_data()
-        with transaction.atomic():
-            if change:
-                # The form has already set its values on `obj`: the service compares with the row as stored.
-                stored = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
-                saved = self.update_record(request, stored, data)
-            else:
-                self.fill_owner(request, obj, change)  # the editor's agency, or the one a superuser picked
-                saved = self.create_record(request, obj.agency, data)
-        for field in obj._meta.concrete_fields:  # the admin goes on (messages, log, redirect) with `obj`
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding, obj._state.db = False, saved._state.db
-
-    def save_related(self, request, form, formsets, change):
-        with transaction.atomic():
-            form.save_m2m()
-            for formset in formsets:
-                self.save_formset(request, form, formset, change=change)
 
 
 class EntityAdminBase(ServiceAdmin, FoldedNameSearch):
@@ -358,6 +293,8 @@ class LinkForm(ServiceForm):
         return "_".join((self.cleaned_data.get("subtype") or "").strip().lower().split())
 
     def check_rules(self, data: dict[str, Any]) -> None:
+        if self.errors:
+            return  # the rules judge a parsed record, as in the API
         services.link_check(agency_id=self.owner_agency_id(data), data=self.service_data(), link=self.stored())
 
 

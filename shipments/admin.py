@@ -6,15 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import admin
-from django.db import models, transaction
 from django.db.models import F, Func
 
-from core import policy
-from core.admin import CleanedField, ReferencesForm, ReferencingAdmin, add_rule_errors, api_rule
+from core.admin import CleanedField, RecordRowsInline, ServiceAdmin, ServiceForm, api_rule, inline_rows
 from core.api.validation import CountryField, CurrencyField, HSCodeField
-from core.rules import RuleViolation
+from core.rules import RuleViolation, Violations
 from shipments import rules, services
 from shipments.models import Licence, Shipment, ShipmentLeg
 
@@ -23,112 +20,41 @@ as_currency = api_rule(CurrencyField(allow_blank=True))
 as_hs_code = api_rule(HSCodeField(allow_blank=True))
 
 
-def _apply_rules(form: forms.BaseForm, *checks: Callable[[], None]) -> None:
+def _check_all(*checks: Callable[[], None]) -> None:
+    """Run every check, then raise one RuleViolation naming all that they found."""
+    found = Violations()
     for check in checks:
         try:
             check()
         except RuleViolation as exc:
-            add_rule_errors(form, exc)
-
-
-def _form_data(form: forms.ModelForm, model: type[models.Model]) -> dict[str, Any]:
-    """The form's cleaned values of the record's own fields (the agency is the service's argument)."""
-    fields = {f.name for f in model._meta.get_fields() if getattr(f, "concrete", False)} - {"agency", "id"}
-    return {name: value for name, value in form.cleaned_data.items() if name in fields}
-
-
-def _show_saved(form: forms.ModelForm, saved: models.Model) -> None:
-    """The record the service wrote, as the admin's own object (its page, its history entry, its message)."""
-    obj = form.instance
-    for field in saved._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding, obj._state.db = False, saved._state.db
-
-
-class ServiceSavedAdmin(ReferencingAdmin):
-    """Saves and archiving through the app's services, never the form's own save: the same rules, derived
-    fields, version, audit event and outbox row as through the API. The forms check the same rules in
-    `clean()`, so the service's check finds nothing new (but a race)."""
-
-    def create(self, *, agency: Any, actor: Any, data: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def update(self, obj: Any, *, actor: Any, data: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def archive(self, obj: Any, *, actor: Any) -> None:
-        raise NotImplementedError
-
-    def children(self, formsets: list[Any]) -> dict[str, Any]:
-        """Rows of inlines the service writes with the record ({"legs": [...]})."""
-        return {}
-
-    def save_model(self, request, obj, form, change):
-        pass  # written in save_related, once the inlines are known too
-
-    def save_related(self, request, form, formsets, change):
-        data = {**_form_data(form, self.model), **self.children(formsets)}
-        for formset in formsets:  # saved by the service, not by themselves: no rows of theirs to name in the log
-            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        with transaction.atomic():
-            if change:
-                obj = self.model._default_manager.select_for_update().get(pk=form.instance.pk)
-                saved = self.update(obj, actor=request.user, data=data)
-            else:
-                agency = form.cleaned_data.get("agency") or request.user.agency
-                saved = self.create(agency=agency, actor=request.user, data=data)
-        _show_saved(form, saved)
-
-    @admin.action(description="Archive the selected records", permissions=["change"])
-    def archive_selected(self, request, queryset):
-        archived = 0
-        for obj in policy.writable(request.user, queryset).filter(archived=False):
-            self.archive(obj, actor=request.user)
-            archived += 1
-        self.message_user(request, f"Archived {archived} record(s).")
+            found.merge(exc)
+    found.raise_if_any()
 
 
 # --- shipments ---------------------------------------------------------------------------------
 
 
-class LegForm(forms.ModelForm):
+class LegForm(ServiceForm):
+    service_fields = frozenset(services.LEG_FIELDS)
     from_country = CleanedField(cleaner=as_country, label="From")
     to_country = CleanedField(cleaner=as_country, label="To")
 
-    def clean(self):
-        data = super().clean()
-        assert data is not None  # ModelForm.clean returns cleaned_data
-        _apply_rules(self, lambda: rules.leg_check(departed_on=data.get("departed_on"),
-                                                   arrived_on=data.get("arrived_on")))
-        return data
+    def check_rules(self, data: dict[str, Any]) -> None:
+        rules.leg_check(departed_on=data.get("departed_on"), arrived_on=data.get("arrived_on"))
 
 
-class LegInline(admin.TabularInline):
+class LegInline(RecordRowsInline):
     """The route, in order. Saved with the shipment and audited as part of it (`Shipment.snapshot_children`)."""
 
     model = ShipmentLeg
     form = LegForm
-    extra = 0
     max_num = rules.MAX_LEGS
     validate_max = True
     fields = ("seq", "from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
               "departed_on", "arrived_on")
 
-    # The shipment's permissions are the legs' permissions.
-    def has_view_permission(self, request, obj=None):
-        return True
 
-    def has_add_permission(self, request, obj=None):
-        return obj is None or policy.writable(request.user, Shipment).filter(pk=obj.pk).exists()
-
-    def has_change_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.has_add_permission(request, obj)
-
-
-class ShipmentForm(ReferencesForm):
+class ShipmentForm(ServiceForm):
     hs_code = CleanedField(cleaner=as_hs_code, max_length=14, label="HS code",
                            help_text="What was actually carried: 2 to 10 digits (8110.10 is read as 811010)")
     declared_hs_code = CleanedField(cleaner=as_hs_code, max_length=14, label="Declared HS code")
@@ -136,19 +62,15 @@ class ShipmentForm(ReferencesForm):
     origin_country = CleanedField(cleaner=as_country, help_text="ISO 3166: CN")
     destination_country = CleanedField(cleaner=as_country)
 
-    def clean(self):
-        data = super().clean()
-        owner = self.owner_agency_id(data)
-        adding = self.instance._state.adding
-        _apply_rules(
-            self,
+    def check_rules(self, data: dict[str, Any]) -> None:
+        stored = self.stored()
+        _check_all(
             lambda: rules.shipment_check({name: data.get(name) for name in
                                           (*rules.SHIPMENT_QUANTITIES, "purity_pct")}),
             lambda: rules.shipment_source_id_check(
-                agency_id=owner, source=data.get("source") or "", source_id=data.get("source_id") or "",
-                exclude_id=None if adding else self.instance.pk),
+                agency_id=self.owner_agency_id(data), source=data.get("source") or "",
+                source_id=data.get("source_id") or "", exclude_id=stored and stored.pk),
         )
-        return data
 
 
 class TransitCountryFilter(admin.SimpleListFilter):
@@ -192,7 +114,7 @@ class MisdeclaredFilter(admin.SimpleListFilter):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ServiceSavedAdmin):
+class ShipmentAdmin(ServiceAdmin):
     form = ShipmentForm
     inlines = (LegInline,)
     list_display = ("reference", "commodity", "hs_code", "declared_hs_code", "quantity_kg", "origin_country",
@@ -224,53 +146,38 @@ class ShipmentAdmin(ServiceSavedAdmin):
     def route(self, obj: Shipment) -> str:
         return " → ".join(obj.transit_countries)
 
-    def create(self, *, agency, actor, data):
-        return services.shipment_create(agency=agency, actor=actor, data=data)
+    def create_record(self, request, agency, data):
+        return services.shipment_create(agency=agency, actor=request.user, data=data)
 
-    def update(self, obj, *, actor, data):
-        return services.shipment_update(shipment=obj, actor=actor, data=data)
+    def update_record(self, request, stored, data):
+        return services.shipment_update(shipment=stored, actor=request.user, data=data)
 
-    def archive(self, obj, *, actor):
-        services.shipment_archive(shipment=obj, actor=actor)
+    def archive_record(self, request, obj):
+        return services.shipment_archive(shipment=obj, actor=request.user)
 
     def children(self, formsets):
-        legs = [formset for formset in formsets if formset.model is ShipmentLeg]
-        return {"legs": _legs_of(legs[0])} if legs else {}
-
-
-def _legs_of(formset: Any) -> list[dict[str, Any]]:
-    """The legs of the inline, in the order of their numbers, without those marked for deletion."""
-    rows = []
-    for index, leg_form in enumerate(formset.forms):
-        data = getattr(leg_form, "cleaned_data", None) or {}
-        if not data or data.get("DELETE"):
-            continue
-        rows.append((data.get("seq") or 0, index, {name: data.get(name) for name in services.LEG_FIELDS
-                                                  if name in data}))
-    return [leg for _, _, leg in sorted(rows, key=lambda row: row[:2])]
+        legs = inline_rows(formsets, ShipmentLeg)
+        return {} if legs is None else {"legs": legs}
 
 
 # --- licences ----------------------------------------------------------------------------------
 
 
-class LicenceForm(ReferencesForm):
+class LicenceForm(ServiceForm):
     destination_country = CleanedField(cleaner=as_country, help_text="ISO 3166: AE")
 
-    def clean(self):
-        data = super().clean()
-        adding = self.instance._state.adding
-        _apply_rules(
-            self,
+    def check_rules(self, data: dict[str, Any]) -> None:
+        stored = self.stored()
+        _check_all(
             lambda: rules.licence_check({name: data.get(name) for name in
                                          (*rules.LICENCE_QUANTITIES, "valid_from", "valid_to")}),
             lambda: rules.licence_number_check(agency_id=self.owner_agency_id(data), number=data.get("number") or "",
-                                               exclude_id=None if adding else self.instance.pk),
+                                               exclude_id=stored and stored.pk),
         )
-        return data
 
 
 @admin.register(Licence)
-class LicenceAdmin(ServiceSavedAdmin):
+class LicenceAdmin(ServiceAdmin):
     form = LicenceForm
     list_display = ("number", "holder", "commodity", "max_quantity_kg", "destination_country", "end_user",
                     "valid_from", "valid_to", "status", "agency")
@@ -287,11 +194,11 @@ class LicenceAdmin(ServiceSavedAdmin):
     )
     create_action = "entity.change"
 
-    def create(self, *, agency, actor, data):
-        return services.licence_create(agency=agency, actor=actor, data=data)
+    def create_record(self, request, agency, data):
+        return services.licence_create(agency=agency, actor=request.user, data=data)
 
-    def update(self, obj, *, actor, data):
-        return services.licence_update(licence=obj, actor=actor, data=data)
+    def update_record(self, request, stored, data):
+        return services.licence_update(licence=stored, actor=request.user, data=data)
 
-    def archive(self, obj, *, actor):
-        services.licence_archive(licence=obj, actor=actor)
+    def archive_record(self, request, obj):
+        return services.licence_archive(licence=obj, actor=request.user)
