@@ -231,7 +231,10 @@ def prepare_events(events: Iterable[dict[str, Any]], *, agency: Any, actor: Any 
     rows, texts = [], []
     for item in events:
         created = item.pop("created", None)
-        text = changes_text(item.pop("changes", None), created=created)
+        if created is not None:  # the fast path (changes_text's own), without a call for each event
+            text = created_json(created[0], created[1] if type(created[1]) is dict else created[1].__dict__)
+        else:
+            text = changes_text(item.pop("changes", None))
         row = _NEW_EVENTS.new({**common, **item})
         row["changes"] = Jsonb(text, dumps=_as_is)
         rows.append(row)

@@ -196,11 +196,10 @@ class Upsert:
 
             from .snapshots import diff, snapshot
 
-            events = []
-            for obj in self.new.values():
-                row = obj if isinstance(obj, dict) else obj.__dict__
-                events.append({"action": "create", "object_type": self._type(obj), "object_id": str(row["id"]),
-                               "case_id": row.get("case_id"), "created": (self.model, row)})
+            model, type_of = self.model, self.object_type
+            events = [{"action": "create", "object_type": type_of(obj) if type_of else model._meta.model_name,
+                       "object_id": str(row["id"]), "case_id": row.get("case_id"), "created": (model, row)}
+                      for obj in self.new.values() for row in (obj if type(obj) is dict else obj.__dict__,)]
             for obj, before in self.changed.values():
                 events.append({"action": "update", "object_type": self._type(obj), "object_id": str(obj.pk),
                                "case_id": getattr(obj, "case_id", None),

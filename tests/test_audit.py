@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
+from django.utils.timezone import now as timezone_now
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent, ChainHead
@@ -648,3 +649,25 @@ def test_events_recorded_many_at_a_time_chain_as_single_ones_do(world):
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert all(compute_hash(e.prev_hash, e) == e.hash for e in events)  # as read back from the database
     assert verify_chain(chain).ok
+
+
+@pytest.mark.django_db
+def test_events_written_before_changes_were_pairs_still_verify(world):
+    """Events the trail holds from before `changes` were always [old, new] (plain values, hashed as the
+    reference canonical JSON of their payload) verify beside new ones."""
+    import hashlib
+
+    from audit.services import _canonical, _payload
+
+    chain = str(world.a.pk)
+    record(action="login", agency=world.a)
+    head = ChainHead.objects.get(chain=chain)
+    old = AuditEvent(chain=chain, seq=head.last_seq + 1, at=timezone_now(), agency_code=world.a.code, actor="old",
+                     action="token_issued", object_type="apitoken", object_id="1", request_id="r",
+                     changes={"prefix": "abcd1234", "n": 3, "fields": ["role"]}, prev_hash=head.last_hash)
+    old.hash = hashlib.sha256((head.last_hash + _canonical(_payload(old))).encode()).hexdigest()
+    old.save(force_insert=True)
+    ChainHead.objects.filter(chain=chain).update(last_seq=old.seq, last_hash=old.hash)
+    record(action="login", agency=world.a, changes={"n": [None, 1]})
+    result = verify_chain(chain)
+    assert (result.ok, result.checked) == (True, 3)
