@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,16 @@ def read(kind: str) -> list[dict[str, Any]]:
 
 
 def typed(model: type[models.Model], data: dict[str, Any]) -> dict[str, Any]:
-    """JSON values as the model's fields hold them (a date, a decimal); relations are left to the caller."""
+    """JSON values as the model's fields store them (a date; a decimal to its places, as the API parses it)."""
     fields = {f.name: f for f in model._meta.concrete_fields}
-    return {name: fields[name].to_python(value) if name in fields and not fields[name].is_relation
-            and value is not None else value for name, value in data.items()}
+    out = dict(data)
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is not None and not field.is_relation and value is not None:
+            out[name] = field.to_python(value)
+            if isinstance(field, models.DecimalField):
+                out[name] = out[name].quantize(Decimal(1).scaleb(-field.decimal_places))
+    return out
 
 
 class Loader:
