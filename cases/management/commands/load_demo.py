@@ -1,18 +1,9 @@
-"""`python manage.py load_demo`: the demo data set, read from ``cases/demo/*.jsonl`` and written through the services.
-
-Everything in it is FICTIONAL: the people, companies, registration numbers, phone numbers, cases and events are
-invented; any resemblance to real persons or companies is coincidental. Only places, countries and commodities
-are real. Two agencies (SSB, ASB) with their units and one user of every role each (password ``DEMO_PASSWORD``)
-and an ``admin`` superuser; SSB's "Operation Grey Ore" (an antimony ring: persons, companies, links, licences,
-shipments, parties, notes, prosecutions), ASB's gallium case shared read-only with SSB and its "Operation Dark
-Crystal"; and 300 background shipments (``background_shipments.jsonl``, with their organisations and licences).
-
-One file per kind of record, one JSON object a line; records name each other by stable keys: an entity by its
-agency's code and ``source_id``, a case by its ``key``, a user by username, a licence by its number. Every
-record is written by its app's service (which checks its rules, audits it and tells the outbox), all in one
-transaction. Idempotent: a record found by its key (``source`` + ``source_id``; a case's agency + title; a
-party's case + entity; …) is left as it is, so edits made while demonstrating survive a reload; accounts are
-brought to the state the files describe. A second run writes nothing.
+"""`python manage.py load_demo`: the demo data set (all FICTIONAL: only places, countries and commodities are
+real), read from ``cases/demo/*.jsonl``: one file a kind of record, one JSON object a line, naming other records
+by stable keys (an entity by its agency's code and ``source_id``, a case by its ``key``, a user by username, a
+licence by its number). Every record is written by its app's service, as an API write is (rules, audit event,
+outbox), in one transaction. Idempotent: a record found by its key is left as it is (edits made while
+demonstrating survive a reload); accounts are brought to the state the files describe; a second run writes nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +33,7 @@ DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_PASSWORD = "demo-password-2026"
 SOURCE, BACKGROUND_SOURCE = "demo", "demo-background"
 PARTY_FIELDS = ("consignor", "consignee", "notify_party", "ordering_party")
+USER_FIELDS = ("agency_id", "unit_id", "role", "clearance", "is_staff", "is_superuser", "is_active", "password")
 
 
 def read(kind: str) -> list[dict[str, Any]]:
@@ -52,15 +44,19 @@ def read(kind: str) -> list[dict[str, Any]]:
 
 def typed(model: type[models.Model], data: dict[str, Any]) -> dict[str, Any]:
     """JSON values as the model's fields store them (a date; a decimal to its places, as the API parses it)."""
-    fields = {f.name: f for f in model._meta.concrete_fields}
     out = dict(data)
-    for name, value in data.items():
-        field = fields.get(name)
-        if field is not None and not field.is_relation and value is not None:
-            out[name] = field.to_python(value)
+    for field in model._meta.concrete_fields:
+        if out.get(field.name) is not None and not field.is_relation:
+            out[field.name] = field.to_python(out[field.name])
             if isinstance(field, models.DecimalField):
-                out[name] = out[name].quantize(Decimal(1).scaleb(-field.decimal_places))
+                out[field.name] = out[field.name].quantize(Decimal(1).scaleb(-field.decimal_places))
     return out
+
+
+def open_case(*, agency: Agency, data: dict[str, Any], status: str) -> Case:
+    """A case as the API makes it: opened (a new case is `open`), then moved on to `status`."""
+    case = case_create(agency=agency, actor=None, data=data)
+    return case if status == CaseStatus.OPEN else case_update(case=case, actor=None, data={"status": status})
 
 
 class Loader:
@@ -87,18 +83,20 @@ class Loader:
         self.created[label] += 1
         return obj
 
+    def count(self, label: str, created: bool, before: Any, after: Any) -> None:
+        if created or before != after:
+            (self.created if created else self.updated)[label] += 1
+
     def refs(self, code: str, data: dict[str, Any], *entities: str) -> dict[str, Any]:
-        """`data` with the records it names by key (entities in fields `entities`, cases, a licence) in their place."""
-        out = dict(data)
-        for name in entities:
-            if out.get(name):
-                if (code, out[name]) not in self.entities:
-                    raise CommandError(f"demo data names {out[name]!r}, which {code}'s master index does not hold")
-                out[name] = self.entities[code, out[name]]
+        """`data` with the records it names by key (the entities of fields `entities`, cases, a licence)."""
+        missing = [data[name] for name in entities if data.get(name) and (code, data[name]) not in self.entities]
+        if missing:
+            raise CommandError(f"demo data names {missing}, which {code}'s master index does not hold")
+        out = {**data, **{name: self.entities[code, data[name]] for name in entities if data.get(name)}}
         if "commodity" in out:
             out["commodity_id"] = out.pop("commodity")
-        if "case" in out:
-            out["case"] = self.cases[out["case"]] if out["case"] else None
+        if out.get("case"):
+            out["case"] = self.cases[out["case"]]
         if "cases" in out:
             out["cases"] = [self.cases[key] for key in out["cases"]]
         if out.get("licence"):
@@ -108,30 +106,33 @@ class Loader:
     def run(self) -> None:
         with transaction.atomic():
             self.accounts()
-            for kind, create in (("persons", person_create), ("organizations", organization_create)):
-                for r in read(kind):
-                    code, agency = r["agency"], self.agencies[r.pop("agency")]
-                    key = {"agency": agency, "source": r["source"], "source_id": r["source_id"]}
-                    self.entities[code, r["source_id"]] = self.ensure(kind, Entity, key, create, agency=agency,
-                                                                      actor=None, data=r)
+            self.load("persons", Entity, person_create, ("source", "source_id"))
+            self.load("organizations", Entity, organization_create, ("source", "source_id"))
             self.story()
-            for r in read("links"):
-                agency = self.agencies[r["agency"]]
-                data = {**self.refs(r.pop("agency"), r, "source", "target"), "provenance_source": SOURCE}
-                key = {"agency": agency, "provenance_source": SOURCE, "provenance_id": r["provenance_id"]}
-                self.ensure("links", Link, key, link_create, agency=agency, actor=None, data=data)
-            for r in read("licences"):
-                code, agency = r["agency"], self.agencies[r.pop("agency")]
-                self.licences[code, r["number"]] = self.ensure(
-                    "licences", Licence, {"agency": agency, "number": r["number"]}, licence_create, agency=agency,
-                    actor=None, data=typed(Licence, self.refs(code, r, "holder", "end_user")))
-            self.shipments("shipments", read("shipments"))
-            for r in read("prosecutions"):
-                case = self.cases[r.pop("case")]
-                data = typed(Prosecution, self.refs(case.agency.code, r, "defendant"))
-                self.ensure("prosecutions", Prosecution, {"case": case, "defendant": data["defendant"]},
-                            prosecution_create, case=case, actor=None, data=data)
-            self.shipments("background shipments", read("background_shipments"))
+            self.load("links", Link, link_create, ("provenance_source", "provenance_id"), "source", "target")
+            self.load("licences", Licence, licence_create, ("number",), "holder", "end_user")
+            self.load("shipments", Shipment, shipment_create, ("source", "source_id"), *PARTY_FIELDS)
+            self.load("prosecutions", Prosecution, prosecution_create, ("defendant",), "defendant")
+            self.load("background_shipments", Shipment, shipment_create, ("source", "source_id"), *PARTY_FIELDS,
+                      label="background shipments")
+
+    def load(self, kind: str, model: type[models.Model], service: Callable[..., Any], key: tuple[str, ...],
+             *entities: str, label: str = "") -> None:
+        """The records of `kind`, each of an agency (`agency`: its code) or of a case (`case`: its key), found by
+        `key` and their owner; `entities`: the fields naming entities of the owner's agency by `source_id`."""
+        for r in read(kind):
+            scope = "agency" if "agency" in r else "case"
+            owner: Any = self.agencies[r.pop("agency")] if scope == "agency" else self.cases[r.pop("case")]
+            code = owner.code if scope == "agency" else owner.agency.code
+            data = typed(model, self.refs(code, r, *entities))
+            if "legs" in data:
+                data["legs"] = [typed(ShipmentLeg, leg) for leg in data["legs"]]
+            obj = self.ensure(label or kind, model, {scope: owner, **{k: data[k] for k in key}}, service,
+                              **{scope: owner}, actor=None, data=data)
+            if model is Entity:
+                self.entities[code, r["source_id"]] = obj
+            elif model is Licence:
+                self.licences[code, r["number"]] = obj
 
     def accounts(self) -> None:
         for r in read("agencies"):
@@ -143,10 +144,8 @@ class Loader:
                 name = Unit.objects.filter(agency=agency, code=u["code"]).values_list("name", flat=True).first()
                 self.units[agency.code, u["code"]], created = unit_ensure(agency=agency, code=u["code"], name=u["name"])
                 self.count("units", created, name, u["name"])
-        self.units.update({(code, None): None for code in self.agencies})
-        fields = ("agency_id", "unit_id", "role", "clearance", "is_staff", "is_superuser", "is_active", "password")
         for r in read("users"):
-            before = User.objects.filter(username=r["username"]).values_list(*fields).first()
+            before = User.objects.filter(username=r["username"]).values_list(*USER_FIELDS).first()
             try:
                 user, created = user_ensure(
                     username=r["username"], agency=self.agencies.get(r["agency"]), role=r["role"],
@@ -154,19 +153,12 @@ class Loader:
                     is_staff=True, is_superuser=r["superuser"], is_active=True)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-            self.count("users", created, before, tuple(getattr(user, name) for name in fields))
+            self.count("users", created, before, tuple(getattr(user, name) for name in USER_FIELDS))
             self.users[user.username] = user
-
-    def count(self, label: str, created: bool, before: Any, after: Any) -> None:
-        if created:
-            self.created[label] += 1
-        elif before != after:
-            self.updated[label] += 1
 
     def story(self) -> None:
         for r in read("cases"):
-            agency = self.agencies[r["agency"]]
-            commodities = list(Commodity.objects.filter(code__in=r["commodities"]))
+            agency, commodities = self.agencies[r["agency"]], list(Commodity.objects.filter(code__in=r["commodities"]))
             if len(commodities) != len(r["commodities"]):
                 raise CommandError(f"commodities {r['commodities']} are not all seeded; run migrate first")
             data = {**typed(Case, {k: r[k] for k in ("title", "summary", "priority", "classification", "opened_on",
@@ -175,77 +167,48 @@ class Loader:
                     "members": [self.users[name] for name in r["members"]], "commodities": commodities}
             self.cases[r["key"]] = self.ensure("cases", Case, {"agency": agency, "title": r["title"]}, open_case,
                                                agency=agency, data=data, status=r["status"])
-        for r in read("parties"):
-            case = self.cases[r.pop("case")]
-            data = self.refs(case.agency.code, r, "entity")
-            self.ensure("case parties", CaseParty, {"case": case, "entity": data["entity"]}, party_add, case=case,
-                        actor=None, data=data)
+        self.load("parties", CaseParty, party_add, ("entity",), "entity", label="case parties")
         for r in read("notes"):
             case, author = self.cases[r["case"]], self.users[r["author"]]
             self.ensure("notes", Note, {"case": case, "author": author, "body": r["body"]}, note_create, case=case,
                         actor=author, data={"body": r["body"]})
         for r in read("shares"):
             case, agency = self.cases[r["case"]], self.agencies[r["agency"]]
-            data = {"agency": agency, "unit": self.units[agency.code, r["unit"]], "access": r["access"]}
+            data = {"agency": agency, "unit": self.units.get((agency.code, r["unit"])), "access": r["access"]}
             self.ensure("case shares", CaseShare, {"case": case, "agency": agency, "unit": data["unit"]}, share_create,
                         case=case, actor=self.users[r["shared_by"]], data=data)
 
-    def shipments(self, label: str, records: list[dict[str, Any]]) -> None:
-        """Shipments with their legs and cases; those stored already found in one query (a few hundred)."""
-        stored = set(Shipment.objects.filter(source__in={r["source"] for r in records})
-                     .values_list("agency__code", "source", "source_id"))
-        for r in records:
-            code = r.pop("agency")
-            if (code, r["source"], r["source_id"]) not in stored:
-                data = typed(Shipment, self.refs(code, r, *PARTY_FIELDS))
-                data["legs"] = [typed(ShipmentLeg, leg) for leg in data["legs"]]
-                self.ensure(label, None, r, shipment_create, agency=self.agencies[code], actor=None, data=data)
-
-
-def open_case(*, agency: Agency, data: dict[str, Any], status: str) -> Case:
-    """A case as the API makes it: opened (a new case is `open`), then moved on to `status`."""
-    case = case_create(agency=agency, actor=None, data=data)
-    return case if status == CaseStatus.OPEN else case_update(case=case, actor=None, data={"status": status})
-
 
 class Command(BaseCommand):
-    help = ("Load the demo data set (fictional): two agencies, their users, three cases, background shipments. "
-            "Idempotent.")
+    help = "Load the demo data set (fictional): two agencies, their users, three cases, background shipments."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        loader = Loader()
+        loader, write = Loader(), self.stdout.write
         loader.run()
-        out, done = self.stdout, []
-        for verb, counts in (("created", loader.created), ("updated", loader.updated)):
-            if counts:
-                done.append(f"{verb} " + ", ".join(f"{n} {label}" for label, n in counts.items()))
-        if done:
-            out.write(self.style.SUCCESS("Demo data loaded (all names fictional): " + "; ".join(done) + "."))
-        else:
-            out.write(self.style.SUCCESS("Demo data already loaded: nothing changed (all names fictional)."))
-        out.write("\nAgencies:")
+        done = "; ".join(f"{verb} " + ", ".join(f"{n} {label}" for label, n in counts.items())
+                         for verb, counts in (("created", loader.created), ("updated", loader.updated)) if counts)
+        write(self.style.SUCCESS(f"Demo data loaded (all names fictional): {done}." if done else
+                                 "Demo data already loaded: nothing changed (all names fictional)."))
+        write("\nAgencies:")
         for code, agency in loader.agencies.items():
             units = ", ".join(u for (a, u) in loader.units if a == code and u)
-            out.write(f"  {code}  {agency.name} (units: {units}; contact: {agency.contact})")
-        out.write(f"\nUsers (password for all: {DEMO_PASSWORD}):")
+            write(f"  {code}  {agency.name} (units: {units}; contact: {agency.contact})")
+        write(f"\nUsers (password for all: {DEMO_PASSWORD}):")
         groups: dict[str, list[str]] = {}
-        for r in read("users"):
-            group = f"{r['agency']}/{r['unit']}" if r["agency"] else None
-            groups.setdefault(group or r["username"], []).append(r["username"] if group else "superuser, no agency")
-        for group, names in groups.items():
-            out.write(f"  {group}: {', '.join(names)}")
-        out.write("\nCases:")
+        for u in loader.users.values():
+            group = f"{u.agency.code}/{u.unit.code}" if u.agency and u.unit else u.username
+            groups.setdefault(group, []).append("superuser, no agency" if u.is_superuser else u.username)
+        write("\n".join(f"  {group}: {', '.join(names)}" for group, names in groups.items()))
+        write("\nCases:")
         for case in loader.cases.values():
             arrested = case.parties.filter(custody_status=CustodyStatus.ARRESTED).count()
             shared = ", ".join(f"{s.agency.code} ({s.access})" for s in case.shares.filter(archived=False))
             extra = (f"; {arrested} arrested" if arrested else "") + (f"; shared with {shared}" if shared else "")
-            out.write(f"  {case.reference}  {case.title} [{case.classification}, {case.status}{extra}]")
-            out.write(f"      {case.shipments.count()} shipments, {case.prosecutions.count()} prosecutions, "
-                      f"{case.links.count()} links")
-        background = Shipment.objects.filter(source=BACKGROUND_SOURCE)
-        agencies = dict.fromkeys(r["agency"] for r in read("background_shipments"))
-        out.write(f"\nBackground: {background.count()} shipments (source {BACKGROUND_SOURCE!r}) in "
-                  f"{', '.join(agencies)}.")
-        out.write("\nAn API token:")
-        out.write("  python manage.py issue_token demo-investigator")
-        out.write('  curl -H "Authorization: Token <key>" http://127.0.0.1:8000/api/v1/cases/')
+            write(f"  {case.reference}  {case.title} [{case.classification}, {case.status}{extra}]\n"
+                  f"      {case.shipments.count()} shipments, {case.prosecutions.count()} prosecutions, "
+                  f"{case.links.count()} links")
+        background = Shipment.objects.filter(source=BACKGROUND_SOURCE).count()
+        agencies = ", ".join(dict.fromkeys(r["agency"] for r in read("background_shipments")))
+        write(f"\nBackground: {background} shipments (source {BACKGROUND_SOURCE!r}) in {agencies}.")
+        write("\nAn API token:\n  python manage.py issue_token demo-investigator\n"
+              '  curl -H "Authorization: Token <key>" http://127.0.0.1:8000/api/v1/cases/')
