@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -15,22 +17,20 @@ from accounts.models import User
 from audit.models import AuditEvent, ChainHead
 from audit.services import verify_chain
 from cases.commodities import seed_commodities
-from cases.management.commands.load_demo import (
-    BACKGROUND_SOURCE,
-    CASES,
-    DARK_CRYSTAL,
-    DEMO_PASSWORD,
-    GALLIUM_PORT,
-    GREY_ORE,
-    PROSECUTIONS,
-)
+from cases.management.commands import load_demo as load_demo_module
+from cases.management.commands.load_demo import BACKGROUND_SOURCE, DEMO_PASSWORD, read
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note, Prosecution
+from core.snapshots import diff, snapshot
 from entities import validators
 from entities.models import Entity, Link, Organization, Person
 from entities.rules import LINK_ENDS
 from shipments.models import Licence, Shipment
 
 pytestmark = pytest.mark.django_db
+
+# The demo data are files (cases/demo/*.jsonl); cases are named by their key.
+GREY_ORE, GALLIUM_PORT, DARK_CRYSTAL = "grey-ore", "gallium-port", "dark-crystal"
+CASES = {case["key"]: case for case in read("cases")}
 
 
 def load() -> str:
@@ -249,7 +249,7 @@ def test_the_prosecutions_of_the_arrested(demo):
     event = AuditEvent.objects.get(object_id=str(final.pk), action="create")
     assert [c["statute"] for c in event.changes["charges"][1]] == [c.statute for c in final.charges.all()]
     assert event.case_id == case.pk
-    # Every other new kind of record is audited one by one too (the background is audited per batch).
+    # Every other new kind of record is audited one by one too.
     records = [*Link.objects.all(), *Licence.objects.all(), *Prosecution.objects.all(),
                *Shipment.objects.filter(source="demo")]
     assert len(records) > 40
@@ -265,7 +265,7 @@ def test_a_second_group_in_another_agency(demo, client_for):
     assert (shipment.status, shipment.transit_countries, shipment.hs_code) == ("seized", ["VN"], "811292")
     assert shipment.declared_hs_code != shipment.hs_code
     assert {p.stage for p in case.prosecutions.all()} == {"indicted", "investigation"}
-    assert len(PROSECUTIONS[DARK_CRYSTAL]) == case.prosecutions.count()
+    assert len([p for p in read("prosecutions") if p["case"] == DARK_CRYSTAL]) == case.prosecutions.count()
     assert Link.objects.filter(case=case, kind="family", subtype="spouse").exists()
     # Not shared: SSB does not see it.
     ssb_inv = client_for(User.objects.get(username="demo-investigator"))
@@ -288,10 +288,11 @@ def test_background_shipments(demo):
         legs = list(shipment.legs.all())
         assert legs and legs[0].from_country == shipment.origin_country
         assert legs[-1].to_country == shipment.destination_country
-    # One summary event per agency for the bulk insert.
-    imports = AuditEvent.objects.filter(action="import", object_type="shipment")
-    assert sorted(imports.values_list("agency_code", flat=True)) == ["ASB", "SSB"]
-    assert sum(e.changes["created"][1] for e in imports) == background.count()
+    # Each written by the shipment service with its own create event (no more one summary event per agency).
+    assert not AuditEvent.objects.filter(action="import").exists()
+    created = set(AuditEvent.objects.filter(action="create", object_type="shipment")
+                  .values_list("object_id", flat=True))
+    assert {str(pk) for pk in background.values_list("pk", flat=True)} <= created
 
     # The same on every run: lost ones come back as they were, and only they are created.
     def fields(shipment):
@@ -322,3 +323,58 @@ def test_load_demo_is_quick_and_says_what_it_loaded():
     assert time.perf_counter() - started < 30
     assert ", 300 background shipments" in out and "Background: 300 shipments" in out
     assert "4 shipments, 8 prosecutions" in out  # Operation Grey Ore
+
+
+# --- one write path: the loader writes through the services, as the API does --------------------------
+
+
+def test_every_demo_record_has_the_create_event_the_services_write(demo):
+    """Each record's create event (a share's `share` event) holds {field: [None, value]} for the record as it
+    was created: what the service writes for an API create too. Cases are created open, then moved on."""
+    kinds = [Person, Organization, Link, Licence, Shipment, Case, CaseParty, Note, CaseShare, Prosecution]
+    events = {(e.object_id, e.action): e for e in AuditEvent.objects.filter(action__in=["create", "share"])}
+    checked = 0
+    for model in kinds:
+        for record in model._default_manager.all():
+            action = "share" if model is CaseShare else "create"
+            event = events[str(record.pk), action]
+            expected = diff({}, snapshot(record))
+            if model is Case:
+                expected["status"] = [None, "open"]
+                assert AuditEvent.objects.filter(object_id=str(record.pk), action="transition").count() == 1
+            assert event.changes == expected, (model, record)
+            assert all(old is None for old, _ in event.changes.values())
+            if model is Shipment:
+                assert {"legs", "cases"} <= set(event.changes) and event.changes["legs"][1], record
+            checked += 1
+    assert checked == 13 + 38 + 29 + 8 + 307 + 3 + 26 + 5 + 1 + 10
+
+
+def test_a_demo_shipment_has_the_create_event_of_the_same_shipment_posted_to_the_api(demo, client_for):
+    shipment = Shipment.objects.get(source="demo", source_id="go-2025-04-yuanfeng")
+    spec = next(r for r in read("shipments") if r["source_id"] == shipment.source_id)
+    payload = {k: v for k, v in spec.items() if k not in ("agency", "consignor", "consignee", "notify_party",
+                                                          "ordering_party", "cases")}
+    payload.update({role: {"type": "organization", "id": str(getattr(shipment, f"{role}_id"))}
+                    for role in ("consignor", "consignee", "notify_party", "ordering_party")})
+    payload.update(source_id="api-copy", cases=[str(demo_case(GREY_ORE).pk)])
+    client = client_for(User.objects.get(username="demo-investigator"))
+
+    response = client.post("/api/v1/shipments/", payload, format="json")
+
+    assert response.status_code == 201, response.json()
+    from_api = AuditEvent.objects.get(object_id=response.json()["id"], action="create")
+    from_demo = AuditEvent.objects.get(object_id=str(shipment.pk), action="create")
+    assert (from_api.object_type, from_api.agency_code) == (from_demo.object_type, from_demo.agency_code)
+    assert from_api.changes.pop("source_id") == [None, "api-copy"]
+    assert from_demo.changes.pop("source_id") == [None, shipment.source_id]
+    assert from_api.changes == from_demo.changes
+
+
+def test_the_loader_writes_only_through_services():
+    """Every write is a service's: no save, bulk insert or update, model validation or audit event of its own."""
+    source = Path(load_demo_module.__file__).read_text()
+    for writer in (r"\.save\(", r"bulk_(create|update)", r"full_clean", r"\)\.update\(",
+                   r"\.objects\.(create|get_or_create|update_or_create)\(", r"\.delete\(", r"\baudit_(create|change)\b",
+                   r"\brecord(_many)?\(", r"copy_insert"):
+        assert not re.search(writer, source), writer
