@@ -144,10 +144,11 @@ class _ImportShipmentSerializer(ShipmentSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Without the source_id uniqueness of the API: an import upserts by it instead.
-        found = Violations()
+        found = None
         try:
             shipment_rules.shipment_check(attrs)
         except RuleViolation as exc:
+            found = Violations()
             found.merge(exc)
         job = self.context.get("job")
         if attrs.get("transit_countries") and attrs.get("source_id") and job is not None:
@@ -155,6 +156,7 @@ class _ImportShipmentSerializer(ShipmentSerializer):
             try:
                 shipment_rules.transit_countries_check(has_legs=key in self._keys_with_legs())
             except RuleViolation as exc:
+                found = found or Violations()
                 found.merge(exc)
         if found:
             raise serializers.ValidationError(found.errors)
