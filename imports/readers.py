@@ -10,7 +10,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from xml.etree import ElementTree
 
 from django.conf import settings
@@ -21,6 +21,9 @@ TOO_DEEP = "nested too deeply"
 
 class BadFile(ValueError):
     """The file is not what an import takes; the job fails with this message and writes nothing."""
+
+
+T = TypeVar("T")
 
 
 class Table:
@@ -39,7 +42,7 @@ def _text_rows(binary: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
 
 
-def _guard(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _guard(rows: Iterator[T]) -> Iterator[T]:
     try:
         yield from rows
     except UnicodeDecodeError as exc:
