@@ -8,6 +8,9 @@ into form errors, so each message is written once and reads the same through eve
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db.models import QuerySet
 
 NON_FIELD = "non_field_errors"
 
@@ -24,6 +27,15 @@ class RuleViolation(Exception):
 
 class StateConflict(Exception):
     """A forbidden state change (a case or prosecution moved out of order): the API's 409."""
+
+
+def unique(others: QuerySet, *, field: str, message: str, exclude_pk: Any = None) -> None:
+    """A uniqueness rule: RuleViolation on `field` when `others` (the rows holding the same key) has a row but
+    the one being written (`exclude_pk`)."""
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if others.exists():
+        raise RuleViolation({field: [message]})
 
 
 class Violations:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from core.rules import RuleViolation, Violations
+from core.rules import RuleViolation, Violations, unique
 
 from . import validators
 from .models import Entity, EntityType, Link, LinkKind
@@ -58,11 +58,8 @@ def check_source_id_free(*, agency_id: Any, source: str, source_id: str, exclude
     """One record per (source, source_id) in an agency, persons and organisations together, archived included."""
     if not source_id:
         return
-    taken = Entity.objects.filter(agency_id=agency_id, source=source or "", source_id=source_id)
-    if exclude_pk is not None:
-        taken = taken.exclude(pk=exclude_pk)
-    if taken.exists():
-        raise RuleViolation({"source_id": [SOURCE_ID_TAKEN]})
+    unique(Entity.objects.filter(agency_id=agency_id, source=source or "", source_id=source_id),
+           field="source_id", message=SOURCE_ID_TAKEN, exclude_pk=exclude_pk)
 
 
 def check_entity(entity_type: str, values: Mapping[str, Any]) -> None:
@@ -172,9 +169,6 @@ def check_provenance_free(*, agency_id: Any, provenance_source: str, provenance_
     """One link per (provenance source, id) in an agency."""
     if not provenance_id:
         return
-    taken = Link.objects.filter(agency_id=agency_id, provenance_source=provenance_source or "",
-                                provenance_id=provenance_id)
-    if exclude_pk is not None:
-        taken = taken.exclude(pk=exclude_pk)
-    if taken.exists():
-        raise RuleViolation({"provenance_id": [PROVENANCE_TAKEN]})
+    unique(Link.objects.filter(agency_id=agency_id, provenance_source=provenance_source or "",
+                               provenance_id=provenance_id),
+           field="provenance_id", message=PROVENANCE_TAKEN, exclude_pk=exclude_pk)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from core.rules import RuleViolation, Violations
+from core.rules import RuleViolation, Violations, unique
 
 MAX_LEGS = 50
 
@@ -104,11 +104,8 @@ def shipment_source_id_check(*, agency_id: Any, source: str, source_id: str, exc
 
     if not source_id:
         return
-    others = Shipment.objects.filter(agency_id=agency_id, source=source or "", source_id=source_id)
-    if exclude_id is not None:
-        others = others.exclude(pk=exclude_id)
-    if others.exists():
-        raise RuleViolation({"source_id": [SOURCE_ID_TAKEN.format(source_id=source_id)]})
+    unique(Shipment.objects.filter(agency_id=agency_id, source=source or "", source_id=source_id),
+           field="source_id", message=SOURCE_ID_TAKEN.format(source_id=source_id), exclude_pk=exclude_id)
 
 
 def same_agency_check(*, agency_id: Any, references: Mapping[str, Any]) -> None:
@@ -141,8 +138,5 @@ def licence_number_check(*, agency_id: Any, number: str, exclude_id: Any = None)
 
     if not number:
         return
-    others = Licence.objects.filter(agency_id=agency_id, number=number)
-    if exclude_id is not None:
-        others = others.exclude(pk=exclude_id)
-    if others.exists():
-        raise RuleViolation({"number": [LICENCE_NUMBER_TAKEN.format(number=number)]})
+    unique(Licence.objects.filter(agency_id=agency_id, number=number),
+           field="number", message=LICENCE_NUMBER_TAKEN.format(number=number), exclude_pk=exclude_id)

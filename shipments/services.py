@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.db import IntegrityError, models, transaction
 
@@ -25,6 +25,7 @@ from . import rules
 from .bulk import shipments_upsert  # noqa: F401  (the bulk forms of these services, for importers)
 from .models import Licence, Shipment, ShipmentLeg
 
+M = TypeVar("M", Shipment, Licence)
 SHIPMENT_LABEL = "shipments.shipment"
 LICENCE_LABEL = "shipments.licence"
 LEG_FIELDS = ("from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
@@ -236,16 +237,23 @@ def shipment_update(*, shipment: Shipment, actor: Any, data: Mapping[str, Any]) 
         given = {getattr(case, "pk", case) for case in cases}
         shipment.cases.set([*cases, *(case for case in _hidden_cases(shipment, actor) if case.pk not in given)])
     _forget_children(shipment)
-    _reload(shipment)
-    if not diff(before, snapshot(shipment)):
+    return _settle(shipment, before=before, unchanged=unchanged, was_archived=was_archived, actor=actor,
+                   label=SHIPMENT_LABEL)
+
+
+def _settle(obj: M, *, before: dict[str, Any], unchanged: Any, was_archived: bool, actor: Any, label: str) -> M:
+    """End an update written since the savepoint `unchanged`: when the stored record is what it was, undo the
+    write (the version stays, no event); else audit it (`archive` when it newly archived) and tell the outbox."""
+    _reload(obj)
+    if not diff(before, snapshot(obj)):
         transaction.savepoint_rollback(unchanged)
-        shipment.refresh_from_db()
-        return shipment
+        obj.refresh_from_db()
+        return obj
     transaction.savepoint_commit(unchanged)
-    action = "archive" if shipment.archived and not was_archived else "update"
-    audit_change(shipment, before, actor=actor, action=action)
-    outbox.records_changed(SHIPMENT_LABEL, [shipment.pk])
-    return shipment
+    action = "archive" if obj.archived and not was_archived else "update"  # type: ignore[attr-defined]
+    audit_change(obj, before, actor=actor, action=action)
+    outbox.records_changed(label, [obj.pk])
+    return obj
 
 
 def _archive(obj: Shipment | Licence, *, actor: Any, label: str) -> None:
@@ -315,16 +323,8 @@ def licence_update(*, licence: Licence, actor: Any, data: Mapping[str, Any]) -> 
     _licence_check(licence, data)
     unchanged = transaction.savepoint()
     _save_licence(licence)
-    _reload(licence)
-    if not diff(before, snapshot(licence)):
-        transaction.savepoint_rollback(unchanged)
-        licence.refresh_from_db()
-        return licence
-    transaction.savepoint_commit(unchanged)
-    action = "archive" if licence.archived and not was_archived else "update"
-    audit_change(licence, before, actor=actor, action=action)
-    outbox.records_changed(LICENCE_LABEL, [licence.pk])
-    return licence
+    return _settle(licence, before=before, unchanged=unchanged, was_archived=was_archived, actor=actor,
+                   label=LICENCE_LABEL)
 
 
 @transaction.atomic
