@@ -10,8 +10,8 @@ import base64
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import models, transaction
@@ -41,6 +41,8 @@ PROSECUTION_FIELDS = frozenset({"defendant", "court", "prosecutor_office", "stag
                                 "verdict_on", *rules.SENTENCE_FIELDS})
 EVIDENCE_FIELDS = frozenset({"title", "kind"})
 
+
+R = TypeVar("R", bound=models.Model)
 
 def _known(data: Mapping[str, Any], fields: frozenset[str], what: str) -> dict[str, Any]:
     unknown = set(data) - fields
@@ -79,6 +81,24 @@ def _apply(obj: models.Model, data: Mapping[str, Any], names: Iterable[str]) -> 
 def _archiving(obj: Any, data: Mapping[str, Any], changed: set[str]) -> str | None:
     """'archive' when an update (the admin's edit form) archives the record."""
     return "archive" if "archived" in changed and data["archived"] else None
+
+
+def _update(obj: R, *, actor: Any, data: Mapping[str, Any], fields: frozenset[str], what: str,
+            check: Callable[[dict[str, Any], set[str]], None] | None = None) -> R:
+    """The update of a case's own record (party, note, share, evidence): the fields that change, checked by
+    `check(data, changed)`, applied, saved and audited (`archive` when it newly archives); nothing when nothing
+    changes (the version stays)."""
+    data = _known(data, fields, what)
+    changed = _changed(obj, data)
+    if not changed:
+        return obj
+    if check is not None:
+        check(data, changed)
+    before = snapshot(obj)
+    _apply(obj, data, changed)
+    obj.save()
+    core_services.audit_change(obj, before, actor=actor, action=_archiving(obj, data, changed) or "update")
+    return obj
 
 
 def _archive(obj: Any, *, actor: Any) -> Any:
@@ -213,16 +233,9 @@ def party_add(*, case: Case, actor: Any, data: Mapping[str, Any]) -> CaseParty:
 
 @transaction.atomic
 def party_update(*, party: CaseParty, actor: Any, data: Mapping[str, Any]) -> CaseParty:
-    data = _known(data, PARTY_FIELDS, "case party")
-    changed = _changed(party, data)
-    if not changed:
-        return party
-    party_check(case=party.case, data={name: data[name] for name in changed})
-    before = snapshot(party)
-    _apply(party, data, changed)
-    party.save()
-    core_services.audit_change(party, before, actor=actor)
-    return party
+    return _update(party, actor=actor, data=data, fields=PARTY_FIELDS, what="case party",
+                   check=lambda data, changed: party_check(case=party.case,
+                                                           data={name: data[name] for name in changed}))
 
 
 def party_archive(*, party: CaseParty, actor: Any) -> CaseParty:
@@ -243,16 +256,8 @@ def note_create(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Note:
 
 @transaction.atomic
 def note_update(*, note: Note, actor: Any, data: Mapping[str, Any]) -> Note:
-    data = _known(data, NOTE_FIELDS, "note")
-    changed = _changed(note, data)
-    if not changed:
-        return note
-    rules.note_body(data["body"])
-    before = snapshot(note)
-    _apply(note, data, changed)
-    note.save()
-    core_services.audit_change(note, before, actor=actor)
-    return note
+    return _update(note, actor=actor, data=data, fields=NOTE_FIELDS, what="note",
+                   check=lambda data, changed: rules.note_body(data["body"]))
 
 
 def note_archive(*, note: Note, actor: Any) -> Note:
@@ -274,17 +279,10 @@ def share_create(*, case: Case, actor: Any, data: Mapping[str, Any]) -> CaseShar
 
 @transaction.atomic
 def share_update(*, share: CaseShare, actor: Any, data: Mapping[str, Any]) -> CaseShare:
-    data = _known(data, SHARE_FIELDS, "share")
-    changed = _changed(share, data)
-    if not changed:
-        return share
-    rules.share_target(case_agency_id=share.case.agency_id, agency=data.get("agency", share.agency),
-                       unit=data.get("unit", share.unit))
-    before = snapshot(share)
-    _apply(share, data, changed)
-    share.save()
-    core_services.audit_change(share, before, actor=actor)
-    return share
+    return _update(share, actor=actor, data=data, fields=SHARE_FIELDS, what="share",
+                   check=lambda data, changed: rules.share_target(
+                       case_agency_id=share.case.agency_id, agency=data.get("agency", share.agency),
+                       unit=data.get("unit", share.unit)))
 
 
 def share_revoke(*, share: CaseShare, actor: Any) -> CaseShare:
@@ -434,15 +432,7 @@ def evidence_create(*, case: Any, upload: Any, title: str, kind: str = "", actor
 @transaction.atomic
 def evidence_update(*, evidence: Evidence, actor: Any, data: Mapping[str, Any]) -> Evidence:
     """Only the title and kind of evidence change; its file stays as uploaded."""
-    data = _known(data, EVIDENCE_FIELDS | {"archived"}, "evidence edit")
-    changed = _changed(evidence, data)
-    if not changed:
-        return evidence
-    before = snapshot(evidence)
-    _apply(evidence, data, changed)
-    evidence.save()
-    core_services.audit_change(evidence, before, actor=actor, action=_archiving(evidence, data, changed) or "update")
-    return evidence
+    return _update(evidence, actor=actor, data=data, fields=EVIDENCE_FIELDS | {"archived"}, what="evidence edit")
 
 
 def evidence_archive(*, evidence: Evidence, actor: Any) -> Evidence:
