@@ -3,6 +3,7 @@ test's own Celery app, so that a test can take the broker or the cache away and 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -82,6 +83,8 @@ def broker_at(settings, url: str) -> Iterator[None]:
     """The test's settings and its Celery app (which read the broker URL once) both use the broker at `url`."""
     before = app.conf.broker_url
 
+    environ_before = os.environ.get("CELERY_BROKER_URL")
+
     def switch(to: str) -> None:
         # The app keeps its connection and producer pools (kombu's, one per broker URL): forget them, so that the
         # next send takes those of the new URL. (Closing them would close kombu's shared pool of the old URL.)
@@ -90,8 +93,15 @@ def broker_at(settings, url: str) -> Iterator[None]:
         app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
     settings.CELERY_BROKER_URL = url
+    # Celery reads CELERY_BROKER_URL from the environment before its own setting (as the embedded services
+    # of `make test` set it): switch that too, or this process would go on talking to the suite's broker.
+    os.environ["CELERY_BROKER_URL"] = url
     switch(url)
     try:
         yield
     finally:
+        if environ_before is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = environ_before
         switch(before)

@@ -242,6 +242,8 @@ def test_an_import_leaves_the_switch_interval_and_synchronous_commit_as_they_wer
     from imports.services import job_create, run_job
 
     before = sys.getswitchinterval()
+    with db_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = on")  # whatever the server's default (a development one turns it off)
     job = job_create(agency=world.a, actor=None, upload=ContentFile(persons_csv(GOOD), name="p.csv"),
                      kind="persons", run=False)
     assert run_job(job.pk).status == "succeeded"
