@@ -4,20 +4,38 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from accounts import services
 from accounts.models import Agency, ApiToken, Unit, User
 from core import policy
-from core.admin import AuditedModelAdmin, PolicyAdminMixin
+from core.admin import PolicyAdminMixin
+
+
+class AccountsAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    """Agencies and units, saved through their service (accounts.services), in one transaction with their event."""
+
+    readonly_fields = ("id", "version", "created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        if not change and hasattr(obj, "agency_id") and obj.agency_id is None:
+            data["agency"] = request.user.agency  # a unit takes the editor's agency when none was chosen
+        self.save_through_service(obj, actor=request.user, data=data)
+
+    def save_through_service(self, obj, *, actor, data) -> None:
+        raise NotImplementedError
 
 
 @admin.register(Agency)
-class AgencyAdmin(AuditedModelAdmin):
+class AgencyAdmin(AccountsAdmin):
     list_display = ("code", "name", "contact")
     search_fields = ("code", "name")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
 
+    def save_through_service(self, obj, *, actor, data) -> None:
+        services.agency_save(agency=obj, actor=actor, data=data)
+
 
 @admin.register(Unit)
-class UnitAdmin(AuditedModelAdmin):
+class UnitAdmin(AccountsAdmin):
     list_display = ("code", "name", "agency")
     list_filter = ("agency",)
     search_fields = ("code", "name")
@@ -27,6 +45,9 @@ class UnitAdmin(AuditedModelAdmin):
         if db_field.name == "agency":
             kwargs["queryset"] = policy.visible(request.user, Agency)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_through_service(self, obj, *, actor, data) -> None:
+        services.unit_save(unit=obj, actor=actor, data=data)
 
 
 @admin.register(User)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
-from core.snapshots import diff, snapshot_values
+from core.services import audit_change, audit_create
+from core.snapshots import diff, snapshot, snapshot_values
 
 from .choices import Clearance, Role
 from .models import Agency, ApiToken, Unit, User
+
+A = TypeVar("A", Agency, Unit)
 
 
 @transaction.atomic
@@ -43,6 +47,34 @@ def agency_ensure(*, code: str, name: str, contact: str | None = None) -> tuple[
     if changes:
         record(action="create" if created else "update", obj=agency, agency=agency, changes=changes)
     return agency, created
+
+
+@transaction.atomic
+def agency_save(*, agency: Agency, actor: Any, data: Mapping[str, Any]) -> Agency:
+    """Create (an unsaved `agency`) or change an agency with parsed values (the admin's form): audited; a save
+    that changes nothing keeps the version and records nothing."""
+    return _save(agency, actor=actor, data=data)
+
+
+@transaction.atomic
+def unit_save(*, unit: Unit, actor: Any, data: Mapping[str, Any]) -> Unit:
+    """Create (an unsaved `unit`, its agency set) or change a unit with parsed values: as agency_save."""
+    return _save(unit, actor=actor, data=data)
+
+
+def _save(obj: A, *, actor: Any, data: Mapping[str, Any]) -> A:
+    adding = obj._state.adding
+    before = None if adding else snapshot(type(obj)._default_manager.select_for_update().get(pk=obj.pk))
+    for name, value in data.items():
+        setattr(obj, name, value)
+    if before is not None and not diff(before, snapshot(obj)):
+        return obj
+    obj.save()
+    if before is None:
+        audit_create(obj, actor=actor)
+    else:
+        audit_change(obj, before, actor=actor)
+    return obj
 
 
 @transaction.atomic

@@ -10,9 +10,8 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core import policy, services
+from core import policy
 from core.rules import NON_FIELD, RuleViolation, StateConflict
-from core.snapshots import snapshot
 
 # Agency-owned records that other records point at; a form offers only those the user may reference.
 REFERENCED_MODELS = frozenset({"entities.entity", "shipments.licence", "cases.case"})
@@ -129,30 +128,6 @@ class PolicyAdminMixin(ScopedReferencesMixin):
             if scoped is not None:
                 queryset = queryset.filter(pk__in=scoped.values("pk"))
         return queryset, may_have_duplicates
-
-
-class AuditedModelAdmin(PolicyAdminMixin, admin.ModelAdmin):
-    """For records that have no services of their own (agencies, units): the form saves, and the save is audited
-    in the same transaction. Records written by their app's services use `ServiceAdmin`."""
-
-    readonly_fields: ClassVar[tuple[str, ...]] = ("id", "version", "created_at", "updated_at")
-
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            before = snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change else None
-            if not change and hasattr(obj, "agency_id") and obj.agency_id is None:
-                obj.agency = request.user.agency  # agency-owned records take the editor's agency when created
-            super().save_model(request, obj, form, change)
-            request._audit_pending = (obj, before)
-
-    def save_related(self, request, form, formsets, change):
-        with transaction.atomic():
-            super().save_related(request, form, formsets, change)
-            obj, before = getattr(request, "_audit_pending", (form.instance, None))
-            if before is None:
-                services.audit_create(obj, actor=request.user)
-            else:
-                services.audit_change(obj, before, actor=request.user)
 
 
 def add_rule_errors(form: forms.BaseForm, exc: RuleViolation) -> None:

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import User
 from audit.models import AuditEvent
 from cases.models import Case, CustodyEntry, Evidence
 from entities.models import Link
@@ -515,3 +516,35 @@ def test_case_page_names_only_the_cases_agency_records(world, staff_client):
     data["parties-0-entity"] = str(mine.pk)
     assert client.post(f"/admin/cases/case/{case.pk}/change/", data).status_code == 302
     assert case.parties.get().entity_id == mine.pk
+
+
+def test_units_and_agencies_are_saved_through_the_accounts_services(world, staff_client, monkeypatch):
+    from accounts import services as account_services
+    from accounts.models import Unit
+
+    calls: list[str] = []
+    for name in ("unit_save", "agency_save"):
+        real = getattr(account_services, name)
+        monkeypatch.setattr(account_services, name,
+                            lambda *, _real=real, _name=name, **kwargs: calls.append(_name) or _real(**kwargs))
+    admin_user = factories.user(world.a, "agency_admin", world.a1)
+    client = staff_client(admin_user)
+    response = client.post("/admin/accounts/unit/add/", {"agency": world.a.pk, "code": "ports", "name": "Ports"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    unit = Unit.objects.get(agency=world.a, code="ports")
+    assert AuditEvent.objects.filter(object_id=str(unit.pk), action="create").count() == 1
+
+    url = f"/admin/accounts/unit/{unit.pk}/change/"
+    assert client.post(url, {"agency": world.a.pk, "code": "ports", "name": "Ports"}).status_code == 302
+    unit.refresh_from_db()
+    assert unit.version == 1 and not AuditEvent.objects.filter(object_id=str(unit.pk), action="update").exists()
+    assert client.post(url, {"agency": world.a.pk, "code": "ports", "name": "Port control"}).status_code == 302
+    event = AuditEvent.objects.get(object_id=str(unit.pk), action="update")
+    assert event.changes == {"name": ["Ports", "Port control"]} and event.actor == admin_user.username
+
+    superuser = User.objects.create_superuser("root-a", "root@example.com", PASSWORD)
+    response = staff_client(superuser).post(f"/admin/accounts/agency/{world.a.pk}/change/", {
+        "code": world.a.code, "name": "State Security Bureau (renamed)", "contact": world.a.contact})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert calls == ["unit_save", "unit_save", "unit_save", "agency_save"]
+    assert AuditEvent.objects.filter(object_id=str(world.a.pk), action="update").count() == 1
