@@ -420,19 +420,23 @@ def sha256_of(job: ImportJob) -> str:
 
 
 def _finish(job: ImportJob, counts: Counts | None, *, status: str, error: str = "") -> None:
-    """End the job with these counts (None: as they stand) and record its one `import` event. A job that
-    ended early keeps the total its first pass counted: its counts are those of its processed rows."""
+    """End the job with these counts (None: as they stand) and record its one `import` event. Once finished,
+    `created + updated + unchanged + failed_rows == total_rows` (API.md): a job that ended early (failed,
+    cancelled) accounts for the rows it processed, and its event keeps the rows its first pass counted in the
+    file (`rows_in_file`)."""
+    rows_in_file = job.total_rows
     if counts is not None:
         job.processed_rows = counts.total
-        if status == ImportStatus.SUCCEEDED or not job.total_rows:
-            job.total_rows = counts.total
         job.created, job.updated, job.unchanged, job.failed_rows = (counts.created, counts.updated,
                                                                     counts.unchanged, counts.failed)
+    job.total_rows = job.created + job.updated + job.unchanged + job.failed_rows
     job.status, job.error, job.finished_at = status, error, timezone.now()
     job.save()
     changes: dict[str, Any] = {"sha256": job.sha256, "kind": job.kind, "mode": job.mode, "source": job.source,
                                "status": status, "total_rows": job.total_rows, "created": job.created,
                                "updated": job.updated, "unchanged": job.unchanged, "failed_rows": job.failed_rows}
+    if rows_in_file != job.total_rows:
+        changes["rows_in_file"] = rows_in_file
     if status != ImportStatus.SUCCEEDED:
         changes["processed_rows"] = job.processed_rows
     if error:
