@@ -7,7 +7,7 @@ into form errors, so each message is written once and reads the same through eve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -36,6 +36,17 @@ def unique(others: QuerySet, *, field: str, message: str, exclude_pk: Any = None
         others = others.exclude(pk=exclude_pk)
     if others.exists():
         raise RuleViolation({field: [message]})
+
+
+def check_all(*checks: Callable[[], None]) -> None:
+    """Run every check, then raise one RuleViolation naming all that they found."""
+    found = Violations()
+    for check in checks:
+        try:
+            check()
+        except RuleViolation as exc:
+            found.merge(exc)
+    found.raise_if_any()
 
 
 class Violations:

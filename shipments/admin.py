@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -11,24 +10,13 @@ from django.db.models import F, Func
 
 from core.admin import CleanedField, RecordRowsInline, ServiceAdmin, ServiceForm, api_rule, inline_rows
 from core.api.validation import CountryField, CurrencyField, HSCodeField
-from core.rules import RuleViolation, Violations
+from core.rules import check_all
 from shipments import rules, services
 from shipments.models import Licence, Shipment, ShipmentLeg
 
 as_country = api_rule(CountryField(allow_blank=True))
 as_currency = api_rule(CurrencyField(allow_blank=True))
 as_hs_code = api_rule(HSCodeField(allow_blank=True))
-
-
-def _check_all(*checks: Callable[[], None]) -> None:
-    """Run every check, then raise one RuleViolation naming all that they found."""
-    found = Violations()
-    for check in checks:
-        try:
-            check()
-        except RuleViolation as exc:
-            found.merge(exc)
-    found.raise_if_any()
 
 
 # --- shipments ---------------------------------------------------------------------------------
@@ -64,7 +52,7 @@ class ShipmentForm(ServiceForm):
 
     def check_rules(self, data: dict[str, Any]) -> None:
         stored = self.stored()
-        _check_all(
+        check_all(
             lambda: rules.shipment_check({name: data.get(name) for name in
                                           (*rules.SHIPMENT_QUANTITIES, "purity_pct")}),
             lambda: rules.shipment_source_id_check(
@@ -168,7 +156,7 @@ class LicenceForm(ServiceForm):
 
     def check_rules(self, data: dict[str, Any]) -> None:
         stored = self.stored()
-        _check_all(
+        check_all(
             lambda: rules.licence_check({name: data.get(name) for name in
                                          (*rules.LICENCE_QUANTITIES, "valid_from", "valid_to")}),
             lambda: rules.licence_number_check(agency_id=self.owner_agency_id(data), number=data.get("number") or "",

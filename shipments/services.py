@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 from django.db import IntegrityError, models, transaction
 
 from core import outbox
-from core.rules import RuleViolation, Violations
+from core.rules import RuleViolation, check_all
 from core.services import audit_change, audit_create
 from core.snapshots import diff, snapshot
 
@@ -114,7 +114,6 @@ def _leg_rows(legs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def _shipment_check(shipment: Shipment, data: Mapping[str, Any], *, legs: list[dict[str, Any]] | None,
                     transit: list[str] | None, stored_legs: bool, cases: list[Any] | None) -> None:
     """Every rule of the write, every broken one named at once."""
-    found = Violations()
     checks = [
         lambda: rules.shipment_check({name: getattr(shipment, name) for name in
                                       (*rules.SHIPMENT_QUANTITIES, "purity_pct")}),
@@ -129,12 +128,7 @@ def _shipment_check(shipment: Shipment, data: Mapping[str, Any], *, legs: list[d
         checks.append(lambda: rules.shipment_source_id_check(
             agency_id=shipment.agency_id, source=shipment.source, source_id=shipment.source_id,
             exclude_id=None if shipment._state.adding else shipment.pk))
-    for check in checks:
-        try:
-            check()
-        except RuleViolation as exc:
-            found.merge(exc)
-    found.raise_if_any()
+    check_all(*checks)
 
 
 def _derive_route(shipment: Shipment, *, legs: list[dict[str, Any]] | None, transit: list[str] | None,
@@ -211,10 +205,7 @@ def shipment_create(*, agency: Any, actor: Any, data: Mapping[str, Any]) -> Ship
     if cases:
         shipment.cases.set(cases)
     _forget_children(shipment)
-    _reload(shipment)
-    audit_create(shipment, actor=actor)
-    outbox.records_changed(SHIPMENT_LABEL, [shipment.pk])
-    return shipment
+    return _created(shipment, actor=actor, label=SHIPMENT_LABEL)
 
 
 @transaction.atomic
@@ -239,6 +230,14 @@ def shipment_update(*, shipment: Shipment, actor: Any, data: Mapping[str, Any]) 
     _forget_children(shipment)
     return _settle(shipment, before=before, unchanged=unchanged, was_archived=was_archived, actor=actor,
                    label=SHIPMENT_LABEL)
+
+
+def _created(obj: M, *, actor: Any, label: str) -> M:
+    """End a create: the record as stored, its event, its outbox row."""
+    _reload(obj)
+    audit_create(obj, actor=actor)
+    outbox.records_changed(label, [obj.pk])
+    return obj
 
 
 def _settle(obj: M, *, before: dict[str, Any], unchanged: Any, was_archived: bool, actor: Any, label: str) -> M:
@@ -278,7 +277,6 @@ def shipment_archive(*, shipment: Shipment, actor: Any) -> Shipment:
 
 
 def _licence_check(licence: Licence, data: Mapping[str, Any]) -> None:
-    found = Violations()
     checks = [
         lambda: rules.licence_check({name: getattr(licence, name) for name in
                                      (*rules.LICENCE_QUANTITIES, "valid_from", "valid_to")}),
@@ -288,12 +286,7 @@ def _licence_check(licence: Licence, data: Mapping[str, Any]) -> None:
         checks.append(lambda: rules.licence_number_check(
             agency_id=licence.agency_id, number=licence.number,
             exclude_id=None if licence._state.adding else licence.pk))
-    for check in checks:
-        try:
-            check()
-        except RuleViolation as exc:
-            found.merge(exc)
-    found.raise_if_any()
+    check_all(*checks)
 
 
 def _save_licence(licence: Licence) -> None:
@@ -308,10 +301,7 @@ def licence_create(*, agency: Any, actor: Any, data: Mapping[str, Any]) -> Licen
     _apply(licence, data, _writable_fields(Licence))
     _licence_check(licence, data)
     _save_licence(licence)
-    _reload(licence)
-    audit_create(licence, actor=actor)
-    outbox.records_changed(LICENCE_LABEL, [licence.pk])
-    return licence
+    return _created(licence, actor=actor, label=LICENCE_LABEL)
 
 
 @transaction.atomic

@@ -523,10 +523,17 @@ def test_units_and_agencies_are_saved_through_the_accounts_services(world, staff
     from accounts.models import Unit
 
     calls: list[str] = []
-    for name in ("unit_save", "agency_save"):
+    def counted(name):
         real = getattr(account_services, name)
-        monkeypatch.setattr(account_services, name,
-                            lambda *, _real=real, _name=name, **kwargs: calls.append(_name) or _real(**kwargs))
+
+        def call(**kwargs):
+            calls.append(name)
+            return real(**kwargs)
+
+        return call
+
+    for name in ("unit_save", "agency_save"):
+        monkeypatch.setattr(account_services, name, counted(name))
     admin_user = factories.user(world.a, "agency_admin", world.a1)
     client = staff_client(admin_user)
     response = client.post("/admin/accounts/unit/add/", {"agency": world.a.pk, "code": "ports", "name": "Ports"})

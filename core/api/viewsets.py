@@ -14,8 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import request_user
-from core import policy, services
-from core.snapshots import diff, snapshot
+from core import policy
 
 from .exceptions import PreconditionFailed
 
@@ -71,7 +70,6 @@ class BaseModelViewSet(
 ):
     # What the role must be allowed (policy.ACTION_ROLES) to create; rows it may change come from policy.writable.
     create_action: str | None = None
-    create_audit_action = "create"
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
@@ -129,12 +127,17 @@ class BaseModelViewSet(
         response["ETag"] = etag_for(instance)
         return response
 
+    # A resource writes through its app's services (one write path): each of these is one service call, which
+    # checks the rules, versions, audits and leaves the work after commit in the outbox.
+
     def perform_create(self, serializer: Any) -> Any:
-        """Write the record and its audit event. A resource whose app has services overrides this with one call
-        of its `*_create` service (which audits); this default is for records without one."""
-        instance = serializer.save(**self.create_kwargs())
-        services.audit_create(instance, actor=self.request.user, action=self.create_audit_action)
-        return instance
+        raise NotImplementedError(f"{type(self).__name__} names no *_create service")
+
+    def perform_update(self, serializer: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} names no *_update service")
+
+    def perform_archive(self, instance: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} names no *_archive service")
 
     def owner_agency(self) -> Any:
         """The agency that owns what the caller creates: theirs (400 when they belong to none)."""
@@ -144,11 +147,6 @@ class BaseModelViewSet(
                 {"agency": ["You belong to no agency, so you cannot own records: sign in as an agency's user."]}
             )
         return agency
-
-    def create_kwargs(self) -> dict[str, Any]:
-        if hasattr(self.queryset.model, "agency"):
-            return {"agency": self.owner_agency()}
-        return {}
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         partial = kwargs.pop("partial", False)
@@ -163,29 +161,10 @@ class BaseModelViewSet(
             self.check_still_visible(instance)
         return self._detail_response(instance)
 
-    def perform_update(self, serializer: Any) -> Any:
-        """Apply a change and audit it; a change that changes nothing keeps the version (and so the ETag).
-        A resource whose app has services overrides this with one call of its `*_update` service."""
-        instance = serializer.instance
-        before = snapshot(instance)
-        action = self.check_update(instance, serializer.validated_data)
-        unchanged_point = transaction.savepoint()
-        instance = serializer.save()
-        if not diff(before, snapshot(instance)):
-            transaction.savepoint_rollback(unchanged_point)
-            instance.refresh_from_db()
-            return instance
-        services.audit_change(instance, before, action=action, actor=self.request.user)
-        return instance
-
     def _detail_response(self, instance: Any) -> Response:
         response = Response(self.get_serializer(instance).data)
         response["ETag"] = etag_for(instance)
         return response
-
-    def check_update(self, instance: Any, data: dict[str, Any]) -> str:
-        """Validate a change against the object's rules; returns the audit action ('update', 'transition')."""
-        return "update"
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         with transaction.atomic():
@@ -196,10 +175,6 @@ class BaseModelViewSet(
             if not instance.archived:
                 self.perform_archive(instance)
         return Response(status=204)
-
-    def perform_archive(self, instance: Any) -> None:
-        """Archive the record (audited). A resource whose app has services overrides this with its `*_archive`."""
-        services.archive(instance, actor=self.request.user)
 
 
 class ReadOnlyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
