@@ -38,6 +38,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "case.include_archived": SUPERVISORS_UP,
     "entity.change": INVESTIGATORS_UP,
     "link.change": ANALYSTS_UP,
+    "xref.run": ANALYSTS_UP,
+    "xref.decide": ANALYSTS_UP,
     "audit.view": AUDIT_READERS,
     "accounts.change": ADMINS,
 }
@@ -163,6 +165,29 @@ def _own_agency_writable(model: type[models.Model], action: str) -> Scope:
         return qs.filter(agency_id=user.agency_id)
 
     return writable
+
+
+# --- cross-referencing ----------------------------------------------------------------------
+
+def matches_visible(user: Any) -> QuerySet:
+    """The matches whose two records the user both sees: another agency's record never shows in one (a match
+    across agencies reaches each side only as a deconfliction hit)."""
+    from xref.models import Match
+
+    qs = Match.objects.all()
+    if _is_super(user):
+        return qs
+    entities = visible(user, "entities.entity").values("pk")
+    return qs.filter(left__in=entities, right__in=entities)
+
+
+def matches_decidable(user: Any) -> QuerySet:
+    """The matches the user may decide: visible ones, for the roles of `xref.decide`."""
+    from xref.models import Match
+
+    if not allows(user, "xref.decide"):
+        return Match.objects.none()
+    return matches_visible(user)
 
 
 # --- the registry: each app registers its models in its AppConfig.ready() -------------------

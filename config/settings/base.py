@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "cases",
     "shipments",
     "imports",
+    "xref",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,18 @@ OUTBOX_KEEP_SENT_HOURS = env.float("OUTBOX_KEEP_SENT_HOURS", default=24)
 # /readyz says a worker answered recently when one finished a task this many seconds ago or less (beat's outbox
 # dispatch runs every few seconds, so a live worker always has).
 WORKER_RECENT_SECONDS = env.int("WORKER_RECENT_SECONDS", default=60)
+
+# Cross-referencing (xref; API.md § Cross-referencing). A pair scoring XREF_PROPOSE_THRESHOLD or more becomes a
+# pending match; with XREF_AUTO_CONFIRM_THRESHOLD set (0-1), a pair scoring that or more is confirmed by itself
+# (never, unless set). A blocking key shared by more than XREF_BLOCK_MAX_SIZE records, or by more than
+# XREF_BLOCK_MAX_SHARE of an agency's records, stops being a block (a common surname, a mass-registration address).
+# A full run is split into XREF_RUN_PARTS tasks; writes are coalesced into tasks of XREF_BATCH records at most.
+XREF_PROPOSE_THRESHOLD = env.float("XREF_PROPOSE_THRESHOLD", default=0.5)
+XREF_AUTO_CONFIRM_THRESHOLD = env.float("XREF_AUTO_CONFIRM_THRESHOLD", default=None)
+XREF_BLOCK_MAX_SIZE = env.int("XREF_BLOCK_MAX_SIZE", default=100)
+XREF_BLOCK_MAX_SHARE = env.float("XREF_BLOCK_MAX_SHARE", default=0.01)
+XREF_RUN_PARTS = env.int("XREF_RUN_PARTS", default=16)
+XREF_BATCH = env.int("XREF_BATCH", default=2000)
 
 LOGGING = {
     "version": 1,

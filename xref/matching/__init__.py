@@ -1,0 +1,17 @@
+"""The matching engine: blocking keys, candidate pairs, scoring with reasons, and the learned model.
+
+The pipeline (`xref.services`, `xref.tasks`) calls only these functions; everything about how records are
+compared lives under this package.
+
+- `index(entity_ids)`: (re)write the `BlockKey` rows of these entities (none for an archived one).
+- `candidates(entity_ids)`: the candidate pairs (left < right) of these entities, by index lookups on their keys,
+  frequency caps applied (XREF_BLOCK_MAX_SIZE, XREF_BLOCK_MAX_SHARE); across agencies.
+- `full_candidates(agency_id, part, parts, case_id=None)`: one part of a full pass's candidate pairs (those with a
+  record of the agency, or of the case's parties), the parts split by blocking key; every pair in exactly one part.
+- `score_pairs(pairs)`: a `Scored` (score 0-1, features, explanation) for each pair, loading what it needs.
+- `train(agency_id)`: estimate the agency's model (EM on its candidate pairs, refined by its decisions).
+"""
+
+from .engine import Scored, candidates, full_candidates, index, score_pairs, train
+
+__all__ = ["Scored", "candidates", "full_candidates", "index", "score_pairs", "train"]
