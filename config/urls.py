@@ -16,7 +16,8 @@ class ApiRoot(APIRootView):
         "cases": "case-list", "persons": "person-list", "organizations": "organization-list",
         "links": "link-list", "shipments": "shipment-list", "licences": "licence-list",
         "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
-        "graph": "graph", "imports": "import-list", "audit": "audit-list",
+        "graph": "graph", "imports": "import-list", "xref/runs": "xref-run-list",
+        "xref/matches": "xref-match-list", "audit": "audit-list",
     }
 
 
@@ -38,6 +39,7 @@ api: list[URLPattern | URLResolver] = [
     path("", include("shipments.api.urls")),
     path("", include("explore.urls")),
     path("", include("imports.api.urls")),
+    path("", include("xref.api.urls")),
 ]
 
 urlpatterns = [

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from accounts.choices import Role, clears, levels_up_to
 
@@ -170,24 +170,27 @@ def _own_agency_writable(model: type[models.Model], action: str) -> Scope:
 # --- cross-referencing ----------------------------------------------------------------------
 
 def matches_visible(user: Any) -> QuerySet:
-    """The matches whose two records the user both sees: another agency's record never shows in one (a match
-    across agencies reaches each side only as a deconfliction hit)."""
+    """The matches of one agency whose two records the user both sees: another agency's record never shows in
+    one, even a record the user sees through a shared case (a match across agencies reaches each side only as a
+    deconfliction hit). Another agency's own match reaches the user as its records do: through a shared case."""
     from xref.models import Match
 
     qs = Match.objects.all()
     if _is_super(user):
         return qs
     entities = visible(user, "entities.entity").values("pk")
-    return qs.filter(left__in=entities, right__in=entities)
+    return qs.filter(left_agency=F("right_agency"), left__in=entities, right__in=entities)
 
 
 def matches_decidable(user: Any) -> QuerySet:
-    """The matches the user may decide: visible ones, for the roles of `xref.decide`."""
+    """The matches the user may decide: visible ones of their own agency (another agency's, seen through a shared
+    case, are read-only), for the roles of `xref.decide`."""
     from xref.models import Match
 
     if not allows(user, "xref.decide"):
         return Match.objects.none()
-    return matches_visible(user)
+    qs = matches_visible(user)
+    return qs if _is_super(user) else qs.filter(left_agency_id=user.agency_id)
 
 
 # --- the registry: each app registers its models in its AppConfig.ready() -------------------

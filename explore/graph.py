@@ -2,7 +2,8 @@
 
 Nodes are persons, organisations, cases and shipments; edges are links (entity—entity), shipment
 parties (entity—shipment, kind = the role), case parties (entity—case, kind "party"), a case's
-shipments (shipment—case, kind "case_shipment") and confirmed same-as matches (entity—entity).
+shipments (shipment—case, kind "case_shipment") and confirmed same-as matches (entity—entity, kind
+"same_as"; pending matches are proposals, not edges).
 
 The graph grows breadth-first, one level at a time, with one query per relation per level over
 the whole frontier (never one per node). Every query is scoped by the access policy and skips
@@ -31,6 +32,7 @@ from cases.models import CaseParty
 from core import policy
 from entities.models import Entity, Link
 from shipments.models import PARTY_ROLES, Shipment
+from xref.models import Match, MatchStatus
 
 NODE_TYPES = ("person", "organization", "case", "shipment")
 ENTITY_TYPES = frozenset({"person", "organization"})
@@ -226,12 +228,19 @@ class Explorer:
 
 
 def same_as_edges(user: Any, entity_ids: set[str]) -> dict[tuple, Edge]:
-    """Hook: confirmed same-as matches of these entities, as `{(SAME_AS, match id): Edge(..., SAME_AS, ...)}`.
+    """Confirmed same-as matches of these entities, as `{(SAME_AS, match id): Edge(left, right, SAME_AS, …)}`: one
+    query over the matches the caller sees (both records visible), live, with either side in `entity_ids`.
 
-    Cross-referencing (xref matches) does not exist yet, so there are none. When it does, this is
-    one query over the visible confirmed matches with either side in `entity_ids`.
+    Only confirmed ones: a pending match is a proposal nobody has checked yet, and an edge would let a path
+    (`/graph/path/`) or a neighbourhood run through a guess; a rejected one is known not to hold. Pending matches
+    are listed at `/xref/matches/?entity=<id>&status=pending`.
     """
-    return {}
+    rows = (policy.visible(user, Match)
+            .filter(Q(left_id__in=entity_ids) | Q(right_id__in=entity_ids), status=MatchStatus.CONFIRMED,
+                    archived=False, left__archived=False, right__archived=False)
+            .order_by("-score", "id").values_list("id", "left_id", "right_id", "score"))
+    return {(SAME_AS, match_id): Edge(str(left), str(right), SAME_AS, f"same as ({score:.2f})")
+            for match_id, left, right, score in rows}
 
 
 # --- the three reads --------------------------------------------------------------------------
@@ -352,7 +361,8 @@ class EdgeSerializer(serializers.Serializer):
                                            "(consignor, consignee, notify_party, ordering_party), "
                                            "party (entity in a case), case_shipment or same_as")
     label = serializers.CharField(  # type: ignore[assignment]  # a field named like Field.label
-        help_text="A link's subtype (or kind), a case party's role, …")
+        help_text="A link's subtype (or kind), a case party's role, a confirmed match's score "
+                  "(\"same as (0.97)\"), …")
 
 
 class GraphSerializer(serializers.Serializer):

@@ -120,3 +120,36 @@ def evidence(case_obj: Case, by: User, content: bytes = b"exhibit", name: str = 
     return evidence_create(case=case_obj, upload=SimpleUploadedFile(name, content, "text/plain"),
                            title=extra.pop("title", f"Exhibit {next(_seq)}"), kind=extra.pop("kind", "document"),
                            actor=by)
+
+
+def match(left: Any, right: Any, score: float = 0.9, status: str = "pending", **extra: Any) -> Any:
+    """A cross-referencing match between two entities (put in the pair's order), as a worker would have found it."""
+    from xref.models import Match
+
+    left, right = sorted((left, right), key=lambda entity: entity.pk)
+    extra.setdefault("features", {"name": 0.94, "birth_date": 1.0})
+    extra.setdefault("explanation", f"name 0.94 ({left.name} ↔ {right.name}), same birth date")
+    return Match.objects.create(left=left, right=right, left_agency_id=left.agency_id,
+                                right_agency_id=right.agency_id, entity_type=left.type, score=score, status=status,
+                                **extra)
+
+
+def confirmed(left: Any, right: Any, by: User | None = None, **extra: Any) -> Any:
+    """A confirmed match and the identity cluster it makes (each entity in no cluster before)."""
+    import uuid
+
+    from django.utils import timezone
+
+    from xref.models import IdentityMember
+
+    obj = match(left, right, status="confirmed", decided_by=by, decided_at=timezone.now(), **extra)
+    cluster = uuid.uuid4()
+    IdentityMember.objects.bulk_create([IdentityMember(entity_id=left.pk, cluster=cluster),
+                                        IdentityMember(entity_id=right.pk, cluster=cluster)])
+    return obj
+
+
+def run(agency_obj: Agency, by: User | None = None, **extra: Any) -> Any:
+    from xref.models import XrefRun
+
+    return XrefRun.objects.create(agency=agency_obj, created_by=by, **extra)

@@ -305,6 +305,8 @@ class TestPersons(WriteTests):
         person = factories.person(w.agencies[agency], nationalities=["CN"], phones=["+8613800138000"],
                                   identifiers=[{"scheme": "passport", "number": f"E{next(_seq):08d}", "country": "CN"}])
         factories.party(own_case(w, agency), person)
+        # Confirmed as the same as another person: its `same_as` is filled (the partner is listed too).
+        factories.confirmed(person, factories.person(w.agencies[agency]), by=own_user(w, agency))
         return person
 
 
@@ -318,6 +320,7 @@ class TestOrganizations(WriteTests):
     def build(cls, w, agency, parent):
         org = factories.organization(w.agencies[agency], jurisdiction="HK", kind="trader")
         factories.party(own_case(w, agency), org, role="shell_company")
+        factories.confirmed(org, factories.organization(w.agencies[agency]), by=own_user(w, agency))
         return org
 
 
@@ -462,6 +465,10 @@ def build_world() -> World:
     for n in range(ROWS):
         ImportJob.objects.create(agency=agencies["a"], kind="persons", file=f"imports/test-{n}.csv",
                                  created_by=own_user(w, "a"))
+    for n in range(ROWS):  # cross-referencing: matches of records of their own, each decided by its own user
+        factories.match(factories.person(agencies["a"]), factories.person(agencies["a"]), score=0.5 + n / 100,
+                        status="rejected", decided_by=own_user(w, "a"))
+        factories.run(agencies["a"], own_user(w, "a"), case=own_case(w, "a"))
     return w
 
 
@@ -472,11 +479,13 @@ def stage(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 # Lists that are not a resource above, each with the URL of one holding 21+ rows of distinct relations: the
-# audit trail (the evidence above writes its events), the import jobs (built below, each by its own user) and
-# the timeline of the case holding the notes (each by its own author).
+# audit trail (the evidence above writes its events), the import jobs and cross-referencing's matches and runs (built
+# above, each by its own user) and the timeline of the case holding the notes (each by its own author).
 OTHER_LISTS = {
     "/api/v1/audit/": lambda w: "/api/v1/audit/",
     "/api/v1/imports/": lambda w: "/api/v1/imports/",
+    "/api/v1/xref/matches/": lambda w: "/api/v1/xref/matches/",
+    "/api/v1/xref/runs/": lambda w: "/api/v1/xref/runs/",
     "/api/v1/cases/{}/timeline/": lambda w: f"/api/v1/cases/{w.objects['notes']['parent']['a'].pk}/timeline/",
 }
 

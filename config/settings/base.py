@@ -159,6 +159,8 @@ SPECTACULAR_SETTINGS = {
     # Enums that share a field name ("type") with another enum get a name of their own.
     "ENUM_NAME_OVERRIDES": {
         "RecordTypeEnum": "explore.graph.NODE_TYPES",  # search results and graph nodes
+        "MatchStatusEnum": "xref.models.MatchStatus",  # a match's status and the decision that sets it
+        "XrefRunStatusEnum": "xref.models.RunStatus",
     },
 }
 

@@ -42,6 +42,33 @@ def visible_case_parties(user: Any) -> Prefetch:
     return Prefetch("case_parties", queryset=parties, to_attr="visible_case_parties")
 
 
+def attach_same_as(entities: list[Entity], user: Any) -> None:
+    """Set `same_as_refs` on each entity: the refs of the others in its identity cluster (confirmed matches,
+    transitively) that the caller sees and that are live, with their names. Two queries for a whole page: the
+    clusters (`xref.services.same_as`) and the names of the visible ones among them."""
+    from xref.services import same_as
+
+    if not entities:
+        return
+    clusters = {str(pk): refs for pk, refs in same_as([entity.pk for entity in entities]).items()}
+    others = {str(ref["id"]) for refs in clusters.values() for ref in refs}
+    names = {str(pk): name for pk, name in policy.visible(user, Entity).filter(pk__in=others, archived=False)
+             .values_list("pk", "name")}
+    for entity in entities:
+        refs = [{"type": ref["type"], "id": str(ref["id"]), "name": names[str(ref["id"])]}
+                for ref in clusters.get(str(entity.pk), []) if str(ref["id"]) in names]
+        entity.same_as_refs = sorted(refs, key=lambda ref: (ref["name"], ref["id"]))  # type: ignore[attr-defined]
+
+
+class EntityListSerializer(serializers.ListSerializer):
+    """A page of persons or organisations: their `same_as` looked up for the whole page at once."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        attach_same_as(items, self.context["request"].user)
+        return super().to_representation(items)
+
+
 CASE_ROLE = inline_serializer("EntityCase", {
     "id": serializers.UUIDField(), "reference": serializers.CharField(), "role": serializers.CharField(),
 })
@@ -86,7 +113,9 @@ class EntitySerializer(AgencyOwnedSerializer):
     phones = _strings(64, help_text="Stored in E.164; a number without + is read in the first nationality's "
                                     "(or the jurisdiction's) numbering plan")
     emails = _strings(254)
-    same_as = serializers.SerializerMethodField(help_text="Ids confirmed as the same real-world entity")
+    same_as = serializers.SerializerMethodField(help_text="Refs of the records confirmed as the same real-world "
+                                                          "entity (identity clusters of confirmed matches), "
+                                                          "as far as you see them")
     cases = serializers.SerializerMethodField(help_text="Cases the caller sees that this entity takes part in")
 
     def validate_name(self, value: str) -> str:
@@ -142,10 +171,11 @@ class EntitySerializer(AgencyOwnedSerializer):
         """Parsing errors of the fields only persons or only organisations have; may clean `attrs` in place."""
         return {}
 
-    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
-    def get_same_as(self, obj: Entity) -> list[str]:
-        # Filled by cross-referencing once matches can be confirmed.
-        return [str(pk) for pk in getattr(obj, "same_as_ids", [])]
+    @extend_schema_field(serializers.ListField(child=EntityRefField()))
+    def get_same_as(self, obj: Entity) -> list[dict[str, str]]:
+        if not hasattr(obj, "same_as_refs"):  # a detail; a list's page looks them up at once
+            attach_same_as([obj], self.context["request"].user)
+        return obj.same_as_refs  # type: ignore[attr-defined]
 
     @extend_schema_field(serializers.ListField(child=CASE_ROLE))
     def get_cases(self, obj: Entity) -> list[dict[str, Any]]:
@@ -162,6 +192,7 @@ class PersonSerializer(EntitySerializer):
 
     class Meta:
         model = Person
+        list_serializer_class = EntityListSerializer
         fields = [*BASE_READ_ONLY, "agency", "name", "names", "gender", "birth_date", "birth_place",
                   "nationalities", "identifiers", "addresses", "phones", "emails", "notes", "source", "source_id",
                   "same_as", "cases"]
@@ -190,6 +221,7 @@ class OrganizationSerializer(EntitySerializer):
 
     class Meta:
         model = Organization
+        list_serializer_class = EntityListSerializer
         fields = [*BASE_READ_ONLY, "agency", "name", "names", "kind", "jurisdiction", "registration_number",
                   "incorporated_on", "dissolved_on", "identifiers", "addresses", "phones", "emails", "website",
                   "notes", "source", "source_id", "same_as", "cases"]

@@ -1,0 +1,233 @@
+"""Access matrix over cross-referencing's endpoints (API.md § Access, § Cross-referencing), after
+tests/test_access_matrix.py and tests/test_access_matrix_index.py.
+
+Each cell is one test; its expected outcome is read off the tables below, meant to be checked line by line against
+API.md § Access:
+
+- caller x a match's relation to the caller x operation (retrieve, decide), and list membership per caller;
+- caller x starting a run; caller x a run's agency (retrieve, list membership).
+
+The general rules are tests/test_access_matrix.py's: anonymous → 401; an object the caller does not see → 404
+(never 403) and absent from lists; an object the caller sees but may not change this way → 403, changing nothing;
+otherwise the operation's success code. Where API.md is open, a comment marked "reading" says which reading a table
+takes.
+
+The data is built once per module inside a transaction rolled back at the end; each test runs in a savepoint of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from audit.models import AuditEvent
+from xref.models import Match, XrefRun
+
+from . import factories
+from .stages import built_once
+from .test_access_matrix import CALLERS, INVESTIGATORS, ROLES, RELATIONS, N, Stage, Y, base_stage, listed_ids
+
+pytestmark = pytest.mark.django_db
+
+ANALYSTS = frozenset({"analyst", *INVESTIGATORS})
+NOBODY: frozenset[str] = frozenset()
+
+# --- matches: how each stands to the caller --------------------------------------------------------------------
+# Every caller sits in agency SSB, unit a1. A match joins two records; each is SSB's own or ASB's, ASB's linked (as a
+# party) to one case of tests/test_access_matrix.py's RELATIONS, or to none.
+#   relation:            (left record, right record): "own", or the RELATIONS key of the ASB case it is a party of
+MATCH_RELATIONS: dict[str, tuple[str, str]] = {
+    "own":               ("own", "own"),
+    "other_agency":      ("other_agency", "other_agency"),
+    "shared_read":       ("shared_read", "shared_read"),
+    "shared_write":      ("shared_write", "shared_write"),
+    "shared_other_unit": ("shared_other_unit", "shared_other_unit"),  # shared with SSB's unit a2 only
+    # reading: "Match visible when both records are" is the policy's, and DESIGN.md § Cross-referencing has a match
+    # across agencies reach each side only as a deconfliction hit: one with another agency's record never shows,
+    # even where that record is seen through a shared case.
+    "across_shared":     ("own", "shared_read"),
+    "across_hidden":     ("own", "other_agency"),
+}
+
+# API.md § Access, Agency records (matches among them): "visible to every user of the owning agency; to another
+# agency only where linked to a case shared with it, read-only".
+#                      viewer analyst investigator supervisor auditor agency_admin
+MATCH_SEES: dict[str, tuple[bool, ...]] = {
+    "own":               (Y,    Y,      Y,           Y,         Y,      Y),
+    "other_agency":      (N,    N,      N,           N,         N,      N),
+    "shared_read":       (Y,    Y,      Y,           Y,         Y,      Y),
+    "shared_write":      (Y,    Y,      Y,           Y,         Y,      Y),
+    "shared_other_unit": (N,    N,      N,           N,         N,      N),
+    "across_shared":     (N,    N,      N,           N,         N,      N),
+    "across_hidden":     (N,    N,      N,           N,         N,      N),
+}
+# reading: a read-write share opens the case's content (API.md lists it) to writing, not the other agency's master
+# index or its matches.
+MATCH_ACCESS = {"own": "own", "shared_read": "shared", "shared_write": "shared"}
+
+# API.md § Access, Writes: "analyst: links, notes, match decisions, …"; viewer and auditor write nothing.
+#   op          own agency's match  another agency's, seen through a shared case  success
+MATCH_RULES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
+    "retrieve": (frozenset(ROLES),  frozenset(ROLES),                             200),
+    "decide":   (ANALYSTS,          NOBODY,                                       200),
+}
+MATCH_COLUMN = {"own": 0, "shared": 1}
+
+RUN_STARTERS = ANALYSTS  # policy "xref.run": analysts and up
+# reading: a run is an agency record without a case of its own to be shared through: its agency's users see it.
+RUN_RELATIONS = {"own": Y, "other_agency": N}
+
+
+def match_expected(caller: str, relation: str, op: str) -> int:
+    success = MATCH_RULES[op][2]
+    if caller == "anonymous":
+        return 401
+    if caller == "superuser":  # "Superusers see and do everything."
+        return success
+    if not MATCH_SEES[relation][ROLES.index(caller)]:
+        return 404
+    allowed = MATCH_RULES[op][MATCH_COLUMN[MATCH_ACCESS[relation]]]
+    assert isinstance(allowed, frozenset)
+    return success if caller in allowed else 403
+
+
+def run_expected(caller: str, relation: str) -> int:
+    if caller == "anonymous":
+        return 401
+    return 200 if caller == "superuser" or RUN_RELATIONS[relation] else 404
+
+
+# --- the stage ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class XrefStage(Stage):
+    matches: dict[str, Match] = field(default_factory=dict)
+    runs: dict[str, XrefRun] = field(default_factory=dict)
+
+
+def build_stage() -> XrefStage:
+    stage = base_stage(XrefStage)
+    cases = {relation: stage.add_case(RELATIONS[relation][0], shared=RELATIONS[relation][2])
+             for relation in ("other_agency", "shared_read", "shared_write", "shared_other_unit")}
+
+    def record(where: str, name: str) -> Any:
+        if where == "own":
+            return factories.person(stage.agencies["a"], name)
+        person = factories.person(stage.agencies["b"], name)
+        factories.party(cases[where], person)
+        return person
+
+    for relation, (left, right) in MATCH_RELATIONS.items():
+        stage.matches[relation] = factories.match(record(left, f"Matrix {relation} Zhang Wei"),
+                                                  record(right, f"Matrix {relation} Wei Zhang"), score=0.9)
+    stage.runs["own"] = factories.run(stage.agencies["a"], stage.users["sup-ssb"])
+    stage.runs["other_agency"] = factories.run(stage.agencies["b"], stage.users["sup-asb"])
+    return stage
+
+
+@pytest.fixture(scope="module")
+def stage(django_db_setup, django_db_blocker):
+    with built_once(django_db_blocker, build_stage) as built:
+        yield built
+
+
+def fingerprint(match: Match) -> tuple:
+    return (Match.objects.values_list("version", "status", "decided_by", "note").get(pk=match.pk),
+            AuditEvent.objects.filter(action="decision", object_id=str(match.pk)).count())
+
+
+# --- matches -----------------------------------------------------------------------------------------------------
+
+MATRIX = [pytest.param(caller, relation, op, id=f"{caller}-{relation}-{op}")
+          for caller in CALLERS for relation in MATCH_RELATIONS for op in MATCH_RULES]
+
+
+@pytest.mark.parametrize(("caller", "relation", "op"), MATRIX)
+def test_match_matrix(stage, caller, relation, op):
+    match = stage.matches[relation]
+    want = match_expected(caller, relation, op)
+    before = fingerprint(match)
+    client = stage.client(caller)
+    url = f"/api/v1/xref/matches/{match.pk}/"
+    if op == "retrieve":
+        response = client.get(url)
+    else:
+        response = client.post(f"{url}decision/", {"decision": "confirmed", "note": "matrix"}, format="json")
+
+    assert response.status_code == want, (response.status_code, response.content[:300])
+    if want >= 400:
+        assert "detail" in response.json()
+    if want == 200:
+        body = response.json()
+        assert body["id"] == str(match.pk)
+        assert {body["left"]["id"], body["right"]["id"]} == {str(match.left_id), str(match.right_id)}
+    if op == "decide" and want == 200:
+        assert Match.objects.get(pk=match.pk).status == "confirmed"
+        assert fingerprint(match)[1] == before[1] + 1, "a decision is audited"
+    elif op == "decide":
+        assert fingerprint(match) == before, "a refused decision changed something"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_match_list(stage, caller):
+    """The whole list, unfiltered: each of the matrix's matches is in it exactly when the caller sees it."""
+    response = stage.client(caller).get("/api/v1/xref/matches/", {"page_size": 500})
+    if caller == "anonymous":
+        assert response.status_code == 401
+        return
+    ids = listed_ids(response)
+    listed = {relation: str(match.pk) in ids for relation, match in stage.matches.items()}
+    assert listed == {relation: match_expected(caller, relation, "retrieve") == 200 for relation in MATCH_RELATIONS}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_match_list_by_entity(stage, caller):
+    """Filtering by a record of a match the caller may not see shows nothing (scoping comes before any filter)."""
+    client = stage.client(caller)
+    for relation, match in stage.matches.items():
+        for entity in (match.left_id, match.right_id):
+            response = client.get("/api/v1/xref/matches/", {"entity": str(entity)})
+            if caller == "anonymous":
+                assert response.status_code == 401
+                continue
+            assert (str(match.pk) in listed_ids(response)) is (match_expected(caller, relation, "retrieve") == 200)
+
+
+# --- runs --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_start_a_run(stage, caller):
+    before = XrefRun.objects.count()
+    response = stage.client(caller).post("/api/v1/xref/runs/", {}, format="json")
+    if caller == "anonymous":
+        want = 401
+    else:
+        want = 202 if caller == "superuser" or caller in RUN_STARTERS else 403
+    assert response.status_code == want, (response.status_code, response.content[:300])
+    if want == 202:
+        assert response.json()["agency"] == "SSB"
+        assert XrefRun.objects.filter(pk=response.json()["id"], agency=stage.agencies["a"]).exists()
+    else:
+        assert "detail" in response.json()
+        assert XrefRun.objects.count() == before
+
+
+@pytest.mark.parametrize("relation", RUN_RELATIONS)
+@pytest.mark.parametrize("caller", CALLERS)
+def test_run_matrix(stage, caller, relation):
+    run = stage.runs[relation]
+    client = stage.client(caller)
+    want = run_expected(caller, relation)
+    response = client.get(f"/api/v1/xref/runs/{run.pk}/")
+    assert response.status_code == want, (response.status_code, response.content[:300])
+    if want == 200:
+        assert response.json()["id"] == str(run.pk)
+    listing = client.get("/api/v1/xref/runs/", {"page_size": 500})
+    if caller == "anonymous":
+        assert listing.status_code == 401
+    else:
+        assert (str(run.pk) in listed_ids(listing)) is (want == 200)
