@@ -27,7 +27,7 @@ from xref.models import Match, XrefRun
 
 from . import factories
 from .stages import built_once
-from .test_access_matrix import CALLERS, INVESTIGATORS, ROLES, RELATIONS, N, Stage, Y, base_stage, listed_ids
+from .test_access_matrix import CALLERS, INVESTIGATORS, RELATIONS, ROLES, N, Stage, Y, base_stage, listed_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +75,10 @@ MATCH_RULES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
 }
 MATCH_COLUMN = {"own": 0, "shared": 1}
 
+# Whether the caller sees a record: SSB's own, or ASB's through the case it is a party of (tests/test_access_matrix.py's
+# SEES for that case, which is the same for every role here).
+RECORD_SEEN = {"own": Y, "other_agency": N, "shared_read": Y, "shared_write": Y, "shared_other_unit": N}
+
 RUN_STARTERS = ANALYSTS  # policy "xref.run": analysts and up
 # reading: a run is an agency record without a case of its own to be shared through: its agency's users see it.
 RUN_RELATIONS = {"own": Y, "other_agency": N}
@@ -105,6 +109,7 @@ def run_expected(caller: str, relation: str) -> int:
 @dataclass
 class XrefStage(Stage):
     matches: dict[str, Match] = field(default_factory=dict)
+    ends: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # a match's records, as MATCH_RELATIONS names them
     runs: dict[str, XrefRun] = field(default_factory=dict)
 
 
@@ -121,8 +126,9 @@ def build_stage() -> XrefStage:
         return person
 
     for relation, (left, right) in MATCH_RELATIONS.items():
-        stage.matches[relation] = factories.match(record(left, f"Matrix {relation} Zhang Wei"),
-                                                  record(right, f"Matrix {relation} Wei Zhang"), score=0.9)
+        ends = (record(left, f"Matrix {relation} Zhang Wei"), record(right, f"Matrix {relation} Wei Zhang"))
+        stage.ends[relation] = ends
+        stage.matches[relation] = factories.match(*ends, score=0.9)
     stage.runs["own"] = factories.run(stage.agencies["a"], stage.users["sup-ssb"])
     stage.runs["other_agency"] = factories.run(stage.agencies["b"], stage.users["sup-asb"])
     return stage
@@ -196,6 +202,28 @@ def test_match_list_by_entity(stage, caller):
             assert (str(match.pk) in listed_ids(response)) is (match_expected(caller, relation, "retrieve") == 200)
 
 
+@pytest.mark.parametrize("relation", MATCH_RELATIONS)
+@pytest.mark.parametrize("caller", CALLERS)
+def test_graph_shows_a_confirmed_match_to_exactly_those_who_see_it(stage, caller, relation):
+    """The graph around a match's first record: its `same_as` edge is there exactly when the caller sees the match;
+    never a node of a record the caller does not see."""
+    Match.objects.filter(pk=stage.matches[relation].pk).update(status="confirmed")
+    first, second = stage.ends[relation]
+    response = stage.client(caller).get("/api/v1/graph/", {"entity": f"person:{first.pk}", "depth": 1})
+    if caller == "anonymous":
+        assert response.status_code == 401
+        return
+    if caller != "superuser" and not RECORD_SEEN[MATCH_RELATIONS[relation][0]]:
+        assert response.status_code == 404
+        return
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    edges = {frozenset((edge["source"], edge["target"])) for edge in body["edges"] if edge["kind"] == "same_as"}
+    shown = match_expected(caller, relation, "retrieve") == 200
+    assert edges == ({frozenset((str(first.pk), str(second.pk)))} if shown else set())
+    assert (str(second.pk) in {node["id"] for node in body["nodes"]}) is shown
+
+
 # --- runs --------------------------------------------------------------------------------------------------------
 
 
@@ -203,10 +231,8 @@ def test_match_list_by_entity(stage, caller):
 def test_start_a_run(stage, caller):
     before = XrefRun.objects.count()
     response = stage.client(caller).post("/api/v1/xref/runs/", {}, format="json")
-    if caller == "anonymous":
-        want = 401
-    else:
-        want = 202 if caller == "superuser" or caller in RUN_STARTERS else 403
+    starts = caller == "superuser" or caller in RUN_STARTERS
+    want = 401 if caller == "anonymous" else 202 if starts else 403
     assert response.status_code == want, (response.status_code, response.content[:300])
     if want == 202:
         assert response.json()["agency"] == "SSB"

@@ -244,7 +244,8 @@ def test_archived_records_are_left_out(api, world, ring):
 
 
 def _star(world, size: int):
-    """A person with `size` associates, each owning a company that ships to a consignee: 1 + 3 x size nodes."""
+    """A person with `size` associates, each owning a company that ships to a consignee and confirmed as the same
+    as an alias: 1 + 4 x size nodes."""
     a = world.a
     centre = factories.person(a, f"Centre {size}")
     case = factories.case(a, world.a1, title=f"Star {size}")
@@ -256,6 +257,7 @@ def _star(world, size: int):
         factories.link(a, friend, company, kind="ownership")
         factories.shipment(a, consignor=company, cases=(case,) if i % 2 else ())
         factories.party(case, friend)
+        factories.confirmed(friend, factories.person(a, f"Alias {size}-{i}"))
     return centre
 
 
@@ -274,9 +276,9 @@ def test_query_count_does_not_grow_with_the_graph(api, world):
     assert len(large_body["nodes"]) >= 50
     assert len(large_body["nodes"]) > len(small_body["nodes"])
     assert large_count == small_count, (small_count, large_count)
-    # the token, the seed, at most five relations per level (links, shipments, case parties,
-    # case shipments, entities), and three for the edges among the last level's nodes
-    assert large_count <= 2 + 1 + 5 * 2 + 3, large_count
+    # the token, the seed, at most six relations per level (links, shipments, confirmed matches, case
+    # parties, case shipments, entities), and four for the edges among the last level's nodes
+    assert large_count <= 2 + 1 + 6 * 2 + 4, large_count
 
 
 def test_path_query_count_does_not_grow_with_the_graph(api, world):

@@ -18,7 +18,7 @@ from core import policy
 from core.admin import PolicyAdminMixin, ServiceAdmin, ServiceForm
 from core.rules import RuleViolation, StateConflict
 
-from . import services
+from . import rules, services
 from .models import Match, MatchStatus, XrefRun
 
 EXPLANATION_SHOWN = 160  # characters of an explanation in the list
@@ -60,6 +60,14 @@ class DecisionForm(ServiceForm):
 
     service_fields = frozenset({"status", "note"})
     state_field = "status"
+
+    def check_rules(self, data: dict[str, Any]) -> None:
+        if self.errors:
+            return
+        rules.check_decision(data.get("status"), data.get("note") or "")
+        stored = self.stored()
+        if stored is not None:
+            rules.check_decidable(stored)
 
 
 MATCH_FIELDS = ("left", "right", "entity_type", "score", "explanation", "features", "status", "note", "decided_by",

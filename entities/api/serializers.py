@@ -44,19 +44,23 @@ def visible_case_parties(user: Any) -> Prefetch:
 
 def attach_same_as(entities: list[Entity], user: Any) -> None:
     """Set `same_as_refs` on each entity: the refs of the others in its identity cluster (confirmed matches,
-    transitively) that the caller sees and that are live, with their names. Two queries for a whole page: the
-    clusters (`xref.services.same_as`) and the names of the visible ones among them."""
+    transitively) that the caller sees, that are live and of the entity's own agency, with their names. As with
+    matches (`core.policy.matches_visible`), a record of another agency never shows as the same as one's own, even
+    where the caller sees it through a shared case: that reaches each side only as a deconfliction hit. Two queries
+    for a whole page: the clusters (`xref.services.same_as`) and the visible records among them."""
     from xref.services import same_as
 
     if not entities:
         return
     clusters = {str(pk): refs for pk, refs in same_as([entity.pk for entity in entities]).items()}
     others = {str(ref["id"]) for refs in clusters.values() for ref in refs}
-    names = {str(pk): name for pk, name in policy.visible(user, Entity).filter(pk__in=others, archived=False)
-             .values_list("pk", "name")}
+    seen = {str(pk): (name, agency_id) for pk, name, agency_id
+            in policy.visible(user, Entity).filter(pk__in=others, archived=False).values_list("pk", "name", "agency")}
+    every_agency = bool(getattr(user, "is_superuser", False))
     for entity in entities:
-        refs = [{"type": ref["type"], "id": str(ref["id"]), "name": names[str(ref["id"])]}
-                for ref in clusters.get(str(entity.pk), []) if str(ref["id"]) in names]
+        refs = [{"type": ref["type"], "id": str(ref["id"]), "name": seen[str(ref["id"])][0]}
+                for ref in clusters.get(str(entity.pk), [])
+                if str(ref["id"]) in seen and (every_agency or seen[str(ref["id"])][1] == entity.agency_id)]
         entity.same_as_refs = sorted(refs, key=lambda ref: (ref["name"], ref["id"]))  # type: ignore[attr-defined]
 
 

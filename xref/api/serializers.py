@@ -14,6 +14,7 @@ from core.api.fields import EntityRefField
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 from xref.models import Match, MatchStatus, XrefRun
 
+
 class RunCaseField(serializers.PrimaryKeyRelatedField):
     """A live case of the caller's agency that the caller sees; any other id is a 400 on `case`."""
 
