@@ -4,12 +4,14 @@ by two workers."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.core.files.base import ContentFile
@@ -39,8 +41,8 @@ def _wait(predicate: Callable[[], Any], seconds: float = 60, every: float = 0.2)
     raise AssertionError(f"not so after {seconds} s")
 
 
-def _match(a: Any, b: Any) -> Match | None:
-    left, right = sorted([str(a), str(b)])
+def _match(a: Any, b: Any) -> Any:
+    left, right = sorted([UUID(str(a)), UUID(str(b))])
     return Match.objects.filter(left_id=left, right_id=right).first()
 
 
@@ -66,19 +68,19 @@ def test_a_person_written_through_the_api_is_matched_by_the_worker_soon_after_it
         settings.TASK_QUEUE_PREFIX = worker.prefix  # this process's sends go to the worker's queues
         for first, second in SPELLINGS:
             a = api.post("/api/v1/persons/", {"name": first}, format="json").json()["id"]
-            _wait(lambda a=a: _handled(a), every=0.01)
+            _wait(functools.partial(_handled, a), every=0.01)
             response = api.post("/api/v1/persons/", {"name": second}, format="json")
             committed = time.monotonic()  # the response comes after the write's commit
             assert response.status_code == 201, response.content
             b = response.json()["id"]
-            _wait(lambda a=a, b=b: _match(a, b), every=0.005)
+            _wait(functools.partial(_match, a, b), every=0.005)
             delays.append(time.monotonic() - committed)
 
         # An update that makes a pair no longer match withdraws its pending match.
         a, b = (Entity.objects.get(name=name).pk for name in SPELLINGS[0])
         response = api.patch(f"/api/v1/persons/{b}/", {"name": "Maria Gonzalez"}, format="json")
         assert response.status_code == 200, response.content
-        _wait(lambda: Match.objects.get(pk=_match(a, b).pk).archived)  # type: ignore[union-attr]
+        _wait(lambda: _match(a, b).archived)
     print(f"\ncommit of a new person -> its Match row, live worker: median {statistics.median(delays) * 1000:.0f} ms,"
           f" max {max(delays) * 1000:.0f} ms over {len(delays)} ({', '.join(f'{d * 1000:.0f}' for d in delays)})")
     assert Match.objects.filter(archived=False).count() == len(SPELLINGS) - 1
@@ -153,7 +155,7 @@ def test_a_full_run_is_shared_by_two_workers_and_keeps_a_rejected_pair_rejected(
         factories.person(world.a, f"{first} {i // len(SPELLINGS)}")
         factories.person(world.a, f"{second} {i // len(SPELLINGS)}")
     before = services.run_create(agency=world.a, sync=True)
-    rejected = Match.objects.order_by("id").first()
+    rejected = Match.objects.order_by("id")[0]
     services.match_decide(investigator, rejected, decision="rejected", note="two men")
     prefix = f"test-{time.time_ns() % 10**8:08d}-"
     settings.TASK_QUEUE_PREFIX = prefix

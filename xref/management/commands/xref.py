@@ -50,9 +50,10 @@ class Command(BaseCommand):
             try:
                 run = run_create(agency=agency, sync=True)
             except Exception:  # the run is marked failed with its error; the other agencies go on
-                run = XrefRun.objects.filter(agency=agency).order_by("-created_at").first()
-                if run is None:
+                failed_run = XrefRun.objects.filter(agency=agency).order_by("-created_at").first()
+                if failed_run is None:
                     raise
+                run = failed_run
             self.stdout.write(f"{agency.code}: {run.status} {run.pk}: candidates {run.candidates}, "
                               f"matches {run.matches}, parts {run.parts_done}/{run.parts}, "
                               f"{time.monotonic() - started:.1f} s")
