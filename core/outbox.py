@@ -262,19 +262,23 @@ def handle_records_changed(model: str, ids: list[str]) -> int:
 
 
 XREF_ENTITY_MODELS = frozenset({"entities.entity", "entities.person", "entities.organization"})
-XREF_LINK_MODEL = "entities.link"
+# Records whose write changes the relationship evidence of the entities they name (a link's two ends, a
+# shipment's parties): those entities are cross-referenced again.
+XREF_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "entities.link": ("source_id", "target_id"),
+    "shipments.shipment": ("consignor_id", "consignee_id", "notify_party_id", "ordering_party_id"),
+}
 
 
 def _cross_reference(model: str, handled: list[str]) -> None:
-    """Persons and organisations are cross-referenced themselves; a link's write changes the relationship
-    evidence of its two ends, which are cross-referenced again. (xref.services.records_changed works in
-    batches of XREF_BATCH.)"""
+    """Persons and organisations are cross-referenced themselves, the entities a link or a shipment names
+    again (xref.services.records_changed works in batches of XREF_BATCH)."""
     from xref import services
 
     if not handled:
         return
     if model in XREF_ENTITY_MODELS:
         services.records_changed(handled)
-    elif model == XREF_LINK_MODEL:
-        ends = apps.get_model(model).objects.filter(pk__in=handled).values_list("source_id", "target_id")
-        services.records_changed({pk for pair in ends for pk in pair})
+    elif model in XREF_EVIDENCE:
+        named = apps.get_model(model).objects.filter(pk__in=handled).values_list(*XREF_EVIDENCE[model])
+        services.records_changed({pk for row in named for pk in row if pk is not None})

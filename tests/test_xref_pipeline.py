@@ -248,7 +248,8 @@ def test_a_sync_run_scores_every_part_and_ends_with_its_counts(world):
     run = services.run_create(agency=world.a, sync=True)
     assert (run.status, run.progress, run.parts_done, run.parts) == ("succeeded", 1.0, run.parts, 16)
     assert sorted(run.done_parts) == list(range(16))
-    assert run.started_at <= run.finished_at and run.candidates >= 3 and run.matches >= 3
+    assert run.started_at and run.finished_at and run.started_at <= run.finished_at
+    assert run.candidates >= 3 and run.matches >= 3
     assert Match.objects.filter(run=run).count() == 3
     assert set(Match.objects.values_list("left_id", flat=True)) <= {p.pk for p in people}
 
@@ -301,3 +302,64 @@ def test_a_failing_part_fails_the_run_with_its_error(world, monkeypatch):
         services.run_create(agency=world.a, sync=True)
     run = XrefRun.objects.get()
     assert run.status == "failed" and "the engine broke" in run.error and run.finished_at is not None
+
+
+# --- the outbox's task ----------------------------------------------------------------------------------------------
+
+
+def test_the_outbox_task_cross_references_new_versions_once_and_the_entities_a_link_or_shipment_names(world):
+    from core.outbox import handle_records_changed
+    from entities.models import Link
+    from shipments.models import Shipment
+
+    a, b, c = _trio(world.a)
+    other = factories.organization(world.a, "Grand Harvest Ltd")
+    assert handle_records_changed("entities.person", [str(a.pk)]) == 1
+    assert not Match.objects.exists()  # nothing else indexed yet
+    assert handle_records_changed("entities.person", [str(b.pk)]) == 1
+    assert Match.objects.count() == 1
+    Match.objects.all().delete()
+    assert handle_records_changed("entities.person", [str(b.pk)]) == 0  # a version handled: no work again
+    assert not Match.objects.exists()
+
+    link = Link.objects.create(agency=world.a, kind="employment", source=c, target=other)
+    assert handle_records_changed("entities.link", [str(link.pk)]) == 1
+    assert set(Match.objects.values_list("left_id", "right_id")) == {tuple(sorted([a.pk, c.pk])),
+                                                                    tuple(sorted([b.pk, c.pk]))}
+    Match.objects.all().delete()
+    shipment = Shipment.objects.create(agency=world.a, reference="S-1", consignee=a, consignor=other)
+    assert handle_records_changed("shipments.shipment", [str(shipment.pk)]) == 1
+    assert Match.objects.count() == 2  # a was cross-referenced again
+
+
+# --- how many tasks the writes enqueue -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_enqueues_one_cross_referencing_task_a_batch_not_one_a_row(world):
+    from django.core.files.base import ContentFile
+
+    from core.models import OutboxMessage
+    from imports.services import BATCH_SIZE, job_create, run_job
+
+    from .test_imports import persons_csv
+
+    rows = [{"source_id": f"r{i}", "name": f"Person {i} Example"} for i in range(2 * BATCH_SIZE + 10)]
+    job = job_create(agency=world.a, actor=None, upload=ContentFile(persons_csv(rows), name="p.csv"),
+                     kind="persons", run=False)
+    assert run_job(job.pk).status == "succeeded"
+    tasks = OutboxMessage.objects.filter(task="xref.records_changed")
+    assert tasks.count() == 3  # one a batch of the import
+    assert sorted(len(task.kwargs["ids"]) for task in tasks) == [10, BATCH_SIZE, BATCH_SIZE]
+
+
+def test_the_demo_loader_enqueues_one_cross_referencing_task_a_model(db):
+    from django.core.management import call_command
+
+    from core.models import OutboxMessage
+
+    call_command("load_demo", verbosity=0)
+    tasks = OutboxMessage.objects.filter(task="xref.records_changed")
+    models = sorted(task.kwargs["model"] for task in tasks)
+    assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
+    assert sum(len(task.kwargs["ids"]) for task in tasks.filter(kwargs__model="entities.person")) == 13
