@@ -114,6 +114,15 @@ def test_only_analysts_and_up_start_runs(world, client_for):
     assert not XrefRun.objects.exists()
 
 
+def test_a_run_needs_an_agency(world, client_for):
+    """A superuser of no agency has no records to cross-reference: a 400 on `agency`, nothing queued."""
+    root = factories.user(None, "viewer", is_superuser=True)
+    response = client_for(root).post(RUNS, {}, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert list(response.json()) == ["agency"]
+    assert not XrefRun.objects.exists()
+
+
 def test_another_agencys_run_is_404_and_not_listed(world, ana):
     theirs = factories.run(world.b)
     assert ana.get(f"{RUNS}{theirs.pk}/").status_code == 404

@@ -50,9 +50,6 @@ class XrefRunViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         user = request_user(request)
         if not policy.allows(user, "xref.run"):
             raise exceptions.PermissionDenied("Analysts, investigators, supervisors and agency admins start runs.")
-        if user.agency is None:
-            raise exceptions.ValidationError(
-                {"agency": ["You belong to no agency, so there are no records of yours to cross-reference."]})
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = services.run_create(agency=user.agency, user=user, case=serializer.validated_data.get("case"))
