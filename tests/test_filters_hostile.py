@@ -204,10 +204,11 @@ def test_the_discovery_finds_every_list():
     paths = {path for path, _ in get_lists()}
     for expected in ("cases/", "cases/{case_pk}/parties/", "cases/{case_pk}/evidence/", "cases/{id}/timeline/",
                      "audit/", "persons/", "organizations/", "links/", "shipments/", "licences/", "prosecutions/",
-                     "commodities/"):
+                     "commodities/", "xref/matches/", "xref/runs/"):
         assert API + expected in paths, expected
     filtered = {path for path, _ in get_lists() if filterset_of(path)}
-    assert {API + "audit/", API + "cases/{case_pk}/parties/", API + "cases/{id}/timeline/"} <= filtered
+    assert {API + "audit/", API + "cases/{case_pk}/parties/", API + "cases/{id}/timeline/",
+            API + "xref/matches/"} <= filtered
 
 
 def test_every_filter_is_of_a_known_kind():
