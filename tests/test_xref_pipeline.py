@@ -88,11 +88,19 @@ def test_a_decided_pair_keeps_its_decision_whatever_its_new_score(world, investi
     assert _pair(b, c).status == "pending"
 
 
+def _score(a, b):
+    from xref import matching
+
+    (scored,) = matching.score_pairs([tuple(sorted([a.pk, b.pk]))])
+    return scored.score
+
+
 def test_a_pair_scoring_the_auto_confirm_threshold_is_confirmed_by_itself_and_audited(world, settings):
-    settings.XREF_AUTO_CONFIRM_THRESHOLD = 0.99
     a, b, c = _trio(world.a)
+    settings.XREF_AUTO_CONFIRM_THRESHOLD = _score(a, b)  # the same tokens: the best of the three pairs
+    assert _score(a, c) < settings.XREF_AUTO_CONFIRM_THRESHOLD
     services.records_changed([a.pk, b.pk, c.pk])
-    auto = _pair(a, b)  # the same tokens: 1.0
+    auto = _pair(a, b)
     assert auto.status == "confirmed" and auto.decided_by is None and auto.decided_at is not None
     assert _pair(a, c).status == "pending"
     assert services.same_as([a.pk])[a.pk] == [{"type": "person", "id": str(b.pk), "name": b.name}]
@@ -110,9 +118,10 @@ def test_without_an_auto_confirm_threshold_nothing_is_confirmed_by_itself(world,
 
 
 def test_a_match_returned_to_pending_by_a_person_is_not_confirmed_again_by_itself(world, investigator, settings):
-    settings.XREF_AUTO_CONFIRM_THRESHOLD = 0.99
     a, b, _ = _trio(world.a)
+    settings.XREF_AUTO_CONFIRM_THRESHOLD = _score(a, b)
     services.records_changed([a.pk, b.pk])
+    assert _pair(a, b).status == "confirmed"
     services.match_decide(investigator, _pair(a, b), decision="pending")
     entity_services.entity_update(entity=a, actor=investigator, data={"notes": "seen in Tianjin"})
     services.records_changed([a.pk, b.pk])
