@@ -246,12 +246,13 @@ def test_pending_undoes_a_confirmation(world, ana, pair):
     assert listed(ana, {"status": "pending"}) == [str(match.pk)]
 
 
-def test_a_rejected_pair_stays_rejected_when_its_records_are_cross_referenced_again(world, ana, pair):
+def test_a_rejected_pair_stays_rejected_when_its_records_are_cross_referenced_again(world, ana, analyst, pair):
     zhang, wei, match = pair
     response = decide(ana, match, "rejected", note="Different fathers' names.")
     assert response.status_code == 200 and response.json()["status"] == "rejected"
     assert same_as(ana, zhang) == []
     services.records_changed([zhang.pk, wei.pk])  # as after an edit of either
+    services.run_create(agency=world.a, user=analyst, sync=True)  # and a full pass
     stored = Match.objects.get(pk=match.pk)
     assert (stored.status, stored.note) == ("rejected", "Different fathers' names.")
     assert Match.objects.filter(left__in=[zhang, wei], right__in=[zhang, wei]).count() == 1
