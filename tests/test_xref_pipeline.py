@@ -341,6 +341,35 @@ def test_the_outbox_task_cross_references_new_versions_once_and_the_entities_a_l
     assert Match.objects.count() == 2  # a was cross-referenced again
 
 
+def test_the_outbox_task_leaves_what_it_could_not_do_in_its_time_to_a_new_task(world, settings, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from core.models import HandledVersion, OutboxMessage
+    from core.outbox import handle_records_changed
+
+    settings.XREF_BATCH = 2
+    people = sorted((factories.person(world.a, f"Batch Person {i}") for i in range(5)), key=lambda p: p.pk)
+    real, calls = services.records_changed, []
+
+    def slow_second_batch(ids):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()  # what Celery raises in the task at its soft time limit
+        return real(ids)
+
+    monkeypatch.setattr(services, "records_changed", slow_second_batch)
+    assert handle_records_changed("entities.person", [str(p.pk) for p in people]) == 2
+    assert set(HandledVersion.objects.values_list("record_id", flat=True)) == {str(p.pk) for p in people[:2]}
+    (rest,) = OutboxMessage.objects.filter(task="xref.records_changed")
+    assert rest.kwargs == {"model": "entities.person", "ids": [str(p.pk) for p in people[2:]]}
+
+    calls[:] = ["earlier"]  # the next call is the second: too slow
+    HandledVersion.objects.all().delete()
+    with pytest.raises(SoftTimeLimitExceeded):  # the first batch already too slow: no endless relay
+        handle_records_changed("entities.person", [str(p.pk) for p in people])
+    assert OutboxMessage.objects.filter(task="xref.records_changed").count() == 1
+
+
 # --- how many tasks the writes enqueue -----------------------------------------------------------------------------
 
 
