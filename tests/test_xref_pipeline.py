@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from audit.models import AuditEvent
 from core.rules import RuleViolation, StateConflict
 from entities import services as entity_services
+from entities.models import Entity
 from xref import services
 from xref.models import IdentityMember, Match, XrefRun
 
@@ -401,3 +402,19 @@ def test_the_demo_loader_enqueues_one_cross_referencing_task_a_model(db):
     models = sorted(task.kwargs["model"] for task in tasks)
     assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
     assert sum(len(task.kwargs["ids"]) for task in tasks.filter(kwargs__model="entities.person")) == 13
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ftm_import_enqueues_one_cross_referencing_task_a_model_and_batch(world):
+    from core.models import OutboxMessage
+    from imports.services import run_job
+
+    from .test_imports_data import FTM, _ftm_job
+
+    job = run_job(_ftm_job(world.a, FTM.read_bytes()).pk)
+    assert job.status == "succeeded", job.error
+    tasks = OutboxMessage.objects.filter(task="xref.records_changed")
+    models = [task.kwargs["model"] for task in tasks]
+    assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
+    assert sum(len(task.kwargs["ids"]) for task in tasks if task.kwargs["model"] != "entities.link") == (
+        Entity.objects.filter(agency=world.a).count())
