@@ -33,6 +33,8 @@ import networkx as nx
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import record, record_many
@@ -347,7 +349,7 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
     was split already (a second delivery). A failure marks the run failed, with the error."""
     now = timezone.now()
     started = XrefRun.objects.filter(pk=run_id, parts=0, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
-        status=RunStatus.RUNNING, started_at=now, updated_at=now)
+        status=RunStatus.RUNNING, started_at=Coalesce("started_at", Value(now)), updated_at=now)
     if not started:
         return False
     try:
