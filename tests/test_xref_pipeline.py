@@ -8,10 +8,12 @@ import threading
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import Q
 
 from audit.models import AuditEvent
 from core.rules import RuleViolation, StateConflict
 from entities import services as entity_services
+from entities.models import Entity
 from xref import services
 from xref.models import IdentityMember, Match, XrefRun
 
@@ -321,7 +323,7 @@ def test_the_outbox_task_cross_references_new_versions_once_and_the_entities_a_l
     from entities.models import Link
     from shipments.models import Shipment
 
-    a, b, c = _trio(world.a)
+    a, b, _ = _trio(world.a)
     other = factories.organization(world.a, "Grand Harvest Ltd")
     assert handle_records_changed("entities.person", [str(a.pk)]) == 1
     assert not Match.objects.exists()  # nothing else indexed yet
@@ -331,14 +333,47 @@ def test_the_outbox_task_cross_references_new_versions_once_and_the_entities_a_l
     assert handle_records_changed("entities.person", [str(b.pk)]) == 0  # a version handled: no work again
     assert not Match.objects.exists()
 
-    link = Link.objects.create(agency=world.a, kind="employment", source=c, target=other)
+    twin = factories.person(world.a, a.name)  # not indexed: only what names it can make it matched
+
+    def twin_matches():
+        return Match.objects.filter(Q(left=twin) | Q(right=twin))
+
+    link = Link.objects.create(agency=world.a, kind="employment", source=twin, target=other)
     assert handle_records_changed("entities.link", [str(link.pk)]) == 1
-    assert set(Match.objects.values_list("left_id", "right_id")) == {tuple(sorted([a.pk, c.pk])),
-                                                                    tuple(sorted([b.pk, c.pk]))}
-    Match.objects.all().delete()
-    shipment = Shipment.objects.create(agency=world.a, reference="S-1", consignee=a, consignor=other)
+    assert twin_matches().filter(Q(left=a) | Q(right=a)).exists()
+    twin_matches().delete()
+    shipment = Shipment.objects.create(agency=world.a, reference="S-1", consignee=twin, consignor=other)
     assert handle_records_changed("shipments.shipment", [str(shipment.pk)]) == 1
-    assert Match.objects.count() == 2  # a was cross-referenced again
+    assert twin_matches().filter(Q(left=a) | Q(right=a)).exists()  # cross-referenced again
+
+
+def test_the_outbox_task_leaves_what_it_could_not_do_in_its_time_to_a_new_task(world, settings, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from core.models import HandledVersion, OutboxMessage
+    from core.outbox import handle_records_changed
+
+    settings.XREF_BATCH = 2
+    people = sorted((factories.person(world.a, f"Batch Person {i}") for i in range(5)), key=lambda p: p.pk)
+    real, calls = services.records_changed, []
+
+    def slow_second_batch(ids):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()  # what Celery raises in the task at its soft time limit
+        return real(ids)
+
+    monkeypatch.setattr(services, "records_changed", slow_second_batch)
+    assert handle_records_changed("entities.person", [str(p.pk) for p in people]) == 2
+    assert set(HandledVersion.objects.values_list("record_id", flat=True)) == {str(p.pk) for p in people[:2]}
+    (rest,) = OutboxMessage.objects.filter(task="xref.records_changed")
+    assert rest.kwargs == {"model": "entities.person", "ids": [str(p.pk) for p in people[2:]]}
+
+    calls[:] = ["earlier"]  # the next call is the second: too slow
+    HandledVersion.objects.all().delete()
+    with pytest.raises(SoftTimeLimitExceeded):  # the first batch already too slow: no endless relay
+        handle_records_changed("entities.person", [str(p.pk) for p in people])
+    assert OutboxMessage.objects.filter(task="xref.records_changed").count() == 1
 
 
 # --- how many tasks the writes enqueue -----------------------------------------------------------------------------
@@ -372,3 +407,19 @@ def test_the_demo_loader_enqueues_one_cross_referencing_task_a_model(db):
     models = sorted(task.kwargs["model"] for task in tasks)
     assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
     assert sum(len(task.kwargs["ids"]) for task in tasks.filter(kwargs__model="entities.person")) == 13
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ftm_import_enqueues_one_cross_referencing_task_a_model_and_batch(world):
+    from core.models import OutboxMessage
+    from imports.services import run_job
+
+    from .test_imports_data import FTM, _ftm_job
+
+    job = run_job(_ftm_job(world.a, FTM.read_bytes()).pk)
+    assert job.status == "succeeded", job.error
+    tasks = OutboxMessage.objects.filter(task="xref.records_changed")
+    models = [task.kwargs["model"] for task in tasks]
+    assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
+    assert sum(len(task.kwargs["ids"]) for task in tasks if task.kwargs["model"] != "entities.link") == (
+        Entity.objects.filter(agency=world.a).count())
