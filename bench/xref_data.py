@@ -166,7 +166,7 @@ def phone_e164(raw: str, region: str) -> str:
         return ""
     if text.startswith("00"):
         text = "+" + text[2:]
-    attempts = [(text, None)] if text.startswith("+") else [(text, region or None)]
+    attempts: list[tuple[str, str | None]] = [(text, None if text.startswith("+") else region or None)]
     if not text.startswith("+") and region:
         # A number that already starts with its region's calling code, written without the +.
         code = str(phonenumbers.country_code_for_region(region))
