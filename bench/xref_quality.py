@@ -317,14 +317,15 @@ def _splink_setup(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | Non
         return any(row[column] for row in rows)
 
     if name == "csv_example":
-        comparisons = [cl.NameComparison("name"), cl.LevenshteinAtThresholds("address", [2, 5]),
+        comparisons = [cl.NameComparison("name"), cl.JaroWinklerAtThresholds("address", [0.95, 0.88, 0.7]),
                        cl.ExactMatch("postcode")]
         if has("phone"):
             comparisons.append(cl.ExactMatch("phone"))
         blocking = [block_on("name"), block_on("address"), block_on("postcode", "substr(name, 1, 3)"),
-                    block_on("substr(address, 1, 6)"), *([block_on("phone")] if has("phone") else [])]
+                    block_on("substr(address, 1, 6)"), block_on("substr(name, 1, 6)"),
+                    *([block_on("phone")] if has("phone") else [])]
         return {"comparisons": comparisons, "blocking": blocking,
-                "deterministic": [block_on("name", "address")],
+                "deterministic": [block_on("name"), block_on("address")],
                 "em": [block_on("postcode"), block_on("substr(name, 1, 4)")]}
     if name == "senzing":
         comparisons = [cl.NameComparison("first_name"), cl.NameComparison("surname"), cl.NameComparison("name"),
