@@ -4,7 +4,8 @@
 
 For each data set (bench/xref_data.py: dedupe's csv_example and patstat, Senzing's truth set; found in `er/` of
 SHARED_DATA_DIR, else ../shared/data from the project root): a fresh agency imports the set's files through the
-real import path (imports.services: a job per file, run here), a full cross-referencing pass runs over its records,
+real import path (imports.services: a job per file, run here), a full cross-referencing pass runs over its records
+(xref.services.run_create, its parts run in this process),
 and the bench prints records, true pairs, candidate pairs (and their share of n²), blocking recall (true pairs
 among the candidates), pairwise precision, recall and F1 at settings.XREF_PROPOSE_THRESHOLD (chosen without the
 truth) and at the best threshold (found with it), the block caps in effect and the wall times.
@@ -148,27 +149,28 @@ def fresh_database(name: str) -> str:
 # --- our engine ---------------------------------------------------------------------------------
 
 
-def full_pass_plain(agency: Any) -> tuple[Scores, Scores, int]:
-    """TEMPORARY (replace by `xref.services.run_create` once the pipeline is merged): a full pass done by calling
-    the engine's interface directly: index every record, train, every part's candidates, score them.
-    Returns (scores of every candidate pair, the pairs proposed at the threshold, parts), keyed by entity id."""
+def full_pass(agency: Any) -> tuple[Any, Scores, Scores]:
+    """A full cross-referencing pass as the system runs it (`xref.services.run_create`, its parts run here one after
+    the other), then every candidate pair of the same pass scored again for the threshold sweep (the run stores
+    only the pairs it proposes). Returns (the run, the proposed pairs' scores, every candidate pair's score),
+    keyed by entity id."""
     from django.conf import settings
 
-    from entities.models import Entity
     from xref import matching
+    from xref.models import Match
+    from xref.services import run_create
 
-    ids = list(Entity.objects.filter(agency=agency, archived=False).values_list("pk", flat=True))
-    for batch in _chunks(ids, settings.XREF_BATCH):
-        matching.index(batch)
-    matching.train(agency.pk)
-    parts = settings.XREF_RUN_PARTS
-    pairs = {pair for part in range(parts) for pair in matching.full_candidates(agency.pk, part, parts)}
+    run = run_create(agency=agency, sync=True)
+    if run.status != "succeeded":
+        raise RuntimeError(f"the xref run ended {run.status}: {run.error}")
+    proposed: Scores = {(str(left), str(right)): score for left, right, score in Match.objects.filter(
+        left_agency=agency, right_agency=agency, archived=False).values_list("left_id", "right_id", "score")}
+    pairs = {pair for part in range(run.parts) for pair in matching.full_candidates(agency.pk, part, run.parts)}
     scores: Scores = {}
     for batch in _chunks(sorted(pairs), settings.XREF_BATCH):
         for s in matching.score_pairs(batch):
             scores[(str(s.left), str(s.right))] = s.score
-    proposed = {pair: score for pair, score in scores.items() if score >= settings.XREF_PROPOSE_THRESHOLD}
-    return scores, proposed, parts
+    return run, proposed, scores
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -180,7 +182,7 @@ def run_ours(agency: Any, data: Any, threshold: float) -> Result:
     from entities.models import Entity
 
     started = time.perf_counter()
-    scores, proposed, parts = full_pass_plain(agency)
+    run, proposed, scores = full_pass(agency)
     seconds = time.perf_counter() - started
     source_ids = dict(Entity.objects.filter(agency=agency).values_list("pk", "source_id"))
 
@@ -192,8 +194,10 @@ def run_ours(agency: Any, data: Any, threshold: float) -> Result:
                 keyed[(min(left, right), max(left, right))] = score
         return keyed
 
-    return Result.of("ours (plain pass: engine called directly)", by_source(scores), data.truth, threshold, seconds,
-                     detail=f"{parts} parts", proposed=by_source(proposed))
+    run_seconds = (run.finished_at - run.started_at).total_seconds()
+    return Result.of("ours (xref run)", by_source(scores), data.truth, threshold, seconds, proposed=by_source(proposed),
+                     detail=f"run {run_seconds:.1f} s in {run.parts} parts: {run.candidates:,} candidates, "
+                            f"{run.matches:,} proposed")
 
 
 def _uuid(value: str) -> Any:
