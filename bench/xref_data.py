@@ -1,6 +1,6 @@
 """The published entity-resolution truth sets as this project's own import files, with their truth as pairs.
 
-    from xref_data import DATASETS, load
+    from xref_data import DATASETS, load   (or `python bench/xref_data.py [DIR]` for a summary and the files)
     data = load("senzing")            # csv_example | patstat | senzing
     files = data.write(directory)     # [(kind, source, path)], in import order (entities before links)
     data.truth                        # {(source_id, source_id), ...}, each pair sorted
@@ -512,3 +512,31 @@ def row_errors(jobs: Iterable[Any]) -> list[str]:
 def available() -> bool:
     """Whether the shared data's ER sets are here."""
     return (er_dir() / "dedupe").is_dir() and (er_dir() / "senzing").is_dir()
+
+
+def main() -> None:
+    """`python bench/xref_data.py [DIR]`: each set's records, clusters, true pairs and mapping notes; with DIR,
+    its import files written there (for `manage.py import_file PATH --kind KIND --agency CODE`)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+
+    django.setup()
+    if not available():
+        raise SystemExit(f"the ER data sets are not at {er_dir()}: set SHARED_DATA_DIR")
+    for name in DATASETS:
+        data = load(name)
+        print(f"{name}: {len(data.records):,} records, {data.clusters:,} clusters, {len(data.truth):,} true pairs")
+        for source_id, why in data.skipped:
+            print(f"   left out: {source_id} ({why})")
+        for note in data.notes:
+            print(f"   {note}")
+        if len(sys.argv) > 1:
+            for kind, source, path in data.write(Path(sys.argv[1])):
+                print(f"   {path} (--kind {kind}, source {source})")
+
+
+if __name__ == "__main__":
+    main()
