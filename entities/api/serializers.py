@@ -46,21 +46,32 @@ def attach_same_as(entities: list[Entity], user: Any) -> None:
     """Set `same_as_refs` on each entity: the refs of the others in its identity cluster (confirmed matches,
     transitively) that the caller sees, that are live and of the entity's own agency, with their names. As with
     matches (`core.policy.matches_visible`), a record of another agency never shows as the same as one's own, even
-    where the caller sees it through a shared case: that reaches each side only as a deconfliction hit. Two queries
-    for a whole page: the clusters (`xref.services.same_as`) and the visible records among them."""
-    from xref.services import same_as
+    where the caller sees it through a shared case: that reaches each side only as a deconfliction hit. One query
+    for a whole page, however many of its records are in clusters."""
+    from django.db.models import Exists, OuterRef
+
+    from xref.models import IdentityMember
 
     if not entities:
         return
-    clusters = {str(pk): refs for pk, refs in same_as([entity.pk for entity in entities]).items()}
-    others = {str(ref["id"]) for refs in clusters.values() for ref in refs}
-    seen = {str(pk): (name, agency_id) for pk, name, agency_id
-            in policy.visible(user, Entity).filter(pk__in=others, archived=False).values_list("pk", "name", "agency")}
+    page = [entity.pk for entity in entities]
+    # Every member of the page's clusters, each marked whether the caller sees it live: one query.
+    shown = policy.visible(user, Entity).filter(pk=OuterRef("entity_id"), archived=False)
+    members = (IdentityMember.objects
+               .filter(cluster__in=IdentityMember.objects.filter(entity_id__in=page).values("cluster"))
+               .annotate(seen=Exists(shown))
+               .values_list("entity_id", "cluster", "entity__type", "entity__name", "entity__agency_id", "seen"))
+    cluster_of: dict[Any, Any] = {}
+    by_cluster: dict[Any, list[tuple[Any, ...]]] = {}
+    for pk, cluster, kind, name, agency_id, seen in members:
+        cluster_of[pk] = cluster
+        if seen:
+            by_cluster.setdefault(cluster, []).append((pk, kind, name, agency_id))
     every_agency = bool(getattr(user, "is_superuser", False))
     for entity in entities:
-        refs = [{"type": ref["type"], "id": str(ref["id"]), "name": seen[str(ref["id"])][0]}
-                for ref in clusters.get(str(entity.pk), [])
-                if str(ref["id"]) in seen and (every_agency or seen[str(ref["id"])][1] == entity.agency_id)]
+        refs = [{"type": kind, "id": str(pk), "name": name}
+                for pk, kind, name, agency_id in by_cluster.get(cluster_of.get(entity.pk), [])
+                if pk != entity.pk and (every_agency or agency_id == entity.agency_id)]
         entity.same_as_refs = sorted(refs, key=lambda ref: (ref["name"], ref["id"]))  # type: ignore[attr-defined]
 
 
