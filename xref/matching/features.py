@@ -302,8 +302,10 @@ def features_for(entity_type: str) -> list[Feature]:
 
 def compare(a: Profile, b: Profile, ctx: Context) -> dict[str, Compared]:
     """Every feature of the pair's type: {feature: (level, similarity, detail)}, missing ones left out."""
-    out = {}
+    out: dict[str, Compared] = {}
     for f in features_for(a.type):
+        if f.name == "postcode" and (out.get("address", (0,))[0] or 0) >= 3:
+            continue  # the same address has the same postcode: counted once
         got = f.compare(a, b, ctx)
         if got[0] is not None:
             out[f.name] = got

@@ -59,7 +59,7 @@ def _key_counts(keys: set[str]) -> dict[str, int]:
 
 
 def _totals() -> dict[str, int]:
-    global _TOTALS  # noqa: PLW0603 - a process-wide cache of two counts
+    global _TOTALS
     now = time.monotonic()
     if now - _TOTALS[0] >= COUNTS_TTL:
         with connection.cursor() as cursor:
@@ -158,8 +158,18 @@ def train(agency_id: Any) -> dict[str, Any]:
             n_decided = len(marks["confirmed"]) + len(marks["rejected"])
             XrefModel.objects.update_or_create(
                 agency_id=agency_id, entity_type=entity_type,
-                defaults={"params": {**params.to_json(), "block_cap": cap}, "pairs": sum(counts.values()), "decisions": n_decided,
+                defaults={"params": {**params.to_json(), "block_cap": cap}, "pairs": sum(counts.values()),
+                          "decisions": n_decided,
                           "trained_at": timezone.now()})
             result[entity_type] = (sum(counts.values()), n_decided)
     model.forget(agency_id)
     return result
+
+
+def forget_caches() -> None:
+    """Drop every process cache of the engine (key counts, totals, caps, models): tests, and after a bulk load."""
+    global _TOTALS
+    _COUNTS.clear()
+    _TOTALS = (0.0, {})
+    keys.forget_caps()
+    model.forget()
