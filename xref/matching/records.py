@@ -62,6 +62,13 @@ class Profile:
     emails: frozenset[str]
     addresses: list[Address] = field(default_factory=list)
 
+    sorted_forms: list[str] = field(default_factory=list)  # each name's tokens sorted, joined by spaces
+    joined: list[str] = field(default_factory=list)  # each name's tokens written together
+
+    def __post_init__(self) -> None:
+        self.sorted_forms = [" ".join(sorted(t)) for t in self.tokens]
+        self.joined = ["".join(t) for t in self.tokens]
+
     @property
     def all_tokens(self) -> set[str]:
         return {t for tokens in self.tokens for t in tokens}
