@@ -20,7 +20,7 @@ from entities.normalize import company_core, fold
 ADDRESS_WORDS = {
     "st": "street", "str": "street", "strasse": "street", "ave": "avenue", "av": "avenue", "rd": "road",
     "ln": "lane", "dr": "drive", "pl": "place", "blvd": "boulevard", "ct": "court", "hwy": "highway",
-    "pkwy": "parkway", "sq": "square", "ter": "terrace", "cir": "circle", "fl": "floor", "ste": "suite",
+    "pkwy": "parkway", "sq": "square", "ter": "terrace", "cir": "circle", "ste": "suite",
     "apt": "apartment", "bldg": "building", "rm": "room", "n": "north", "s": "south", "e": "east", "w": "west",
     "ne": "northeast", "nw": "northwest", "se": "southeast", "sw": "southwest", "mt": "mount", "ft": "fort",
     "no": "number", "nr": "number", "lu": "road", "jie": "street", "hao": "number",

@@ -75,6 +75,7 @@ def context(profiles: dict[Any, records.Profile], *, with_relations: bool = True
         wanted |= {f"{t}:n:{w}" for w in p.all_tokens}
         wanted |= {f"{t}:t:{x}" for x in p.phones} | {f"{t}:e:{x}" for x in p.emails}
         wanted |= {f"{t}:i:{x}" for x in p.id_numbers}
+        wanted |= {f"{t}:af:{x.street}" for x in p.addresses if x.street}
     related, labels = relations.load(list(profiles)) if with_relations else ({}, {})
     return Context(counts=_key_counts(wanted), totals=_totals(), related=related, labels=labels)
 
