@@ -28,6 +28,12 @@ LEGAL_FORMS = [
     "sarl", "srl", "spa", "bv", "nv", "ag", "oy", "ab", "as", "jsc", "pjsc", "ooo", "tov", "llp", "lp",
     "pte", "pty", "fze", "fzco", "fzc", "dmcc", "jsc", "sa", "sas", "kk", "tnhh", "cty", "jsc",
     "you xian gong si", "you xian ze ren gong si", "gu fen you xian gong si", "gong si", "ji tuan",
+    # pinyin written by word, and more languages' forms (Dutch, German, Iberian, Polish, Russian and Kazakh,
+    # Malay, Japanese, Indian)
+    "youxian gongsi", "youxian zeren gongsi", "gufen youxian gongsi", "gongsi", "jituan",
+    "naamloze vennootschap", "besloten vennootschap", "aktiengesellschaft", "kg", "ohg",
+    "sociedad anonima", "societe anonyme", "s l", "ltda", "eurl", "sasu", "sp z o o", "spzoo",
+    "zao", "oao", "pao", "too", "sendirian berhad", "berhad", "bhd", "kabushiki kaisha", "pvt", "private limited",
 ]
 _FORMS_RE = re.compile(r"\b(?:" + "|".join(sorted({re.escape(f) for f in LEGAL_FORMS}, key=len, reverse=True))
                        + r")\b")
