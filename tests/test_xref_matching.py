@@ -167,6 +167,8 @@ CTX = features.Context()
     ("B Smith", "Bob Smith", 5),
     ("Maria Sentosa", "Maria Luis Sentosa", 4),
     ("Anna Petrova", "Boris Ivanov", 0),
+    ("Faisal Siddiqui", "فيصل صديقي", 5),  # Arabic script writes few vowels: compared by consonants
+    ("Aleksandr Vasilev", "ВАСИЛЬЕВ Александр", 6),  # the soft sign joins, never splits
 ])
 def test_name_levels(a, b, level):
     got = features.compare_name(_profile(name=a), _profile(name=b), CTX)

@@ -20,7 +20,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from .records import Profile
+from .records import Profile, skeleton
 
 Level = int | None
 Compared = tuple[Level, float, Any]  # (level, similarity, detail)
@@ -118,6 +118,9 @@ def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
             else:
                 sim, cont = token_names(ta, tb, weight)
                 sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio(a.joined[i], b.joined[j]) / 100 - 0.02)
+                if a.abjad[i] != b.abjad[j]:  # one of them written without its vowels
+                    skeletal = token_names(tuple(map(skeleton, ta)), tuple(map(skeleton, tb)), weight)[0]
+                    sim = max(sim, 0.95 * skeletal)
                 if sim >= 0.92:
                     level = 5
                 elif cont >= 0.99:
