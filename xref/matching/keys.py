@@ -220,10 +220,9 @@ def full_candidates(agency_id: Any, part: int, parts: int, case_id: Any = None) 
     with connection.cursor() as cursor:
         cursor.execute(f"""
             WITH common AS (
-                SELECT key FROM xref_blockkey GROUP BY key HAVING count(*) > %s
-                UNION
-                SELECT key FROM xref_blockkey WHERE agency_id = %s GROUP BY key
-                HAVING count(*) > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
+                SELECT key FROM xref_blockkey GROUP BY key
+                HAVING count(*) > %s OR count(*) FILTER (WHERE agency_id = %s)
+                                        > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
             )
             SELECT DISTINCT LEAST(m.entity_id, b.entity_id), GREATEST(m.entity_id, b.entity_id)
             FROM xref_blockkey m JOIN xref_blockkey b ON b.key = m.key AND b.entity_id <> m.entity_id
