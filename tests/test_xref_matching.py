@@ -100,12 +100,12 @@ def test_a_key_over_the_cap_is_no_block(agency, settings):
                  ("Ada", "Bola", "Chidi", "Dayo", "Emeka", "Femi")]
     twin = factories.person(agency, "Ada Okonkwo", phones=["+2348031234567"])
     _index(*namesakes, twin)
-    score.forget_caches()
+    keys.forget_caps(agency.pk)
     found = set(matching.candidates([namesakes[1].pk]))
     assert found == set()  # "okonkwo" is held by 7 > 5 records: not a block, nothing else shared
     assert set(matching.candidates([twin.pk])) == {_pair(namesakes[0], twin)}  # the rarer keys still are
     settings.XREF_BLOCK_MAX_SIZE = 10
-    score.forget_caches()
+    keys.forget_caps(agency.pk)
     assert len(matching.candidates([namesakes[1].pk])) == 6
 
 

@@ -48,11 +48,12 @@ class Context:
         return found
 
     def share(self, key: str, prefix: str) -> float:
-        """The share of the other records holding this key besides the one: how common a value is."""
+        """The share of records holding this key besides the pair that shares it: how common a value is (0 for
+        a value only these two hold)."""
         total = self.totals.get(prefix, 0)
         if total < 2:
             return 0.0
-        return max(0, self.counts.get(key, 1) - 1) / total
+        return max(0, self.counts.get(key, 2) - 2) / total
 
 
 # --- names ----------------------------------------------------------------------------------------

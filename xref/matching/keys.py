@@ -143,7 +143,10 @@ def compute_block_cap(agency_id: Any) -> int:
 
 
 def block_cap(agency_id: Any) -> int:
-    """The agency's block size cap: the one its last training stored, else computed (cached ten minutes)."""
+    """The agency's block size cap: the one its last training stored, else computed (one scan of the index,
+    shared by every worker through the cache for an hour), kept in the process ten minutes."""
+    from django.core.cache import cache
+
     from xref.models import XrefModel
 
     now = time.monotonic()
@@ -152,12 +155,23 @@ def block_cap(agency_id: Any) -> int:
         return cached[1]
     stored = [p.get("block_cap") for p in XrefModel.objects.filter(agency_id=agency_id)
               .values_list("params", flat=True) if isinstance(p, dict)]
-    cap = min((int(c) for c in stored if c), default=0) or compute_block_cap(agency_id)
+    cap = min((int(c) for c in stored if c), default=0)
+    if not cap:
+        shared_key = f"xref:block_cap:{agency_id}"
+        cap = cache.get(shared_key) or 0
+        if not cap:
+            cap = compute_block_cap(agency_id)
+            cache.set(shared_key, cap, 3600)
     _CAPS[str(agency_id)] = (now, cap)
     return cap
 
 
 def forget_caps(agency_id: Any = None) -> None:
+    """Drop the caps this process keeps (all, or one agency's: then the shared one too)."""
+    if agency_id is not None:
+        from django.core.cache import cache
+
+        cache.delete(f"xref:block_cap:{agency_id}")
     for key in [k for k in _CAPS if agency_id is None or k == str(agency_id)]:
         del _CAPS[key]
     for key in [k for k in _SIZES if agency_id is None or k == str(agency_id)]:
@@ -172,8 +186,11 @@ def candidates(entity_ids: Iterable[Any]) -> list[Pair]:
     ids = [str(i) for i in entity_ids]
     if not ids:
         return []
-    max_size = settings.XREF_BLOCK_MAX_SIZE
     with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT agency_id FROM entities_entity WHERE id = ANY(%s::uuid[])", [ids])
+        max_size = max((block_cap(agency) for (agency,) in cursor.fetchall()), default=0)
+        if not max_size:
+            return []
         cursor.execute("""
             SELECT DISTINCT m.agency_id, m.key,
                    (SELECT count(*) FROM (SELECT 1 FROM xref_blockkey b WHERE b.key = m.key LIMIT %s) c)
