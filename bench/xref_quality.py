@@ -195,9 +195,10 @@ def run_ours(agency: Any, data: Any, threshold: float) -> Result:
         return keyed
 
     run_seconds = (run.finished_at - run.started_at).total_seconds()
+    detail = (f"run {run_seconds:.1f} s in {run.parts} parts: {run.candidates:,} candidates (other agencies' "
+              f"records included), {run.matches:,} proposed")
     return Result.of("ours (xref run)", by_source(scores), data.truth, threshold, seconds, proposed=by_source(proposed),
-                     detail=f"run {run_seconds:.1f} s in {run.parts} parts: {run.candidates:,} candidates, "
-                            f"{run.matches:,} proposed")
+                     detail=detail)
 
 
 def _uuid(value: str) -> Any:
