@@ -6,7 +6,7 @@ The parameters are learned per agency and entity type by EM on the agency's own 
 the matches are the latent class), refined by its decisions: a confirmed pair counts as a known match and a
 rejected one as a known non-match, each weighing DECISION_WEIGHT pairs. With no trained model, `DEFAULTS`.
 
-Rarity: for an exact shared identifier, phone, email or address, u is at least the share of records holding that value,
+Rarity: for an exact shared identifier, phone or email, u is at least the share of records holding that value,
 so a phone every shell company of a mass registration gives says less than a private one.
 """
 
@@ -30,7 +30,7 @@ SMOOTHING = 20.0  # pseudo-pairs per feature, spread as the defaults are: a smal
 # defaults only so far, and no level gets m or u 0
 PRIOR_RANGE = (1e-4, 0.9)
 # The exact levels whose u rises with the value's share of records.
-RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2, "address": 4}
+RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}
 
 # Starting points (and the model of an agency with none trained): m and u by level, 0 the worst level.
 DEFAULTS: dict[str, Any] = {

@@ -24,7 +24,7 @@ from .features import Compared, Context, compare
 Pair = tuple[UUID, UUID]
 BATCH = 2000
 COUNTS_TTL = 60.0
-TRAIN_PAIRS = 50_000  # candidate pairs EM looks at, at most (a deterministic sample beyond): plenty for a few m/u
+TRAIN_PAIRS = 200_000  # candidate pairs EM looks at, at most (a deterministic sample beyond)
 
 
 @dataclass
