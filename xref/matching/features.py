@@ -11,6 +11,7 @@ tokens written together ("Gist Brocades", "Gistbrocades"). Hanzi are compared as
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from .records import Profile
+from .records import Profile, skeleton
 
 Level = int | None
 Compared = tuple[Level, float, Any]  # (level, similarity, detail)
@@ -35,23 +36,30 @@ class Context:
     #   (how many records it is related to, how: directorship | ownership | shipment)}
     labels: dict[Any, str] = field(default_factory=dict)  # counterpart -> its name
 
+    weights: dict[tuple[str, str], float] = field(default_factory=dict)
+
     def weight(self, prefix: str, token: str) -> float:
         """A token's weight: its inverse document frequency among the records of the type."""
-        total = self.totals.get(prefix, 0) + 1
-        count = self.counts.get(f"{prefix}:n:{token}", 1)
-        return max(0.1, math.log((total + 1) / (count + 0.5)))
+        found = self.weights.get((prefix, token))
+        if found is None:
+            total = self.totals.get(prefix, 0) + 1
+            count = self.counts.get(f"{prefix}:n:{token}", 1)
+            found = self.weights[(prefix, token)] = max(0.1, math.log((total + 1) / (count + 0.5)))
+        return found
 
     def share(self, key: str, prefix: str) -> float:
-        """The share of the other records holding this key besides the one: how common a value is."""
+        """The share of records holding this key besides the pair that shares it: how common a value is (0 for
+        a value only these two hold)."""
         total = self.totals.get(prefix, 0)
         if total < 2:
             return 0.0
-        return max(0, self.counts.get(key, 1) - 1) / total
+        return max(0, self.counts.get(key, 2) - 2) / total
 
 
 # --- names ----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 18)  # pure; the tokens of a batch's records meet again and again
 def _token_similarity(a: str, b: str) -> float:
     if a == b:
         return 1.0
@@ -105,12 +113,15 @@ def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
         for j, tb in enumerate(b.tokens):
             if not ta or not tb:
                 continue
-            if sorted(ta) == sorted(tb) or "".join(ta) == "".join(tb):
+            sa, sb = a.sorted_forms[i], b.sorted_forms[j]
+            if sa == sb or a.joined[i] == b.joined[j]:
                 level, sim = 6, 1.0
             else:
                 sim, cont = token_names(ta, tb, weight)
-                sa, sb = " ".join(sorted(ta)), " ".join(sorted(tb))
-                sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio("".join(ta), "".join(tb)) / 100 - 0.02)
+                sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio(a.joined[i], b.joined[j]) / 100 - 0.02)
+                if a.abjad[i] != b.abjad[j]:  # one of them written without its vowels
+                    skeletal = token_names(tuple(map(skeleton, ta)), tuple(map(skeleton, tb)), weight)[0]
+                    sim = max(sim, 0.95 * skeletal)
                 if sim >= 0.92:
                     level = 5
                 elif cont >= 0.99:
@@ -188,6 +199,7 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
         return None, 0.0, None
     best: tuple[int, float] = (-1, 0.0)
     detail: Any = None
+    share = 0.0
     for x in a.addresses:
         for y in b.addresses:
             if not x.street or not y.street:
@@ -198,6 +210,7 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
             sort_ratio = fuzz.token_sort_ratio(x.street, y.street) / 100
             if x.street == y.street:
                 level, sim = 4, 1.0
+                share = ctx.share(f"{a.type[0]}:af:{x.street}", a.type[0])
             elif differ_number:
                 level, sim = 0, min(sort_ratio, 0.5)
             elif same_number and set_ratio >= 0.9:
@@ -209,7 +222,7 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
             else:
                 level, sim = 0, sort_ratio * 0.5
             if (level, sim) > best:
-                best, detail = (level, sim), (x, y)
+                best, detail = (level, sim), ((x, y, share) if level == 4 else (x, y))
     if best[0] < 0:
         return None, 0.0, None
     return best[0], round(best[1], 4), detail
@@ -296,14 +309,19 @@ FEATURES = [
 FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 
 
+_BY_TYPE = {t: [f for f in FEATURES if t in f.types] for t in ("person", "organization")}
+
+
 def features_for(entity_type: str) -> list[Feature]:
-    return [f for f in FEATURES if entity_type in f.types]
+    return _BY_TYPE[entity_type]
 
 
 def compare(a: Profile, b: Profile, ctx: Context) -> dict[str, Compared]:
     """Every feature of the pair's type: {feature: (level, similarity, detail)}, missing ones left out."""
-    out = {}
+    out: dict[str, Compared] = {}
     for f in features_for(a.type):
+        if f.name == "postcode" and (out.get("address", (0,))[0] or 0) >= 3:
+            continue  # the same address has the same postcode: counted once
         got = f.compare(a, b, ctx)
         if got[0] is not None:
             out[f.name] = got

@@ -6,7 +6,8 @@ it holds: `n:` a name token (a name's tokens written together count as one too: 
 "Gistbrocades"), `s:` a name's tokens sorted (any order, any script: 张伟, "Zhang Wei" and "Wei Zhang" fold to
 "wei zhang"), `q:` two tokens of one name, `m:` the name's sorted metaphone codes, `y:` birth year with a name token,
 `i:` an identifier or registration number, `t:` a phone (E.164), `e:` an email, `a:` an address's postcode or
-house number with one of its street tokens.
+house number with one of its street tokens, `af:` the address's distinguishing tokens together (its count is how
+many records share the address).
 
 Frequency-aware: a key shared by more than XREF_BLOCK_MAX_SIZE records, or by more than XREF_BLOCK_MAX_SHARE of
 the agency's records of that type (never below BLOCK_FLOOR), is not a block (a common surname, a mass-registration
@@ -62,6 +63,8 @@ def keys(p: Profile) -> set[str]:
     found |= {f"{t}:t:{n}" for n in p.phones}
     found |= {f"{t}:e:{m}" for m in p.emails}
     for address in p.addresses:
+        if address.street:
+            found.add(f"{t}:af:{address.street}")
         words = [w for w in address.street.split() if not w.isdigit() and len(w) >= 2]
         for anchor in {address.postcode, address.number} - {""}:
             found |= {f"{t}:a:{anchor}:{w}" for w in words}
@@ -93,7 +96,9 @@ def index(entity_ids: Iterable[Any]) -> None:
 # --- caps -----------------------------------------------------------------------------------------
 
 _SIZES: dict[Any, tuple[float, dict[str, int]]] = {}
+_CAPS: dict[str, tuple[float, int]] = {}
 _SIZES_TTL = 60.0
+_CAP_TTL = 600.0
 
 
 def agency_sizes(agency_id: Any) -> dict[str, int]:
@@ -116,6 +121,63 @@ def share_cap(agency_id: Any, type_prefix: str) -> int:
     return max(BLOCK_FLOOR, int(share))
 
 
+def compute_block_cap(agency_id: Any) -> int:
+    """The largest block size (XREF_BLOCK_MAX_SIZE at most) such that the pairs of the agency's keys of that
+    size or less, counted from the rarest key up, fit in XREF_PAIR_BUDGET: one scan of the index."""
+    caps = {prefix: share_cap(agency_id, prefix) for prefix in ("p", "o")}
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            WITH sized AS (
+                SELECT count(*) AS n, count(*) FILTER (WHERE agency_id = %(agency)s) AS na FROM xref_blockkey
+                GROUP BY key
+                HAVING count(*) BETWEEN 2 AND %(max_size)s AND count(*) FILTER (WHERE agency_id = %(agency)s)
+                       BETWEEN 1 AND CASE WHEN left(key, 1) = 'p' THEN %(cap_p)s ELSE %(cap_o)s END
+            ),
+            by_size AS (SELECT n, sum(n * (n - 1) / 2 - (n - na) * (n - na - 1) / 2) AS pairs FROM sized GROUP BY n),
+            running AS (SELECT n, sum(pairs) OVER (ORDER BY n) AS total FROM by_size)
+            SELECT max(n) FROM running WHERE total <= %(budget)s
+        """, {"agency": agency_id, "max_size": settings.XREF_BLOCK_MAX_SIZE, "cap_p": caps["p"],
+              "cap_o": caps["o"], "budget": settings.XREF_PAIR_BUDGET})
+        found = cursor.fetchone()[0]
+    return int(found or 2)
+
+
+def block_cap(agency_id: Any) -> int:
+    """The agency's block size cap: the one its last training stored, else computed (one scan of the index,
+    shared by every worker through the cache for an hour), kept in the process ten minutes."""
+    from django.core.cache import cache
+
+    from xref.models import XrefModel
+
+    now = time.monotonic()
+    cached = _CAPS.get(str(agency_id))
+    if cached and now - cached[0] < _CAP_TTL:
+        return cached[1]
+    stored = [p.get("block_cap") for p in XrefModel.objects.filter(agency_id=agency_id)
+              .values_list("params", flat=True) if isinstance(p, dict)]
+    cap = min((int(c) for c in stored if c), default=0)
+    if not cap:
+        shared_key = f"xref:block_cap:{agency_id}"
+        cap = cache.get(shared_key) or 0
+        if not cap:
+            cap = compute_block_cap(agency_id)
+            cache.set(shared_key, cap, 3600)
+    _CAPS[str(agency_id)] = (now, cap)
+    return cap
+
+
+def forget_caps(agency_id: Any = None) -> None:
+    """Drop the caps this process keeps (all, or one agency's: then the shared one too)."""
+    if agency_id is not None:
+        from django.core.cache import cache
+
+        cache.delete(f"xref:block_cap:{agency_id}")
+    for key in [k for k in _CAPS if agency_id is None or k == str(agency_id)]:
+        del _CAPS[key]
+    for key in [k for k in _SIZES if agency_id is None or k == str(agency_id)]:
+        del _SIZES[key]
+
+
 # --- candidates -----------------------------------------------------------------------------------
 
 
@@ -124,14 +186,17 @@ def candidates(entity_ids: Iterable[Any]) -> list[Pair]:
     ids = [str(i) for i in entity_ids]
     if not ids:
         return []
-    max_size = settings.XREF_BLOCK_MAX_SIZE
     with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT agency_id FROM entities_entity WHERE id = ANY(%s::uuid[])", [ids])
+        max_size = max((block_cap(agency) for (agency,) in cursor.fetchall()), default=0)
+        if not max_size:
+            return []
         cursor.execute("""
             SELECT DISTINCT m.agency_id, m.key,
                    (SELECT count(*) FROM (SELECT 1 FROM xref_blockkey b WHERE b.key = m.key LIMIT %s) c)
             FROM xref_blockkey m WHERE m.entity_id = ANY(%s::uuid[])
         """, [max_size + 1, ids])
-        sized = [(agency, key, n) for agency, key, n in cursor.fetchall() if 2 <= n <= max_size]
+        sized = [(agency, key, n) for agency, key, n in cursor.fetchall() if 2 <= n <= block_cap(agency)]
         # The agency's share: counted only for keys big enough to reach it.
         checks = [(agency, key) for agency, key, n in sized if n > BLOCK_FLOOR and n > share_cap(agency, key[0])]
         too_common: set[tuple[Any, str]] = set()
@@ -165,17 +230,16 @@ def full_candidates(agency_id: Any, part: int, parts: int, case_id: Any = None) 
     """One part of a full pass's candidate pairs: those with a record in the scope (the agency's records, or a
     case's parties), the other side anywhere. Parts split the scope's records by a hash of their id, and a pair
     of two in-scope records belongs to its smaller id's part, so every pair is in exactly one part."""
-    max_size = settings.XREF_BLOCK_MAX_SIZE
+    max_size = block_cap(agency_id)
     scope, params = _scope(agency_id, case_id)
     in_scope_other = scope.replace("m.", "b.")
     caps = {prefix: share_cap(agency_id, prefix) for prefix in ("p", "o")}
     with connection.cursor() as cursor:
         cursor.execute(f"""
             WITH common AS (
-                SELECT key FROM xref_blockkey GROUP BY key HAVING count(*) > %s
-                UNION
-                SELECT key FROM xref_blockkey WHERE agency_id = %s GROUP BY key
-                HAVING count(*) > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
+                SELECT key FROM xref_blockkey GROUP BY key
+                HAVING count(*) > %s OR count(*) FILTER (WHERE agency_id = %s)
+                                        > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
             )
             SELECT DISTINCT LEAST(m.entity_id, b.entity_id), GREATEST(m.entity_id, b.entity_id)
             FROM xref_blockkey m JOIN xref_blockkey b ON b.key = m.key AND b.entity_id <> m.entity_id
