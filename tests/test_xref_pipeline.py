@@ -423,3 +423,20 @@ def test_an_ftm_import_enqueues_one_cross_referencing_task_a_model_and_batch(wor
     assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
     assert sum(len(task.kwargs["ids"]) for task in tasks if task.kwargs["model"] != "entities.link") == (
         Entity.objects.filter(agency=world.a).count())
+
+
+def test_a_part_scores_with_the_model_its_run_trained_in_another_process(world):
+    """A worker process caches an agency's model; the run's training in another process stores a new one; the
+    parts this process then runs score with the new one, not the cached."""
+    from xref.matching import model
+    from xref.models import XrefModel
+
+    _trio(world.a)
+    run = services.run_create(agency=world.a)
+    assert services.run_start(run.pk, enqueue=False) is True  # trains, here
+    trained = model.params_for(world.a.pk, "person")  # and this process caches what it stored
+    row = XrefModel.objects.get(agency=world.a, entity_type="person")
+    # "another process" trains again: the stored prior moves, this process's cache does not know
+    XrefModel.objects.filter(pk=row.pk).update(params={**row.params, "prior": trained.prior / 2})
+    services.run_part(run.pk, 0)
+    assert model.params_for(world.a.pk, "person").prior == pytest.approx(trained.prior / 2)

@@ -401,6 +401,7 @@ def run_part(run_id: Any, part: int) -> bool:
     if run is None or run.status != RunStatus.RUNNING or part in run.done_parts or not 0 <= part < run.parts:
         return False
     try:
+        matching.forget(run.agency_id)  # the run trained its model just now, maybe in another worker process
         candidates = proposed = 0
         pairs = matching.full_candidates(run.agency_id, part, run.parts, case_id=run.case_id)
         for chunk in _chunks(pairs, settings.XREF_BATCH):

@@ -10,12 +10,13 @@ compared lives under this package.
   record of the agency, or of the case's parties); every pair in exactly one part.
 - `score_pairs(pairs)`: a `Scored` (score 0-1, features, explanation) for each pair, loading what it needs.
 - `train(agency_id)`: estimate the agency's model (EM on its candidate pairs, refined by its decisions).
+- `forget(agency_id)`: drop this process's cached model and block cap of the agency (after a training elsewhere).
 
 Modules: `records` (a record folded once), `keys` (blocking), `features` (comparisons by level), `relations`
 (shared directors, owners, counterparties), `model` (Fellegi-Sunter, EM), `explain` (the sentence), `score`.
 """
 
 from .keys import candidates, full_candidates, index
-from .score import Scored, score_pairs, train
+from .score import Scored, forget, score_pairs, train
 
-__all__ = ["Scored", "candidates", "full_candidates", "index", "score_pairs", "train"]
+__all__ = ["Scored", "candidates", "forget", "full_candidates", "index", "score_pairs", "train"]

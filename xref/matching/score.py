@@ -167,6 +167,13 @@ def train(agency_id: Any) -> dict[str, Any]:
     return result
 
 
+def forget(agency_id: Any) -> None:
+    """Drop this process's cached model and block cap of one agency, so the next lookup reads what its latest
+    training stored (a run's parts, in whichever worker process they land, after the run trained)."""
+    keys.forget_caps(agency_id)
+    model.forget(agency_id)
+
+
 def forget_caches() -> None:
     """Drop every process cache of the engine (key counts, totals, caps, models): tests, and after a bulk load."""
     global _TOTALS
