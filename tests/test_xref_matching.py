@@ -319,3 +319,18 @@ def test_shipment_counterparties_are_evidence(agency):
     factories.shipment(agency, consignor=b, consignee=buyer)
     after = matching.score_pairs([_pair(a, b)])[0]
     assert after.score > before.score and "shipment counterparty Rotterdam Antimony BV" in after.explanation
+
+
+def test_a_level_its_training_never_saw_weighs_finitely():
+    """EM can drive a level's m or u towards 0 (a level no candidate pair of that class showed): stored, it must
+    stay above 0, and a model that holds a 0 still scores (the scale bench's ZeroDivisionError in weight())."""
+    from xref.matching.model import DEFAULTS, Params
+
+    params = Params.from_json(None)
+    params.u["name"][6], params.m["name"][0] = 4e-9, 3e-9
+    stored = Params.from_json(params.to_json())
+    assert stored.u["name"][6] > 0 and stored.m["name"][0] > 0
+    broken = Params.from_json({"m": {**DEFAULTS["m"], "name": [0.0, *DEFAULTS["m"]["name"][1:]]},
+                               "u": {**DEFAULTS["u"], "name": [*DEFAULTS["u"]["name"][:6], 0.0]}})
+    same, different = broken.posterior({"name": (6, 1.0, None)}), broken.posterior({"name": (0, 0.1, None)})
+    assert 0.99 < same[0] <= 1.0 and 0.0 <= different[0] < 0.01

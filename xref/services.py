@@ -357,6 +357,7 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
         for chunk in _chunks(_run_entities(run), settings.XREF_BATCH):
             with transaction.atomic():
                 matching.index(chunk)
+        matching.analyze()
         matching.train(run.agency_id)
         with transaction.atomic():
             run = XrefRun.objects.select_for_update().get(pk=run_id)

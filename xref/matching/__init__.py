@@ -4,6 +4,7 @@ The pipeline (`xref.services`, `xref.tasks`) calls only these functions; everyth
 compared lives under this package.
 
 - `index(entity_ids)`: (re)write the `BlockKey` rows of these entities (none for an archived one).
+- `analyze()`: after indexing many records, refresh the index's planner statistics.
 - `candidates(entity_ids)`: the candidate pairs (left < right) of these entities, by index lookups on their keys,
   frequency caps applied (XREF_BLOCK_MAX_SIZE, XREF_BLOCK_MAX_SHARE); across agencies.
 - `full_candidates(agency_id, part, parts, case_id=None)`: one part of a full pass's candidate pairs (those with a
@@ -16,7 +17,7 @@ Modules: `records` (a record folded once), `keys` (blocking), `features` (compar
 (shared directors, owners, counterparties), `model` (Fellegi-Sunter, EM), `explain` (the sentence), `score`.
 """
 
-from .keys import candidates, full_candidates, index
+from .keys import analyze, candidates, full_candidates, index
 from .score import Scored, forget, score_pairs, train
 
-__all__ = ["Scored", "candidates", "forget", "full_candidates", "index", "score_pairs", "train"]
+__all__ = ["Scored", "analyze", "candidates", "forget", "full_candidates", "index", "score_pairs", "train"]

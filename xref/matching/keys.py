@@ -166,6 +166,14 @@ def block_cap(agency_id: Any) -> int:
     return cap
 
 
+def analyze() -> None:
+    """After indexing many records: refresh the planner's statistics of the index, which a full pass's candidate
+    query is planned on (on stale ones, e.g. a table just filled by an import, it picks a nested loop that runs
+    for minutes instead of seconds; autovacuum would get there, later)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE xref_blockkey")
+
+
 def forget_caps(agency_id: Any = None) -> None:
     """Drop the caps this process keeps (all, or one agency's: then the shared one too)."""
     if agency_id is not None:

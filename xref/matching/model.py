@@ -29,6 +29,7 @@ MIN_EVIDENCE = 50  # pairs showing a feature beside another before EM may move i
 SMOOTHING = 20.0  # pseudo-pairs per feature, spread as the defaults are: a small agency's few pairs move the
 # defaults only so far, and no level gets m or u 0
 PRIOR_RANGE = (1e-4, 0.9)
+FLOOR = 1e-6  # no m or u is taken as less than this: a level never seen is rare, not impossible (log(m/u) finite)
 # The exact levels whose u rises with the value's share of records.
 RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}
 
@@ -80,16 +81,16 @@ class Params:
         return cls(float(data.get("prior", DEFAULTS["prior"])), m, u)
 
     def to_json(self) -> dict[str, Any]:
-        return {"prior": round(self.prior, 6),
-                "m": {f: [round(x, 6) for x in v] for f, v in self.m.items()},
-                "u": {f: [round(x, 6) for x in v] for f, v in self.u.items()}}
+        return {"prior": float(f"{self.prior:.6g}"),
+                "m": {f: [float(f"{x:.6g}") for x in v] for f, v in self.m.items()},
+                "u": {f: [float(f"{x:.6g}") for x in v] for f, v in self.u.items()}}
 
     def weight(self, feature: str, compared: Compared) -> float:
         """log(m/u) of one compared feature."""
         level, _, detail = compared
         if level is None:
             return 0.0
-        m, u = self.m[feature][level], self.u[feature][level]
+        m, u = max(self.m[feature][level], FLOOR), max(self.u[feature][level], FLOOR)
         if RARITY_LEVELS.get(feature) == level and isinstance(detail, tuple) and isinstance(detail[-1], float):
             u = max(u, detail[-1])  # the value's share of records: a common one says less
         return math.log(m / u)
@@ -165,7 +166,7 @@ def em(entity_type: str, patterns: Counter[Pattern], *, matches: Iterable[Patter
                 logit = log_prior
                 for f, level in zip(feats, pat, strict=True):
                     if level is not None:
-                        logit += math.log(params.m[f.name][level] / params.u[f.name][level])
+                        logit += math.log(max(params.m[f.name][level], FLOOR) / max(params.u[f.name][level], FLOOR))
                 p = 1 / (1 + math.exp(-max(-50.0, min(50.0, logit))))
                 expected += count * p
             else:
