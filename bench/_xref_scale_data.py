@@ -332,6 +332,8 @@ def _person_duplicate(rng: random.Random, original: _Record) -> tuple[_Record, l
                 r["name"] = _han_person(r)
         else:
             column = 1 if r["_script"] == "cyrillic" else rng.choice((0, 2))
+            if column == 2 and _cyr_person(r, 2) == _cyr_person(r, 1):  # no letter romanised otherwise
+                column = 0
             r["name"] = _cyr_person(r, column, family_first=rng.random() < 0.3)
     else:
         chosen = rng.choices(("typo", "swap", "format", "typo+swap"), (40, 30, 20, 10))[0]
@@ -340,6 +342,7 @@ def _person_duplicate(rng: random.Random, original: _Record) -> tuple[_Record, l
         for variation in chosen.split("+"):
             variations.append(variation)
             r["name"] = _vary_person_name(rng, r, variation)
+        r["name"] = _changed(r["name"], original["name"])
     r["names"] = []
     variations += _drop_fields(rng, r, ("gender", "nationalities", "addresses", *PERSON_EVIDENCE), PERSON_EVIDENCE)
     birth = r.get("birth_date")
@@ -376,6 +379,13 @@ def _vary_person_name(rng: random.Random, r: _Record, variation: str) -> str:
     return name.upper() if rng.random() < 0.5 else name.replace(" ", "  ").lower().title()
 
 
+def _changed(name: str, original: str) -> str:
+    """A variant that came out as the original (a format change of a name already so written): upper-cased."""
+    if name != original:
+        return name
+    return name.upper() if name != name.upper() else name.title()
+
+
 def _typo(rng: random.Random, name: str) -> str:
     """One slip of the keyboard in one of the name's longer words (a change, whatever the letters)."""
     words = name.split(" ")
@@ -385,9 +395,13 @@ def _typo(rng: random.Random, name: str) -> str:
     i = rng.choice(candidates)
     for _ in range(20):
         changed = _slip(rng, words[i])
-        if changed.lower() != words[i].lower():
+        if _letters(changed) != _letters(words[i]):
             break
     return " ".join([*words[:i], changed, *words[i + 1:]])
+
+
+def _letters(word: str) -> str:
+    return word.lower().replace("ь", "").replace("ъ", "")  # the signs no romanisation writes
 
 
 def _slip(rng: random.Random, w: str) -> str:
@@ -536,6 +550,7 @@ def _organization_duplicate(rng: random.Random, original: _Record) -> tuple[_Rec
         for variation in chosen.split("+"):
             variations.append(variation)
             r["name"] = _vary_org_name(rng, r, variation)
+        r["name"] = _changed(r["name"], original["name"])
     r["names"] = []
     variations += _drop_fields(rng, r, ("kind", "incorporated_on", *ORGANIZATION_EVIDENCE), ORGANIZATION_EVIDENCE)
     if r.get("phones") and rng.random() < 0.3:
@@ -564,7 +579,7 @@ def _vary_org_name(rng: random.Random, r: _Record, variation: str) -> str:
             return f"{text} {form[2]}" if column else f"{form[0]} {text}"
         return _latin_org(r, rng.choice([i for i in range(len(FORMS[j])) if i != r["_form"]]))
     if variation == "typo":
-        if j == "RU" and r["_script"] == "cyrillic":
+        if "«" in name:
             brand = name[name.index("«") + 1: name.index("»")]
             return name.replace(brand, _typo(rng, brand))
         words = [w for w in name.split(" ") if len(w) >= 4 and w.isalpha() and w not in INDUSTRY]
