@@ -16,6 +16,7 @@ import contextlib
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
@@ -31,7 +32,7 @@ from .tasks import queue_name, task
 
 logger = logging.getLogger(__name__)
 
-# The task that cross-references records after they change (filled by cross-referencing).
+# The task that cross-references records after they change (`handle_records_changed`, below).
 RECORDS_CHANGED = "xref.records_changed"
 DISPATCH = "core.outbox.dispatch"
 
@@ -48,23 +49,55 @@ _COALESCE = """
 """
 
 
-def enqueue(task: str, *, kwargs: dict[str, Any] | None = None, key: str = "", queue: str | None = None) -> None:
+def enqueue(task: str, *, kwargs: dict[str, Any] | None = None, key: str = "", queue: str | None = None) -> int:
     """Leave `task(**kwargs)` to run after the current transaction commits. `key` coalesces: rows with the same
     task and key that are not yet sent become one piece of work. `queue` (one of TASK_QUEUES) overrides the
-    task's route. Outside a transaction the row is written in one of its own and sent at once."""
+    task's route. Outside a transaction the row is written in one of its own and sent at once. Returns the
+    row's id."""
     body = json.dumps(kwargs or {}, cls=DjangoJSONEncoder)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_INSERT + (_COALESCE if key else "") + " RETURNING id", [task, body, key, queue or ""])
         (pk,) = cursor.fetchone()
         transaction.on_commit(lambda: _send_after_commit(pk))
+    return int(pk)
+
+
+# The records_changed row each model's writes of the current transaction add their ids to (by thread, as
+# Django's connections are): many single writes in one transaction (a loader, a bulk admin action) become one
+# task, not one each. A row rolled back with a savepoint, or sent meanwhile, is simply not found again.
+_open_rows = threading.local()
+RECORDS_PER_ROW = 5000
+_APPEND = """
+    UPDATE core_outboxmessage SET key = '', revision = revision + 1, kwargs = jsonb_set(kwargs, '{ids}', (
+        kwargs -> 'ids') || (SELECT coalesce(jsonb_agg(new.id ORDER BY new.n), '[]'::jsonb)
+                             FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS new(id, n)
+                             WHERE NOT (kwargs -> 'ids') ? new.id))
+    WHERE id = %s AND task = %s AND sent_at IS NULL AND kwargs ->> 'model' = %s
+          AND jsonb_array_length(kwargs -> 'ids') + %s <= %s
+    RETURNING id
+"""
 
 
 def records_changed(model_label: str, ids: Iterable[Any]) -> None:
-    """After a write of one or many records of `model_label` (e.g. 'entities.person'): one outbox row for all."""
-    ids = [str(pk) for pk in ids]
-    if ids:
-        enqueue(RECORDS_CHANGED, kwargs={"model": model_label, "ids": ids},
-                key=f"{model_label}:{ids[0]}" if len(ids) == 1 else "")
+    """After a write of one or many records of `model_label` (e.g. 'entities.person'): one outbox row for all,
+    and for all the other writes of that model in the same transaction (up to RECORDS_PER_ROW records a row)."""
+    ids = list(dict.fromkeys(str(pk) for pk in ids))
+    if not ids:
+        return
+    rows: dict[str, int] = getattr(_open_rows, "rows", None) or {}
+    _open_rows.rows = rows
+    if connection.in_atomic_block and model_label in rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_APPEND, [json.dumps(ids), rows[model_label], RECORDS_CHANGED, model_label, len(ids),
+                                     RECORDS_PER_ROW])
+            if cursor.fetchone() is not None:
+                return
+    pk = enqueue(RECORDS_CHANGED, kwargs={"model": model_label, "ids": ids},
+                 key=f"{model_label}:{ids[0]}" if len(ids) == 1 else "")
+    if connection.in_atomic_block:
+        rows[model_label] = pk
+    else:
+        rows.pop(model_label, None)
 
 
 # --- sending ---------------------------------------------------------------------------------------------------
@@ -216,12 +249,36 @@ _HANDLE = """
 def handle_records_changed(model: str, ids: list[str]) -> int:
     """Records of `model` were written: move each one's handled version up to its current version, once.
     Idempotent: a second delivery (or an older one) finds every version handled and does nothing. Returns how
-    many records had a version not handled before. Cross-referencing fills in the work per such record."""
+    many records had a version not handled before. Those records are cross-referenced in the same transaction
+    (`_cross_reference`), so a failure leaves their versions to the next delivery."""
     versions = dict(apps.get_model(model).objects.filter(pk__in=ids).values_list("pk", "version"))
     if not versions:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_HANDLE, [model, [str(pk) for pk in versions], list(versions.values())])
         handled = [record_id for (record_id,) in cursor.fetchall()]
-        # Cross-referencing (the next issue) runs here, in this transaction, for the records in `handled`.
+        _cross_reference(model, handled)  # in this transaction: the versions count as handled once it is done
     return len(handled)
+
+
+XREF_ENTITY_MODELS = frozenset({"entities.entity", "entities.person", "entities.organization"})
+# Records whose write changes the relationship evidence of the entities they name (a link's two ends, a
+# shipment's parties): those entities are cross-referenced again.
+XREF_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "entities.link": ("source_id", "target_id"),
+    "shipments.shipment": ("consignor_id", "consignee_id", "notify_party_id", "ordering_party_id"),
+}
+
+
+def _cross_reference(model: str, handled: list[str]) -> None:
+    """Persons and organisations are cross-referenced themselves, the entities a link or a shipment names
+    again (xref.services.records_changed works in batches of XREF_BATCH)."""
+    from xref import services
+
+    if not handled:
+        return
+    if model in XREF_ENTITY_MODELS:
+        services.records_changed(handled)
+    elif model in XREF_EVIDENCE:
+        named = apps.get_model(model).objects.filter(pk__in=handled).values_list(*XREF_EVIDENCE[model])
+        services.records_changed({pk for row in named for pk in row if pk is not None})

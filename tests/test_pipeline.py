@@ -106,20 +106,44 @@ def test_records_changed_handles_each_version_once(world):
 
 def test_unsent_rows_of_one_task_and_key_coalesce(world):
     from core.models import OutboxMessage
-    from core.outbox import RECORDS_CHANGED, enqueue, records_changed
+    from core.outbox import RECORDS_CHANGED, enqueue
 
-    a, b = factories.person(world.a, "A"), factories.person(world.a, "B")
+    a = factories.person(world.a, "A")
     # The test runs in a transaction that never commits: nothing is sent, the rows stay unsent.
-    records_changed("entities.person", [a.pk])
-    records_changed("entities.person", [a.pk])
-    records_changed("entities.person", [b.pk])
-    records_changed("entities.person", [a.pk, b.pk])  # many records: no key, never coalesced
-    records_changed("entities.person", [a.pk, b.pk])
+    kwargs = {"model": "entities.person", "ids": [str(a.pk)]}
+    enqueue(RECORDS_CHANGED, kwargs=kwargs, key=f"entities.person:{a.pk}")
+    enqueue(RECORDS_CHANGED, kwargs=kwargs, key=f"entities.person:{a.pk}")
+    enqueue(RECORDS_CHANGED, kwargs=kwargs)  # no key: never coalesced
     enqueue("audit.verify_chains", key=f"entities.person:{a.pk}")  # another task: its own row
     rows = OutboxMessage.objects.filter(sent_at__isnull=True)
-    assert rows.count() == 5
+    assert rows.count() == 3
     one = rows.get(task=RECORDS_CHANGED, key=f"entities.person:{a.pk}")
-    assert one.revision == 2 and one.kwargs == {"model": "entities.person", "ids": [str(a.pk)]}
+    assert one.revision == 2 and one.kwargs == kwargs
+
+
+def test_the_records_one_transaction_changes_become_one_row_a_model(world):
+    from core.models import OutboxMessage
+    from core.outbox import RECORDS_CHANGED, records_changed
+
+    a, b = factories.person(world.a, "A"), factories.person(world.a, "B")
+    org = factories.organization(world.a, "C Ltd")
+    records_changed("entities.person", [a.pk])
+    records_changed("entities.person", [a.pk])
+    records_changed("entities.organization", [org.pk])
+    with transaction.atomic():
+        records_changed("entities.person", [b.pk])
+    try:
+        with transaction.atomic():
+            records_changed("entities.person", [str(uuid.uuid4())])
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    records_changed("entities.person", [a.pk, b.pk])
+    rows = OutboxMessage.objects.filter(task=RECORDS_CHANGED, sent_at__isnull=True)
+    assert rows.count() == 2
+    person = rows.get(kwargs__model="entities.person")
+    assert person.key == "" and person.kwargs["ids"] == [str(a.pk), str(b.pk)]
+    assert rows.get(kwargs__model="entities.organization").kwargs["ids"] == [str(org.pk)]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -56,19 +56,21 @@ def process_env(prefix: str, **extra_env: str) -> dict[str, str]:
 
 
 @contextmanager
-def worker_process(prefix: str | None = None, **extra_env: str) -> Iterator[Worker]:
+def worker_process(prefix: str | None = None, node: str = "worker", **extra_env: str) -> Iterator[Worker]:
+    """A worker on the queues of `prefix`; several at once on one prefix share its queues (give each its own
+    `node`, the first part of its node name: `<prefix><node>@host`)."""
     prefix = prefix or f"test-{uuid.uuid4().hex[:8]}-"
     queue = f"{prefix}default"
     queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
-         "-n", f"{prefix}worker@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
+         "-n", f"{prefix}{node}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
         env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if _consumes(queue):
+            if _consumes(queue, f"{prefix}{node}@"):
                 break
             if process.poll() is not None:
                 raise RuntimeError(process.stdout.read().decode() if process.stdout else "worker died")
@@ -103,6 +105,6 @@ def beat_process(prefix: str, **extra_env: str) -> Iterator[subprocess.Popen[byt
                 process.kill()
 
 
-def _consumes(queue: str) -> bool:
+def _consumes(queue: str, node: str = "") -> bool:
     active = app.control.inspect(timeout=0.5).active_queues() or {}
-    return any(q["name"] == queue for queues in active.values() for q in queues)
+    return any(q["name"] == queue for name, queues in active.items() if name.startswith(node) for q in queues)

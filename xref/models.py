@@ -10,6 +10,7 @@ full pass (API `POST /xref/runs/`, `manage.py xref`), `XrefModel` the learned we
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from core.models import AgencyOwnedModel, BaseModel
@@ -112,6 +113,8 @@ class XrefRun(AgencyOwnedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The parts finished, so that a part delivered twice counts once (parts_done is its length).
+    done_parts = ArrayField(models.PositiveIntegerField(), default=list, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+")
 

@@ -222,6 +222,9 @@ XREF_BLOCK_MAX_SIZE = env.int("XREF_BLOCK_MAX_SIZE", default=100)
 XREF_BLOCK_MAX_SHARE = env.float("XREF_BLOCK_MAX_SHARE", default=0.01)
 XREF_RUN_PARTS = env.int("XREF_RUN_PARTS", default=16)
 XREF_BATCH = env.int("XREF_BATCH", default=2000)
+# The limits of a full run's tasks (xref.run indexes the agency's records, each xref.run_part scores a part).
+XREF_RUN_SOFT_TIME_LIMIT = env.int("XREF_RUN_SOFT_TIME_LIMIT", default=1800)
+XREF_RUN_TIME_LIMIT = env.int("XREF_RUN_TIME_LIMIT", default=1900)
 
 LOGGING = {
     "version": 1,
