@@ -7,11 +7,15 @@ compared lives under this package.
 - `candidates(entity_ids)`: the candidate pairs (left < right) of these entities, by index lookups on their keys,
   frequency caps applied (XREF_BLOCK_MAX_SIZE, XREF_BLOCK_MAX_SHARE); across agencies.
 - `full_candidates(agency_id, part, parts, case_id=None)`: one part of a full pass's candidate pairs (those with a
-  record of the agency, or of the case's parties), the parts split by blocking key; every pair in exactly one part.
+  record of the agency, or of the case's parties); every pair in exactly one part.
 - `score_pairs(pairs)`: a `Scored` (score 0-1, features, explanation) for each pair, loading what it needs.
 - `train(agency_id)`: estimate the agency's model (EM on its candidate pairs, refined by its decisions).
+
+Modules: `records` (a record folded once), `keys` (blocking), `features` (comparisons by level), `relations`
+(shared directors, owners, counterparties), `model` (Fellegi-Sunter, EM), `explain` (the sentence), `score`.
 """
 
-from .engine import Scored, candidates, full_candidates, index, score_pairs, train
+from .keys import candidates, full_candidates, index
+from .score import Scored, score_pairs, train
 
 __all__ = ["Scored", "candidates", "full_candidates", "index", "score_pairs", "train"]

@@ -1,0 +1,181 @@
+"""The match model: Fellegi-Sunter. Each feature level has m (how often a true match shows it) and u (how often a
+candidate pair that is not a match shows it); a pair's log-odds of being one record is the prior's plus the sum of
+log(m/u) over its features (a missing feature adds nothing), and its score the posterior probability.
+
+The parameters are learned per agency and entity type by EM on the agency's own candidate pairs (unsupervised:
+the matches are the latent class), refined by its decisions: a confirmed pair counts as a known match and a
+rejected one as a known non-match, each weighing DECISION_WEIGHT pairs. With no trained model, `DEFAULTS`.
+
+Rarity: for an exact shared identifier, phone or email, u is at least the share of records holding that value,
+so a phone every shell company of a mass registration gives says less than a private one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from .features import FEATURES, Compared, features_for
+
+DECISION_WEIGHT = 10.0  # a decided pair counts as this many EM pairs
+EM_ITERATIONS = 40
+SMOOTHING = 0.5  # pseudo-pairs per level, spread as the defaults are, so that no level gets m or u 0
+PRIOR_RANGE = (1e-4, 0.9)
+RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}  # the exact levels whose u rises with the value's share
+
+# Starting points (and the model of an agency with none trained): m and u by level, 0 the worst level.
+DEFAULTS: dict[str, Any] = {
+    "prior": 0.1,
+    "m": {
+        "name": [0.01, 0.02, 0.05, 0.12, 0.15, 0.25, 0.40],
+        "birth_date": [0.03, 0.05, 0.07, 0.85],
+        "country": [0.05, 0.95],
+        "identifier": [0.15, 0.01, 0.04, 0.80],
+        "address": [0.15, 0.10, 0.15, 0.20, 0.40],
+        "postcode": [0.15, 0.10, 0.75],
+        "phone": [0.30, 0.05, 0.65],
+        "email": [0.30, 0.05, 0.65],
+        "related": [0.40, 0.10, 0.20, 0.30],
+    },
+    "u": {
+        "name": [0.55, 0.20, 0.12, 0.07, 0.04, 0.015, 0.005],
+        "birth_date": [0.90, 0.07, 0.02, 0.01],
+        "country": [0.60, 0.40],
+        "identifier": [0.98, 0.01, 0.0099, 0.0001],
+        "address": [0.90, 0.05, 0.02, 0.015, 0.015],
+        "postcode": [0.80, 0.10, 0.10],
+        "phone": [0.97, 0.02, 0.01],
+        "email": [0.98, 0.015, 0.005],
+        "related": [0.90, 0.07, 0.02, 0.01],
+    },
+}
+
+
+@dataclass
+class Params:
+    prior: float
+    m: dict[str, list[float]]
+    u: dict[str, list[float]]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Params:
+        data = data or {}
+        m = {f: list(v) for f, v in DEFAULTS["m"].items()}
+        u = {f: list(v) for f, v in DEFAULTS["u"].items()}
+        for name, values in (data.get("m") or {}).items():
+            if name in m and len(values) == len(m[name]):
+                m[name] = [float(x) for x in values]
+        for name, values in (data.get("u") or {}).items():
+            if name in u and len(values) == len(u[name]):
+                u[name] = [float(x) for x in values]
+        return cls(float(data.get("prior", DEFAULTS["prior"])), m, u)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"prior": round(self.prior, 6),
+                "m": {f: [round(x, 6) for x in v] for f, v in self.m.items()},
+                "u": {f: [round(x, 6) for x in v] for f, v in self.u.items()}}
+
+    def weight(self, feature: str, compared: Compared) -> float:
+        """log(m/u) of one compared feature."""
+        level, _, detail = compared
+        if level is None:
+            return 0.0
+        m, u = self.m[feature][level], self.u[feature][level]
+        if RARITY_LEVELS.get(feature) == level and isinstance(detail, tuple):
+            u = max(u, float(detail[1]))
+        return math.log(m / u)
+
+    def posterior(self, compared: dict[str, Compared]) -> tuple[float, dict[str, float]]:
+        """(probability the pair is one, {feature: its log Bayes factor})."""
+        weights = {f: self.weight(f, c) for f, c in compared.items()}
+        logit = math.log(self.prior / (1 - self.prior)) + sum(weights.values())
+        if logit > 30:
+            return 1.0, weights
+        return 1 / (1 + math.exp(-logit)), weights
+
+
+# --- which model ----------------------------------------------------------------------------------
+
+_CACHE: dict[tuple[str, str], tuple[float, Params]] = {}
+_CACHE_TTL = 30.0
+
+
+def params_for(agency_id: Any, entity_type: str) -> Params:
+    """The agency's trained model of this type, else the default row's, else `DEFAULTS` (cached briefly)."""
+    from xref.models import XrefModel
+
+    key = (str(agency_id), entity_type)
+    now = time.monotonic()
+    cached = _CACHE.get(key)
+    if cached and now - cached[0] < _CACHE_TTL:
+        return cached[1]
+    rows = {str(agency): data for agency, data in XrefModel.objects.filter(entity_type=entity_type)
+            .filter(Q(agency_id=agency_id) | Q(agency__isnull=True)).values_list("agency_id", "params")}
+    params = Params.from_json(rows.get(str(agency_id)) or rows.get("None"))
+    _CACHE[key] = (now, params)
+    return params
+
+
+def forget(agency_id: Any = None) -> None:
+    """Drop cached models (all, or one agency's) so the next score reads the stored ones."""
+    for key in [k for k in _CACHE if agency_id is None or k[0] == str(agency_id)]:
+        del _CACHE[key]
+
+
+# --- EM -------------------------------------------------------------------------------------------
+
+Pattern = tuple[int | None, ...]
+
+
+def pattern(entity_type: str, compared: dict[str, Compared]) -> Pattern:
+    return tuple(compared[f.name][0] if f.name in compared else None for f in features_for(entity_type))
+
+
+def em(entity_type: str, patterns: Counter[Pattern], *, matches: Iterable[Pattern] = (),
+       non_matches: Iterable[Pattern] = (), start: Params | None = None) -> Params:
+    """Estimate prior, m and u from candidate pairs' level patterns (counts), with decided pairs as labelled
+    ones. Deterministic: the same patterns give the same model."""
+    feats = features_for(entity_type)
+    params = start or Params.from_json(None)
+    labelled = [(p, 1.0) for p in matches] + [(p, 0.0) for p in non_matches]
+    items = sorted(patterns.items(), key=lambda kv: tuple(-1 if x is None else x for x in kv[0]))
+    total = sum(patterns.values())
+    if not total and not labelled:
+        return params
+    for _ in range(EM_ITERATIONS):
+        m_counts = {f.name: [SMOOTHING * x for x in DEFAULTS["m"][f.name]] for f in feats}
+        u_counts = {f.name: [SMOOTHING * x for x in DEFAULTS["u"][f.name]] for f in feats}
+        log_prior = math.log(params.prior / (1 - params.prior))
+        expected = 0.0
+        weighted = [(pat, count, None) for pat, count in items] + \
+                   [(pat, DECISION_WEIGHT, label) for pat, label in labelled]
+        for pat, count, label in weighted:
+            if label is None:
+                logit = log_prior
+                for f, level in zip(feats, pat, strict=True):
+                    if level is not None:
+                        logit += math.log(params.m[f.name][level] / params.u[f.name][level])
+                p = 1 / (1 + math.exp(-max(-50.0, min(50.0, logit))))
+                expected += count * p
+            else:
+                p = label
+            for f, level in zip(feats, pat, strict=True):
+                if level is not None:
+                    m_counts[f.name][level] += count * p
+                    u_counts[f.name][level] += count * (1 - p)
+        if total:
+            params.prior = min(PRIOR_RANGE[1], max(PRIOR_RANGE[0], expected / total))
+        for f in feats:
+            ms, us = sum(m_counts[f.name]), sum(u_counts[f.name])
+            params.m[f.name] = [x / ms for x in m_counts[f.name]]
+            params.u[f.name] = [x / us for x in u_counts[f.name]]
+    return params
+
+
+__all__ = ["DEFAULTS", "FEATURES", "Params", "em", "forget", "params_for", "pattern"]
