@@ -28,6 +28,7 @@ import argparse
 import collections
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -139,14 +140,16 @@ def workers(count: int, logs: Path) -> Iterator[None]:
     prefix = settings.TASK_QUEUE_PREFIX
     queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
     processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+    LOGS.clear()
     try:
         for n in range(count):
             log = logs / f"worker{n}.log"
+            LOGS.append(log)
             with log.open("wb") as out:
                 processes.append((subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
                      "-n", f"{prefix}{n}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle",
-                     "-l", "warning"], cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out,
+                     "-l", "info"], cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out,
                     stderr=subprocess.STDOUT), log))
         deadline = time.monotonic() + 120
         while True:
@@ -168,9 +171,12 @@ def workers(count: int, logs: Path) -> Iterator[None]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-            errors = [line for line in log.read_text(errors="replace").splitlines() if "ERROR" in line]
+            lines = log.read_text(errors="replace").splitlines()
+            errors = [n for n, line in enumerate(lines) if "ERROR/" in line]
             if errors:
-                say(f"{log.name}: {len(errors)} error line(s), the last: {errors[-1][:300]}")
+                say(f"{log.name}: {len(errors)} error(s); the first:")
+                say("\n".join("    " + line[:200] for line in lines[errors[0]:errors[0] + 40]
+                               if line.startswith(("[", "  File", "    ")) or "Error" in line)[-3000:])
 
 
 def wait(what: str, done: Callable[[], Any], timeout: float, every: float = 0.5) -> float:
@@ -183,30 +189,68 @@ def wait(what: str, done: Callable[[], Any], timeout: float, every: float = 0.5)
     return time.perf_counter() - started
 
 
-def idle() -> bool:
-    """Nothing left to do: no outbox row unsent, the bench's queues empty, no worker busy."""
+_UNHANDLED = """
+    SELECT count(*) FROM entities_entity e
+    WHERE e.agency_id = %s AND NOT EXISTS (
+        SELECT 1 FROM core_handledversion h
+        WHERE h.record_id = e.id::text AND h.model IN ('entities.person', 'entities.organization', 'entities.entity')
+              AND h.version >= e.version)
+"""
+
+
+def unhandled(agency_id: Any) -> int:
+    """The agency's records whose last write the outbox's xref.records_changed has not cross-referenced yet
+    (it records each version it handled in the transaction that cross-references it)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_UNHANDLED, [agency_id])
+        return int(cursor.fetchone()[0])
+
+
+def queued() -> int:
+    """Outbox rows not sent yet and messages waiting in the bench's queues. (A solo worker busy with a task does
+    not answer `inspect`, so the workers are not asked.)"""
     from django.conf import settings
 
     from config.celery import app
     from core.models import OutboxMessage
 
-    if OutboxMessage.objects.filter(sent_at__isnull=True).exists():
-        return False
+    waiting = OutboxMessage.objects.filter(sent_at__isnull=True).count()
     with app.connection_for_read() as conn:
         channel: Any = conn.default_channel
         for name in settings.TASK_QUEUES:
-            if channel.queue_declare(queue=f"{settings.TASK_QUEUE_PREFIX}{name}").message_count:
-                return False
-    active = app.control.inspect(timeout=1).active() or {}
-    return not any(tasks for tasks in active.values())
+            waiting += channel.queue_declare(queue=f"{settings.TASK_QUEUE_PREFIX}{name}").message_count
+    return waiting
 
 
-def settled() -> bool:
-    """Idle twice, a second apart (a task may be between a queue and a worker)."""
-    if not idle():
-        return False
-    time.sleep(1)
-    return idle()
+LOGS: list[Path] = []  # the workers' logs (at level info: a line for each task that ends)
+_ENDED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]+)\] (succeeded in ([0-9.]+)s|raised unexpected)")
+
+
+def ended(task: str) -> dict[str, tuple[bool, float]]:
+    """The tasks of this name the workers have ended: id -> (succeeded, seconds; 0 for a failure)."""
+    out: dict[str, tuple[bool, float]] = {}
+    for log in LOGS:
+        for match in _ENDED.finditer(log.read_text(errors="replace")):
+            if match.group(1) == task:
+                out[match.group(2)] = (match.group(4) is not None, float(match.group(4) or 0))
+    return out
+
+
+def drained(agency_id: Any, since: Any) -> Callable[[], bool]:
+    """True once every record is cross-referenced, or once every xref.records_changed sent since `since` has
+    ended and nothing is queued (some failed: the workers' errors say why)."""
+    from core.models import OutboxMessage
+    from core.outbox import RECORDS_CHANGED
+
+    def done() -> bool:
+        if unhandled(agency_id) == 0:
+            return True
+        sent = OutboxMessage.objects.filter(task=RECORDS_CHANGED, created_at__gte=since).count()
+        return len(ended(RECORDS_CHANGED)) >= sent and queued() == 0
+
+    return done
 
 
 # --- the stages ---------------------------------------------------------------------------------------------------
@@ -232,6 +276,7 @@ class Bench:
         from django.utils import timezone
 
         from core.models import OutboxMessage
+        from core.outbox import RECORDS_CHANGED
         from imports.models import FINISHED, ImportJob
         from imports.services import job_create
 
@@ -252,8 +297,15 @@ class Bench:
                 + (f" ({job.error[:200]})" if job.error else ""))
         self.results["import"] = (seconds, rows / seconds)
         say(f"import: {seconds:.1f} s, {rows / seconds:,.0f} rows/s; waiting for its cross-referencing …")
-        drain = wait("cross-referencing after the import", settled, self.timeout, every=1)
+        drain = wait("cross-referencing after the import", drained(self.agency.pk, since), self.timeout, every=1)
         self.results["drain"] = drain
+        left = unhandled(self.agency.pk)
+        if left:
+            say(f"  {left:,} records were never cross-referenced: their tasks failed (the workers' errors below)")
+        times = sorted(seconds for ok, seconds in ended(RECORDS_CHANGED).values() if ok)
+        if times:
+            say(f"  xref.records_changed tasks: {len(times)} succeeded, median {statistics.median(times):.1f} s, "
+                f"longest {times[-1]:.1f} s")
         tasks = dict(OutboxMessage.objects.filter(created_at__gte=since, task__startswith="xref.")
                      .values_list("task").annotate(n=Count("id")).values_list("task", "n"))
         self.results["tasks"] = tasks
@@ -274,9 +326,12 @@ class Bench:
             say("full run: xref.services.run_create is not implemented yet")
             return
         last = [0.0]
+        split: list[float] = []
 
         def finished() -> bool:
             run.refresh_from_db()
+            if run.parts and not split:
+                split.append(time.perf_counter() - started)
             if time.perf_counter() - last[0] > 15:
                 last[0] = time.perf_counter()
                 say(f"  run {run.status}: progress {run.progress:.2f}, parts {run.parts_done}/{run.parts}, "
@@ -285,8 +340,11 @@ class Bench:
 
         seconds = wait("full run", finished, self.timeout, every=0.2)
         run = XrefRun.objects.get(pk=run.pk)
+        waited = (run.started_at - run.created_at).total_seconds() if run.started_at else seconds
         say(f"full run: {run.status} in {seconds:.1f} s ({run.parts} parts), {run.candidates:,} candidate pairs, "
             f"{run.matches:,} matches" + (f"; error: {run.error[:300]}" if run.error else ""))
+        say(f"  queued {waited:.1f} s, indexed and trained until {split[0] if split else seconds:.1f} s, "
+            f"its parts scored until {seconds:.1f} s")
         self.results["run"] = (run.status, seconds, run.candidates, run.matches, run.parts)
         self.recall()
 
@@ -352,6 +410,8 @@ class Bench:
                 wait("new record's match", listed.exists, 30, every=0.02)
             except TimeoutError:
                 say(f"  new person {payload['name']!r}: no match with {row['name']!r} after 30 s")
+                if not Match.objects.exists():
+                    break  # no match at all: incremental cross-referencing does not run
                 continue
             delays.append(time.perf_counter() - committed)
             say(f"  new person {payload['name']!r} ~ {row['name']!r}: listed {delays[-1]:.3f} s after its commit")
