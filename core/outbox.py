@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -249,16 +250,28 @@ _HANDLE = """
 def handle_records_changed(model: str, ids: list[str]) -> int:
     """Records of `model` were written: move each one's handled version up to its current version, once.
     Idempotent: a second delivery (or an older one) finds every version handled and does nothing. Returns how
-    many records had a version not handled before. Those records are cross-referenced in the same transaction
-    (`_cross_reference`), so a failure leaves their versions to the next delivery."""
-    versions = dict(apps.get_model(model).objects.filter(pk__in=ids).values_list("pk", "version"))
-    if not versions:
-        return 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_HANDLE, [model, [str(pk) for pk in versions], list(versions.values())])
-        handled = [record_id for (record_id,) in cursor.fetchall()]
-        _cross_reference(model, handled)  # in this transaction: the versions count as handled once it is done
-    return len(handled)
+    many records had a version not handled before. Those records are cross-referenced (`_cross_reference`)
+    XREF_BATCH at a time, each batch in the transaction that marks its versions handled: a failure leaves the
+    batch's versions to the next delivery. At the task's soft time limit, the records not yet done are left to a
+    new task (through the outbox) when this one got somewhere."""
+    versions = list(apps.get_model(model).objects.filter(pk__in=ids).order_by("pk").values_list("pk", "version"))
+    done = 0
+    for start in range(0, len(versions), settings.XREF_BATCH):
+        batch = versions[start:start + settings.XREF_BATCH]
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_HANDLE, [model, [str(pk) for pk, _ in batch], [version for _, version in batch]])
+                handled = [record_id for (record_id,) in cursor.fetchall()]
+                _cross_reference(model, handled)
+        except SoftTimeLimitExceeded:
+            if start == 0:
+                raise  # not even one batch in the time: sending the rest again would only repeat this
+            rest = [str(pk) for pk, _ in versions[start:]]
+            records_changed(model, rest)
+            logger.warning("xref: %s records of %s left to a new task at the time limit", len(rest), model)
+            return done
+        done += len(handled)
+    return done
 
 
 XREF_ENTITY_MODELS = frozenset({"entities.entity", "entities.person", "entities.organization"})

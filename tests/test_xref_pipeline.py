@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from audit.models import AuditEvent
 from core.rules import RuleViolation, StateConflict
 from entities import services as entity_services
+from entities.models import Entity
 from xref import services
 from xref.models import IdentityMember, Match, XrefRun
 
@@ -88,11 +89,19 @@ def test_a_decided_pair_keeps_its_decision_whatever_its_new_score(world, investi
     assert _pair(b, c).status == "pending"
 
 
+def _score(a, b):
+    from xref import matching
+
+    (scored,) = matching.score_pairs([tuple(sorted([a.pk, b.pk]))])
+    return scored.score
+
+
 def test_a_pair_scoring_the_auto_confirm_threshold_is_confirmed_by_itself_and_audited(world, settings):
-    settings.XREF_AUTO_CONFIRM_THRESHOLD = 0.99
     a, b, c = _trio(world.a)
+    settings.XREF_AUTO_CONFIRM_THRESHOLD = _score(a, b)  # the same tokens: the best of the three pairs
+    assert _score(a, c) < settings.XREF_AUTO_CONFIRM_THRESHOLD
     services.records_changed([a.pk, b.pk, c.pk])
-    auto = _pair(a, b)  # the same tokens: 1.0
+    auto = _pair(a, b)
     assert auto.status == "confirmed" and auto.decided_by is None and auto.decided_at is not None
     assert _pair(a, c).status == "pending"
     assert services.same_as([a.pk])[a.pk] == [{"type": "person", "id": str(b.pk), "name": b.name}]
@@ -110,9 +119,10 @@ def test_without_an_auto_confirm_threshold_nothing_is_confirmed_by_itself(world,
 
 
 def test_a_match_returned_to_pending_by_a_person_is_not_confirmed_again_by_itself(world, investigator, settings):
-    settings.XREF_AUTO_CONFIRM_THRESHOLD = 0.99
     a, b, _ = _trio(world.a)
+    settings.XREF_AUTO_CONFIRM_THRESHOLD = _score(a, b)
     services.records_changed([a.pk, b.pk])
+    assert _pair(a, b).status == "confirmed"
     services.match_decide(investigator, _pair(a, b), decision="pending")
     entity_services.entity_update(entity=a, actor=investigator, data={"notes": "seen in Tianjin"})
     services.records_changed([a.pk, b.pk])
@@ -332,6 +342,35 @@ def test_the_outbox_task_cross_references_new_versions_once_and_the_entities_a_l
     assert Match.objects.count() == 2  # a was cross-referenced again
 
 
+def test_the_outbox_task_leaves_what_it_could_not_do_in_its_time_to_a_new_task(world, settings, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from core.models import HandledVersion, OutboxMessage
+    from core.outbox import handle_records_changed
+
+    settings.XREF_BATCH = 2
+    people = sorted((factories.person(world.a, f"Batch Person {i}") for i in range(5)), key=lambda p: p.pk)
+    real, calls = services.records_changed, []
+
+    def slow_second_batch(ids):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()  # what Celery raises in the task at its soft time limit
+        return real(ids)
+
+    monkeypatch.setattr(services, "records_changed", slow_second_batch)
+    assert handle_records_changed("entities.person", [str(p.pk) for p in people]) == 2
+    assert set(HandledVersion.objects.values_list("record_id", flat=True)) == {str(p.pk) for p in people[:2]}
+    (rest,) = OutboxMessage.objects.filter(task="xref.records_changed")
+    assert rest.kwargs == {"model": "entities.person", "ids": [str(p.pk) for p in people[2:]]}
+
+    calls[:] = ["earlier"]  # the next call is the second: too slow
+    HandledVersion.objects.all().delete()
+    with pytest.raises(SoftTimeLimitExceeded):  # the first batch already too slow: no endless relay
+        handle_records_changed("entities.person", [str(p.pk) for p in people])
+    assert OutboxMessage.objects.filter(task="xref.records_changed").count() == 1
+
+
 # --- how many tasks the writes enqueue -----------------------------------------------------------------------------
 
 
@@ -363,3 +402,19 @@ def test_the_demo_loader_enqueues_one_cross_referencing_task_a_model(db):
     models = sorted(task.kwargs["model"] for task in tasks)
     assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
     assert sum(len(task.kwargs["ids"]) for task in tasks.filter(kwargs__model="entities.person")) == 13
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ftm_import_enqueues_one_cross_referencing_task_a_model_and_batch(world):
+    from core.models import OutboxMessage
+    from imports.services import run_job
+
+    from .test_imports_data import FTM, _ftm_job
+
+    job = run_job(_ftm_job(world.a, FTM.read_bytes()).pk)
+    assert job.status == "succeeded", job.error
+    tasks = OutboxMessage.objects.filter(task="xref.records_changed")
+    models = [task.kwargs["model"] for task in tasks]
+    assert len(models) == len(set(models)) and {"entities.person", "entities.organization"} <= set(models)
+    assert sum(len(task.kwargs["ids"]) for task in tasks if task.kwargs["model"] != "entities.link") == (
+        Entity.objects.filter(agency=world.a).count())

@@ -33,6 +33,8 @@ import networkx as nx
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import record, record_many
@@ -151,9 +153,11 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
     ids = {pk for pair in pairs for pk in pair}
     records = {row["id"]: row for row in Entity.objects.filter(pk__in=ids).values("id", "agency_id", "type",
                                                                                    "archived")}
-    live = [pair for pair in pairs
-            if all(pk in records and not records[pk]["archived"] for pk in pair)]
-    gone = [pair for pair in pairs if pair not in set(live)]
+    live: list[Pair] = []
+    gone: list[Pair] = []
+    for pair in pairs:
+        alive = all(pk in records and not records[pk]["archived"] for pk in pair)
+        (live if alive else gone).append(pair)
     propose = settings.XREF_PROPOSE_THRESHOLD
     auto = settings.XREF_AUTO_CONFIRM_THRESHOLD
     found: dict[Pair, tuple[float, dict[str, Any], str]] = {}
@@ -161,7 +165,7 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
         score = min(max(float(scored.score), 0.0), 1.0)
         found[_ordered(scored.left, scored.right)] = (score, dict(scored.features), scored.explanation)
     up: dict[str, list[Any]] = {k: [] for k in ("id", "l", "r", "la", "ra", "t", "s", "f", "e", "auto")}
-    down: dict[str, list[Any]] = {k: [] for k in ("l", "r", "s", "f", "e")}
+    below: dict[Pair, tuple[float, dict[str, Any], str] | None] = dict.fromkeys(gone)
     for pair in live:
         if pair not in found:
             continue
@@ -173,12 +177,7 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
                                        auto is not None and score >= auto), strict=True):
                 up[key].append(value)
         else:
-            for key, value in zip(down, (*pair, score, json.dumps(features, sort_keys=True), explanation),
-                                  strict=True):
-                down[key].append(value)
-    for pair in gone:
-        for key, value in zip(down, (*pair, None, None, None), strict=True):
-            down[key].append(value)
+            below[pair] = found[pair]
     result = Upserted(proposed=len(up["l"]))
     with transaction.atomic(), connection.cursor() as cursor:
         confirmed: list[tuple[Any, ...]] = []
@@ -187,12 +186,36 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
             rows = cursor.fetchall()
             result.changed += len(rows)
             confirmed = [row for row in rows if row[3] == MatchStatus.CONFIRMED and row[4]]
-        if down["l"]:
-            cursor.execute(_WITHDRAW, down)
-            result.changed += cursor.rowcount
+        if below:
+            result.changed += _withdraw(cursor, below)
         if confirmed:
             _auto_confirmed(confirmed, records)
     return result
+
+
+_PENDING_AMONG = """
+    SELECT m.left_id, m.right_id FROM unnest(%s::uuid[], %s::uuid[]) AS p(l, r)
+    JOIN xref_match m ON m.left_id = p.l AND m.right_id = p.r WHERE m.status = 'pending' AND NOT m.archived
+"""
+
+
+def _withdraw(cursor: Any, below: dict[Pair, tuple[float, dict[str, Any], str] | None]) -> int:
+    """Withdraw the pending matches among these pairs (most below-threshold pairs never were matches: they are
+    looked up first, by their ids alone). Each keeps its new score and reasons (None: a record is archived)."""
+    lefts, rights = zip(*below, strict=True)
+    cursor.execute(_PENDING_AMONG, [list(lefts), list(rights)])
+    pending = cursor.fetchall()
+    if not pending:
+        return 0
+    down: dict[str, list[Any]] = {k: [] for k in ("l", "r", "s", "f", "e")}
+    for pair in pending:
+        scored = below[(pair[0], pair[1])]
+        score, features, explanation = scored if scored is not None else (None, None, None)
+        for key, value in zip(down, (*pair, score, None if features is None else json.dumps(features, sort_keys=True),
+                                     explanation), strict=True):
+            down[key].append(value)
+    cursor.execute(_WITHDRAW, down)
+    return int(cursor.rowcount)
 
 
 def _auto_confirmed(rows: list[tuple[Any, ...]], records: Mapping[Any, Mapping[str, Any]]) -> None:
@@ -326,7 +349,7 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
     was split already (a second delivery). A failure marks the run failed, with the error."""
     now = timezone.now()
     started = XrefRun.objects.filter(pk=run_id, parts=0, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
-        status=RunStatus.RUNNING, started_at=now, updated_at=now)
+        status=RunStatus.RUNNING, started_at=Coalesce("started_at", Value(now)), updated_at=now)
     if not started:
         return False
     try:
