@@ -214,12 +214,15 @@ WORKER_RECENT_SECONDS = env.int("WORKER_RECENT_SECONDS", default=60)
 # Cross-referencing (xref; API.md § Cross-referencing). A pair scoring XREF_PROPOSE_THRESHOLD or more becomes a
 # pending match; with XREF_AUTO_CONFIRM_THRESHOLD set (0-1), a pair scoring that or more is confirmed by itself
 # (never, unless set). A blocking key shared by more than XREF_BLOCK_MAX_SIZE records, or by more than
-# XREF_BLOCK_MAX_SHARE of an agency's records, stops being a block (a common surname, a mass-registration address).
+# XREF_BLOCK_MAX_SHARE of an agency's records, stops being a block (a common surname, a mass-registration address);
+# below that, an agency's keys are blocks from the rarest up while their pairs fit in XREF_PAIR_BUDGET (a small
+# agency's records are compared more widely than a large one's, whose common keys would cost millions of pairs).
 # A full run is split into XREF_RUN_PARTS tasks; writes are coalesced into tasks of XREF_BATCH records at most.
 XREF_PROPOSE_THRESHOLD = env.float("XREF_PROPOSE_THRESHOLD", default=0.5)
 XREF_AUTO_CONFIRM_THRESHOLD = env.float("XREF_AUTO_CONFIRM_THRESHOLD", default=None)
-XREF_BLOCK_MAX_SIZE = env.int("XREF_BLOCK_MAX_SIZE", default=100)
-XREF_BLOCK_MAX_SHARE = env.float("XREF_BLOCK_MAX_SHARE", default=0.01)
+XREF_BLOCK_MAX_SIZE = env.int("XREF_BLOCK_MAX_SIZE", default=1000)
+XREF_BLOCK_MAX_SHARE = env.float("XREF_BLOCK_MAX_SHARE", default=0.3)
+XREF_PAIR_BUDGET = env.int("XREF_PAIR_BUDGET", default=1_500_000)
 XREF_RUN_PARTS = env.int("XREF_RUN_PARTS", default=16)
 XREF_BATCH = env.int("XREF_BATCH", default=2000)
 # The limits of a full run's tasks (xref.run indexes the agency's records, each xref.run_part scores a part).

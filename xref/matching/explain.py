@@ -52,7 +52,7 @@ def phrase(feature: str, compared: Compared, a: Profile, b: Profile, labels: dic
         x, y = detail
         if level == 4:
             return f"same address ({x.text} ↔ {y.text})" if x.text != y.text else f"same address {x.text}"
-        if level >= 1:
+        if level:
             return f"address {sim:.2f} ({x.text} ↔ {y.text})"
         return f"different addresses ({x.text} ↔ {y.text})"
     if feature == "postcode":

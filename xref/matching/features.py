@@ -11,6 +11,7 @@ tokens written together ("Gist Brocades", "Gistbrocades"). Hanzi are compared as
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,11 +36,16 @@ class Context:
     #   (how many records it is related to, how: directorship | ownership | shipment)}
     labels: dict[Any, str] = field(default_factory=dict)  # counterpart -> its name
 
+    weights: dict[tuple[str, str], float] = field(default_factory=dict)
+
     def weight(self, prefix: str, token: str) -> float:
         """A token's weight: its inverse document frequency among the records of the type."""
-        total = self.totals.get(prefix, 0) + 1
-        count = self.counts.get(f"{prefix}:n:{token}", 1)
-        return max(0.1, math.log((total + 1) / (count + 0.5)))
+        found = self.weights.get((prefix, token))
+        if found is None:
+            total = self.totals.get(prefix, 0) + 1
+            count = self.counts.get(f"{prefix}:n:{token}", 1)
+            found = self.weights[(prefix, token)] = max(0.1, math.log((total + 1) / (count + 0.5)))
+        return found
 
     def share(self, key: str, prefix: str) -> float:
         """The share of the other records holding this key besides the one: how common a value is."""
@@ -52,6 +58,7 @@ class Context:
 # --- names ----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 18)  # pure; the tokens of a batch's records meet again and again
 def _token_similarity(a: str, b: str) -> float:
     if a == b:
         return 1.0
@@ -105,12 +112,12 @@ def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
         for j, tb in enumerate(b.tokens):
             if not ta or not tb:
                 continue
-            if sorted(ta) == sorted(tb) or "".join(ta) == "".join(tb):
+            sa, sb = a.sorted_forms[i], b.sorted_forms[j]
+            if sa == sb or a.joined[i] == b.joined[j]:
                 level, sim = 6, 1.0
             else:
                 sim, cont = token_names(ta, tb, weight)
-                sa, sb = " ".join(sorted(ta)), " ".join(sorted(tb))
-                sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio("".join(ta), "".join(tb)) / 100 - 0.02)
+                sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio(a.joined[i], b.joined[j]) / 100 - 0.02)
                 if sim >= 0.92:
                     level = 5
                 elif cont >= 0.99:
@@ -296,14 +303,19 @@ FEATURES = [
 FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 
 
+_BY_TYPE = {t: [f for f in FEATURES if t in f.types] for t in ("person", "organization")}
+
+
 def features_for(entity_type: str) -> list[Feature]:
-    return [f for f in FEATURES if entity_type in f.types]
+    return _BY_TYPE[entity_type]
 
 
 def compare(a: Profile, b: Profile, ctx: Context) -> dict[str, Compared]:
     """Every feature of the pair's type: {feature: (level, similarity, detail)}, missing ones left out."""
-    out = {}
+    out: dict[str, Compared] = {}
     for f in features_for(a.type):
+        if f.name == "postcode" and (out.get("address", (0,))[0] or 0) >= 3:
+            continue  # the same address has the same postcode: counted once
         got = f.compare(a, b, ctx)
         if got[0] is not None:
             out[f.name] = got

@@ -93,7 +93,9 @@ def index(entity_ids: Iterable[Any]) -> None:
 # --- caps -----------------------------------------------------------------------------------------
 
 _SIZES: dict[Any, tuple[float, dict[str, int]]] = {}
+_CAPS: dict[str, tuple[float, int]] = {}
 _SIZES_TTL = 60.0
+_CAP_TTL = 600.0
 
 
 def agency_sizes(agency_id: Any) -> dict[str, int]:
@@ -116,6 +118,49 @@ def share_cap(agency_id: Any, type_prefix: str) -> int:
     return max(BLOCK_FLOOR, int(share))
 
 
+def compute_block_cap(agency_id: Any) -> int:
+    """The largest block size (XREF_BLOCK_MAX_SIZE at most) such that the pairs of the agency's keys of that
+    size or less, counted from the rarest key up, fit in XREF_PAIR_BUDGET: one scan of the index."""
+    caps = {prefix: share_cap(agency_id, prefix) for prefix in ("p", "o")}
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            WITH sized AS (
+                SELECT count(*) AS n, count(*) FILTER (WHERE agency_id = %(agency)s) AS na FROM xref_blockkey
+                GROUP BY key
+                HAVING count(*) BETWEEN 2 AND %(max_size)s AND count(*) FILTER (WHERE agency_id = %(agency)s)
+                       BETWEEN 1 AND CASE WHEN left(key, 1) = 'p' THEN %(cap_p)s ELSE %(cap_o)s END
+            ),
+            by_size AS (SELECT n, sum(n * (n - 1) / 2 - (n - na) * (n - na - 1) / 2) AS pairs FROM sized GROUP BY n),
+            running AS (SELECT n, sum(pairs) OVER (ORDER BY n) AS total FROM by_size)
+            SELECT max(n) FROM running WHERE total <= %(budget)s
+        """, {"agency": agency_id, "max_size": settings.XREF_BLOCK_MAX_SIZE, "cap_p": caps["p"],
+              "cap_o": caps["o"], "budget": settings.XREF_PAIR_BUDGET})
+        found = cursor.fetchone()[0]
+    return int(found or 2)
+
+
+def block_cap(agency_id: Any) -> int:
+    """The agency's block size cap: the one its last training stored, else computed (cached ten minutes)."""
+    from xref.models import XrefModel
+
+    now = time.monotonic()
+    cached = _CAPS.get(str(agency_id))
+    if cached and now - cached[0] < _CAP_TTL:
+        return cached[1]
+    stored = [p.get("block_cap") for p in XrefModel.objects.filter(agency_id=agency_id)
+              .values_list("params", flat=True) if isinstance(p, dict)]
+    cap = min((int(c) for c in stored if c), default=0) or compute_block_cap(agency_id)
+    _CAPS[str(agency_id)] = (now, cap)
+    return cap
+
+
+def forget_caps(agency_id: Any = None) -> None:
+    for key in [k for k in _CAPS if agency_id is None or k == str(agency_id)]:
+        del _CAPS[key]
+    for key in [k for k in _SIZES if agency_id is None or k == str(agency_id)]:
+        del _SIZES[key]
+
+
 # --- candidates -----------------------------------------------------------------------------------
 
 
@@ -131,7 +176,7 @@ def candidates(entity_ids: Iterable[Any]) -> list[Pair]:
                    (SELECT count(*) FROM (SELECT 1 FROM xref_blockkey b WHERE b.key = m.key LIMIT %s) c)
             FROM xref_blockkey m WHERE m.entity_id = ANY(%s::uuid[])
         """, [max_size + 1, ids])
-        sized = [(agency, key, n) for agency, key, n in cursor.fetchall() if 2 <= n <= max_size]
+        sized = [(agency, key, n) for agency, key, n in cursor.fetchall() if 2 <= n <= block_cap(agency)]
         # The agency's share: counted only for keys big enough to reach it.
         checks = [(agency, key) for agency, key, n in sized if n > BLOCK_FLOOR and n > share_cap(agency, key[0])]
         too_common: set[tuple[Any, str]] = set()
@@ -165,7 +210,7 @@ def full_candidates(agency_id: Any, part: int, parts: int, case_id: Any = None) 
     """One part of a full pass's candidate pairs: those with a record in the scope (the agency's records, or a
     case's parties), the other side anywhere. Parts split the scope's records by a hash of their id, and a pair
     of two in-scope records belongs to its smaller id's part, so every pair is in exactly one part."""
-    max_size = settings.XREF_BLOCK_MAX_SIZE
+    max_size = block_cap(agency_id)
     scope, params = _scope(agency_id, case_id)
     in_scope_other = scope.replace("m.", "b.")
     caps = {prefix: share_cap(agency_id, prefix) for prefix in ("p", "o")}

@@ -25,7 +25,9 @@ from .features import FEATURES, Compared, features_for
 
 DECISION_WEIGHT = 10.0  # a decided pair counts as this many EM pairs
 EM_ITERATIONS = 40
-SMOOTHING = 0.5  # pseudo-pairs per level, spread as the defaults are, so that no level gets m or u 0
+MIN_EVIDENCE = 50  # pairs showing a feature beside another before EM may move its m and u
+SMOOTHING = 20.0  # pseudo-pairs per feature, spread as the defaults are: a small agency's few pairs move the
+# defaults only so far, and no level gets m or u 0
 PRIOR_RANGE = (1e-4, 0.9)
 RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}  # the exact levels whose u rises with the value's share
 
@@ -33,7 +35,7 @@ RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}  # the exact levels wh
 DEFAULTS: dict[str, Any] = {
     "prior": 0.1,
     "m": {
-        "name": [0.01, 0.02, 0.05, 0.12, 0.15, 0.25, 0.40],
+        "name": [0.03, 0.05, 0.08, 0.12, 0.17, 0.20, 0.35],
         "birth_date": [0.03, 0.05, 0.07, 0.85],
         "country": [0.05, 0.95],
         "identifier": [0.15, 0.01, 0.04, 0.80],
@@ -44,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "related": [0.40, 0.10, 0.20, 0.30],
     },
     "u": {
-        "name": [0.55, 0.20, 0.12, 0.07, 0.04, 0.015, 0.005],
+        "name": [0.60, 0.22, 0.10, 0.04, 0.025, 0.01, 0.005],
         "birth_date": [0.90, 0.07, 0.02, 0.01],
         "country": [0.60, 0.40],
         "identifier": [0.98, 0.01, 0.0099, 0.0001],
@@ -148,6 +150,8 @@ def em(entity_type: str, patterns: Counter[Pattern], *, matches: Iterable[Patter
     total = sum(patterns.values())
     if not total and not labelled:
         return params
+    learnable = _learnable(feats, patterns, len(labelled)) | (
+        {f.name for f in feats} if labelled else set())
     for _ in range(EM_ITERATIONS):
         m_counts = {f.name: [SMOOTHING * x for x in DEFAULTS["m"][f.name]] for f in feats}
         u_counts = {f.name: [SMOOTHING * x for x in DEFAULTS["u"][f.name]] for f in feats}
@@ -172,10 +176,25 @@ def em(entity_type: str, patterns: Counter[Pattern], *, matches: Iterable[Patter
         if total:
             params.prior = min(PRIOR_RANGE[1], max(PRIOR_RANGE[0], expected / total))
         for f in feats:
+            if f.name not in learnable:
+                continue
             ms, us = sum(m_counts[f.name]), sum(u_counts[f.name])
             params.m[f.name] = [x / ms for x in m_counts[f.name]]
             params.u[f.name] = [x / us for x in u_counts[f.name]]
     return params
+
+
+def _learnable(feats: list[Any], patterns: Counter[Pattern], labelled: int) -> set[str]:
+    """The features whose m and u the pairs identify: a feature seen, with another beside it, in MIN_EVIDENCE
+    pairs or more. (With one feature alone, any split of its levels into two classes fits equally well: EM would
+    learn noise, so such a feature keeps its defaults and only the prior is estimated.)"""
+    seen: Counter[str] = Counter()
+    for pat, count in patterns.items():
+        present = [f.name for f, level in zip(feats, pat, strict=True) if level is not None]
+        if len(present) >= 2:
+            for name in present:
+                seen[name] += count
+    return {name for name, count in seen.items() if count + labelled * DECISION_WEIGHT >= MIN_EVIDENCE}
 
 
 __all__ = ["DEFAULTS", "FEATURES", "Params", "em", "forget", "params_for", "pattern"]

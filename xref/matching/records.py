@@ -62,6 +62,13 @@ class Profile:
     emails: frozenset[str]
     addresses: list[Address] = field(default_factory=list)
 
+    sorted_forms: list[str] = field(default_factory=list)  # each name's tokens sorted, joined by spaces
+    joined: list[str] = field(default_factory=list)  # each name's tokens written together
+
+    def __post_init__(self) -> None:
+        self.sorted_forms = [" ".join(sorted(t)) for t in self.tokens]
+        self.joined = ["".join(t) for t in self.tokens]
+
     @property
     def all_tokens(self) -> set[str]:
         return {t for tokens in self.tokens for t in tokens}
@@ -77,7 +84,7 @@ def name_form(raw: str, is_org: bool) -> str:
 
 
 def address(text: str, country: str = "") -> Address | None:
-    head, _, tail = text.partition(",")
+    tail = text.partition(",")[2]
     tokens = [ADDRESS_WORDS.get(t, t) for t in fold(text).split()]
     postcode = next((t for t in reversed(tokens) if _POSTCODE.match(t) and not t.isalpha()), "")
     if postcode and postcode == tokens[0] and len(tokens) > 1 and _HOUSE.match(tokens[0]):
@@ -116,7 +123,8 @@ def profile(row: dict[str, Any]) -> Profile:
         if parsed:
             addresses.append(parsed)
     return Profile(
-        id=row["id"], agency_id=row["agency_id"], type=row["type"], display=display, names=names, tokens=tokens, written=written,
+        id=row["id"], agency_id=row["agency_id"], type=row["type"], display=display, names=names, tokens=tokens,
+        written=written,
         birth_date=row.get("birth_date"), countries=frozenset(countries),
         id_numbers=frozenset(row.get("identifier_numbers") or []), id_schemes=frozenset(schemes),
         registration="".join(ch for ch in (row.get("registration_number") or "").upper() if ch.isalnum()),

@@ -17,10 +17,9 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import model, records, relations
+from . import keys, model, records, relations
 from .explain import explain
 from .features import Compared, Context, compare
-from .keys import full_candidates
 
 Pair = tuple[UUID, UUID]
 BATCH = 2000
@@ -60,7 +59,7 @@ def _key_counts(keys: set[str]) -> dict[str, int]:
 
 
 def _totals() -> dict[str, int]:
-    global _TOTALS  # noqa: PLW0603 - a process-wide cache of two counts
+    global _TOTALS
     now = time.monotonic()
     if now - _TOTALS[0] >= COUNTS_TTL:
         with connection.cursor() as cursor:
@@ -131,10 +130,14 @@ def _decided(agency_id: Any) -> list[tuple[Pair, str]]:
 def train(agency_id: Any) -> dict[str, Any]:
     """Estimate the agency's model per entity type by EM on its candidate pairs (a deterministic sample of
     TRAIN_PAIRS at most), its confirmed and rejected matches as labelled pairs; store it (`XrefModel`).
-    Returns {entity_type: (pairs, decisions)}."""
+    The agency's block size cap (`keys.compute_block_cap`) is fixed here too, so that a run's parts and the
+    incremental lookups after it block alike. Returns {entity_type: (pairs, decisions)}."""
     from xref.models import XrefModel
 
-    pairs = list(full_candidates(agency_id, 0, 1))
+    cap = keys.compute_block_cap(agency_id)
+    keys.forget_caps(agency_id)
+    keys._CAPS[str(agency_id)] = (time.monotonic(), cap)
+    pairs = list(keys.full_candidates(agency_id, 0, 1))
     if len(pairs) > TRAIN_PAIRS:
         pairs = random.Random(str(agency_id)).sample(sorted(pairs), TRAIN_PAIRS)
     patterns: dict[str, Counter[model.Pattern]] = {"person": Counter(), "organization": Counter()}
@@ -155,8 +158,18 @@ def train(agency_id: Any) -> dict[str, Any]:
             n_decided = len(marks["confirmed"]) + len(marks["rejected"])
             XrefModel.objects.update_or_create(
                 agency_id=agency_id, entity_type=entity_type,
-                defaults={"params": params.to_json(), "pairs": sum(counts.values()), "decisions": n_decided,
+                defaults={"params": {**params.to_json(), "block_cap": cap}, "pairs": sum(counts.values()),
+                          "decisions": n_decided,
                           "trained_at": timezone.now()})
             result[entity_type] = (sum(counts.values()), n_decided)
     model.forget(agency_id)
     return result
+
+
+def forget_caches() -> None:
+    """Drop every process cache of the engine (key counts, totals, caps, models): tests, and after a bulk load."""
+    global _TOTALS
+    _COUNTS.clear()
+    _TOTALS = (0.0, {})
+    keys.forget_caps()
+    model.forget()

@@ -1,0 +1,306 @@
+"""The matching engine against the real database: blocking keys and caps, candidates by index, each feature's
+levels, the explanation, EM and decisions, relationship evidence."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from entities.models import Entity
+from tests import factories
+from xref import matching
+from xref.matching import features, keys, model, records, score
+from xref.models import BlockKey, Match, XrefModel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    score.forget_caches()
+    yield
+    score.forget_caches()
+
+
+@pytest.fixture
+def agency():
+    return factories.agency("XRA")
+
+
+def _index(*entities: Entity) -> None:
+    matching.index([e.pk for e in entities])
+
+
+def _pair(a: Entity, b: Entity) -> tuple:
+    return (a.pk, b.pk) if a.pk < b.pk else (b.pk, a.pk)
+
+
+def _profile(**fields) -> records.Profile:
+    row = {"id": fields.pop("id", "x"), "agency_id": 1, "type": fields.pop("type", "person"), "names": [],
+           "birth_date": None, "nationalities": [], "jurisdiction": "", "registration_number": "",
+           "identifiers": [], "identifier_numbers": [], "addresses": [], "phones": [], "emails": []}
+    row.update(fields)
+    return records.profile(row)
+
+
+# --- keys and candidates --------------------------------------------------------------------------
+
+
+def test_hanzi_pinyin_and_swapped_order_share_a_block(agency):
+    hanzi = factories.person(agency, "张伟")
+    latin = factories.person(agency, "Zhang Wei")
+    swapped = factories.person(agency, "Wei Zhang")
+    other = factories.person(agency, "Li Na")
+    _index(hanzi, latin, swapped, other)
+    assert "p:s:wei zhang" in set(BlockKey.objects.filter(entity=hanzi).values_list("key", flat=True))
+    found = set(matching.candidates([hanzi.pk]))
+    assert found == {_pair(hanzi, latin), _pair(hanzi, swapped)}
+
+
+def test_legal_forms_are_dropped_and_types_block_apart(agency):
+    chinese = factories.organization(agency, "Antimony Trading Co., Ltd.")
+    american = factories.organization(agency, "ANTIMONY TRADING LLC")
+    german = factories.organization(agency, "Antimony Trading GmbH")
+    person = factories.person(agency, "Antimony Trading")
+    _index(chinese, american, german, person)
+    for org in (chinese, american, german):
+        assert "o:s:antimony trading" in set(BlockKey.objects.filter(entity=org).values_list("key", flat=True))
+    found = set(matching.candidates([chinese.pk]))
+    assert found == {_pair(chinese, american), _pair(chinese, german)}  # never the person
+
+
+def test_contact_points_identifiers_address_and_birth_year_are_keys(agency):
+    p = factories.person(agency, "Wang Jie", birth_date=datetime.date(1980, 5, 6), phones=["+8613800138000"],
+                         emails=["Wang.Jie@Example.com"], identifiers=[{"scheme": "passport", "number": "E1234567"}],
+                         addresses=[{"text": "12 Jinqiao Road, Shenzhen 518000", "country": "CN"}])
+    _index(p)
+    got = set(BlockKey.objects.filter(entity=p).values_list("key", flat=True))
+    assert any(k.startswith("p:m:") for k in got)
+    assert {"p:t:+8613800138000", "p:e:wang.jie@example.com", "p:i:E1234567", "p:y:1980:wang",
+            "p:a:518000:jinqiao", "p:a:12:jinqiao", "p:n:wang", "p:s:jie wang"} <= got
+
+
+def test_a_key_over_the_cap_is_no_block(agency, settings):
+    settings.XREF_BLOCK_MAX_SIZE = 5
+    namesakes = [factories.person(agency, f"{given} Okonkwo") for given in
+                 ("Ada", "Bola", "Chidi", "Dayo", "Emeka", "Femi")]
+    twin = factories.person(agency, "Ada Okonkwo", phones=["+2348031234567"])
+    _index(*namesakes, twin)
+    score.forget_caches()
+    found = set(matching.candidates([namesakes[1].pk]))
+    assert found == set()  # "okonkwo" is held by 7 > 5 records: not a block, nothing else shared
+    assert set(matching.candidates([twin.pk])) == {_pair(namesakes[0], twin)}  # the rarer keys still are
+    settings.XREF_BLOCK_MAX_SIZE = 10
+    score.forget_caches()
+    assert len(matching.candidates([namesakes[1].pk])) == 6
+
+
+def test_the_pair_budget_caps_blocks(agency, settings):
+    people = [factories.person(agency, f"Person{i} Common") for i in range(12)]
+    _index(*people)
+    settings.XREF_PAIR_BUDGET = 10  # 66 pairs in the "common" block: over budget
+    assert keys.compute_block_cap(agency.pk) < 12
+    settings.XREF_PAIR_BUDGET = 1000
+    assert keys.compute_block_cap(agency.pk) >= 12
+
+
+def test_candidates_are_index_lookups_across_agencies(agency, django_assert_max_num_queries):
+    other_agency = factories.agency("XRB")
+    mine = factories.person(agency, "Viktor Bout", birth_date=datetime.date(1967, 1, 13))
+    theirs = factories.person(other_agency, "Victor But", birth_date=datetime.date(1967, 1, 13))
+    _index(mine, theirs)
+    keys.block_cap(agency.pk)
+    keys.block_cap(other_agency.pk)
+    with django_assert_max_num_queries(4):
+        found = matching.candidates([mine.pk])
+    assert found == [_pair(mine, theirs)]
+
+
+def test_full_candidates_split_into_disjoint_parts(agency):
+    other_agency = factories.agency("XRB")
+    people = [factories.person(agency, f"Lena {s}") for s in ("Moroz", "Morozova", "Moros", "Frost")]
+    outsider = factories.person(other_agency, "Lena Moroz")
+    unrelated = factories.person(other_agency, "Lena Moroz Jr")
+    _index(*people, outsider, unrelated)
+    whole = list(matching.full_candidates(agency.pk, 0, 1))
+    parts = [p for part in range(3) for p in matching.full_candidates(agency.pk, part, 3)]
+    assert sorted(parts) == sorted(whole) and len(parts) == len(set(parts))
+    assert _pair(people[0], outsider) in whole
+    assert _pair(outsider, unrelated) not in whole  # neither side is the agency's
+
+
+def test_an_archived_record_has_no_keys(agency):
+    p = factories.person(agency, "Gone Away")
+    _index(p)
+    assert BlockKey.objects.filter(entity=p).exists()
+    Entity.objects.filter(pk=p.pk).update(archived=True)
+    _index(p)
+    assert not BlockKey.objects.filter(entity=p).exists()
+
+
+# --- features ------------------------------------------------------------------------------------
+
+
+CTX = features.Context()
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    ("Wei Zhang", "张伟", 6),
+    ("Robert Smith", "Smith Robert", 6),
+    ("Gist Brocades", "GISTBROCADES", 6),
+    ("Jonathan Smith", "Jonathon Smith", 5),
+    ("Akzo Nobel", "Akzo Nobel Arnhem", 4),
+    ("B Smith", "Bob Smith", 5),
+    ("Maria Sentosa", "Maria Luis Sentosa", 4),
+    ("Anna Petrova", "Boris Ivanov", 0),
+])
+def test_name_levels(a, b, level):
+    got = features.compare_name(_profile(name=a), _profile(name=b), CTX)
+    assert got[0] == level, got
+
+
+def test_name_similarity_is_order_insensitive_and_quotes_the_names():
+    got = features.compare_name(_profile(name="Wei Zhang", names=["Zhang Wei"]), _profile(name="张伟"), CTX)
+    assert got[1] == 1.0 and "张伟" in got[2]
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    ("1978-12-11", "1978-12-11", 3),
+    ("1978-12-11", "1978-11-12", 2),  # day and month swapped
+    ("1978-12-11", "1979-12-11", 2),  # one digit
+    ("1978-12-11", "1978-03-30", 1),  # same year
+    ("1978-12-11", "1954-03-31", 0),
+    ("1978-12-11", None, None),
+])
+def test_birth_date_levels(a, b, level):
+    day = datetime.date.fromisoformat
+    got = features.compare_birth_date(_profile(name="x", birth_date=day(a)),
+                                      _profile(name="x", birth_date=day(b) if b else None), CTX)
+    assert got[0] == level
+
+
+def test_contact_and_identifier_levels():
+    a = _profile(name="x", phones=["+8613800138000"], emails=["a@x.cn"], identifier_numbers=["E1234567"],
+                 identifiers=[{"scheme": "passport", "number": "E1234567"}], nationalities=["CN"])
+    same = _profile(name="x", phones=["+8613800138000"], emails=["a@x.cn"], identifier_numbers=["E1234567"],
+                    identifiers=[{"scheme": "passport", "number": "E1234567"}], nationalities=["CN", "HK"])
+    near = _profile(name="x", phones=["+85213800138000"], emails=["a@y.cn"], identifier_numbers=["E1234568"],
+                    identifiers=[{"scheme": "passport", "number": "E1234568"}], nationalities=["RU"])
+    other = _profile(name="x", phones=["+79161234567"], emails=["b@y.cn"], identifier_numbers=["K7654321"],
+                     identifiers=[{"scheme": "passport", "number": "K7654321"}])
+    assert [features.compare_phone(a, x, CTX)[0] for x in (same, near, other)] == [2, 1, 0]
+    assert [features.compare_email(a, x, CTX)[0] for x in (same, near, other)] == [2, 1, 0]
+    assert [features.compare_identifier(a, x, CTX)[0] for x in (same, near, other)] == [3, 2, 0]
+    assert [features.compare_country(a, x, CTX)[0] for x in (same, near, other)] == [1, 0, None]
+
+
+def test_address_and_postcode_levels():
+    def at(text):
+        return _profile(name="x", addresses=[{"text": text, "country": "US"}])
+
+    home = at("1515 Adela Lane, Las Vegas, NV 89111")
+    assert features.compare_address(home, at("1515 Adela Ln, Las Vegas, NV 89111"), CTX)[0] == 4
+    assert features.compare_address(home, at("1515 Adela Ln, Las Vegas NV"), CTX)[0] == 4  # postcode left out
+    assert features.compare_address(home, at("1515 Adela Ln"), CTX)[0] == 3  # one within the other
+    assert features.compare_address(home, at("1515 Adelia Ln, Las Vegas"), CTX)[0] in (2, 3)  # a typo
+    assert features.compare_address(home, at("123 Main Street, Las Vegas NV 89111"), CTX)[0] == 0
+    assert features.compare_postcode(home, at("123 Main Street, Las Vegas NV 89111"), CTX)[0] == 2
+    assert features.compare_postcode(home, at("9 Elm St, Reno, NV 89501"), CTX)[0] == 0
+
+
+# --- scoring, explanation, model -----------------------------------------------------------------
+
+
+def test_score_and_explanation_name_the_features(agency):
+    a = factories.person(agency, "Wei Zhang", birth_date=datetime.date(1975, 3, 2), phones=["+8613800138000"])
+    b = factories.person(agency, "张伟", birth_date=datetime.date(1975, 3, 2), phones=["+8613800138000"])
+    c = factories.person(agency, "Wei Zhang", birth_date=datetime.date(1990, 8, 9), phones=["+8613911112222"])
+    _index(a, b, c)
+    by_pair = {(s.left, s.right): s for s in matching.score_pairs([_pair(a, b), _pair(a, c)])}
+    same, other = by_pair[_pair(a, b)], by_pair[_pair(a, c)]
+    assert 0 <= other.score < 0.5 < same.score <= 1
+    assert same.features["name"] == 1.0 and same.features["birth_date"] == 1.0 and same.features["phone"] == 1.0
+    for words in ("same birth date 1975-03-02", "same phone +8613800138000", "张伟"):
+        assert words in same.explanation
+    assert "different birth dates" in other.explanation
+
+
+def _planted(agency, n: int = 24):
+    """n duplicate pairs (same person, varied name, same birth date and phone) and n namesake pairs (same
+    surname, other given name, other birth date and phone)."""
+    given = ["Alina", "Boris", "Cyril", "Darya", "Elena", "Fedor", "Galina", "Igor", "Kira", "Lev", "Mila", "Nikita",
+             "Oleg", "Pavel", "Raisa", "Sergei", "Taras", "Ulyana", "Vera", "Yuri", "Zoya", "Artem", "Bogdan", "Dina"]
+    family = ["Kuznetsov", "Smirnov", "Popov", "Vasiliev", "Petrov", "Sokolov", "Mikhailov", "Novikov", "Fedorov",
+              "Morozov", "Volkov", "Alekseev", "Lebedev", "Semenov", "Egorov", "Pavlov", "Kozlov", "Stepanov",
+              "Nikolaev", "Orlov", "Andreev", "Makarov", "Nikitin", "Zakharov"]
+    dups, namesakes = [], []
+    for i in range(n):
+        born = datetime.date(1960 + i, 1 + i % 12, 1 + i % 27)
+        phone = f"+7916{1000000 + i:07d}"
+        a = factories.person(agency, f"{given[i]} {family[i]}", birth_date=born, phones=[phone])
+        b = factories.person(agency, f"{family[i]} {given[i][:-1]}", birth_date=born, phones=[phone])
+        c = factories.person(agency, f"{given[(i + 7) % n]} {family[i]}", birth_date=datetime.date(1930 + i, 6, 6),
+                             phones=[f"+7925{2000000 + i:07d}"])
+        dups.append((a, b))
+        namesakes.append((a, c))
+    _index(*[e for pair in dups + namesakes for e in pair])
+    return dups, namesakes
+
+
+def test_em_learns_the_name_feature(agency):
+    dups, namesakes = _planted(agency)
+    result = matching.train(agency.pk)
+    assert result["person"][0] >= 48
+    params = XrefModel.objects.get(agency=agency, entity_type="person").params
+    assert params["block_cap"] >= 2
+    m, u = params["m"]["name"], params["u"]["name"]
+    assert m[5] + m[6] > u[5] + u[6]  # near and exact names are matches' far more than non-matches'
+    assert u[0] + u[1] + u[2] > m[0] + m[1] + m[2]
+    scored = {(s.left, s.right): s.score for s in matching.score_pairs([_pair(*p) for p in dups + namesakes])}
+    assert min(scored[_pair(*p)] for p in dups) > 0.5 > max(scored[_pair(*p)] for p in namesakes)
+
+
+def test_decisions_move_the_model(agency):
+    _dups, namesakes = _planted(agency)
+    matching.train(agency.pk)
+    before = XrefModel.objects.get(agency=agency, entity_type="person").params
+    # An analyst confirmed the namesakes as one person each (unlikely, but theirs to decide).
+    for a, b in namesakes:
+        left, right = sorted((a, b), key=lambda e: e.pk)
+        Match.objects.create(left=left, right=right, left_agency=agency, right_agency=agency,
+                             entity_type="person", score=0.2, status="confirmed")
+    result = matching.train(agency.pk)
+    after = XrefModel.objects.get(agency=agency, entity_type="person").params
+    assert result["person"][1] == len(namesakes)
+    assert XrefModel.objects.get(agency=agency, entity_type="person").decisions == len(namesakes)
+    assert after["m"]["birth_date"][0] > before["m"]["birth_date"][0]  # different birth dates, yet matches
+
+
+def test_default_model_without_training(agency):
+    assert model.params_for(agency.pk, "person").m["name"] == model.DEFAULTS["m"]["name"]
+
+
+def test_relationship_evidence_raises_the_score(agency):
+    a = factories.organization(agency, "Golden Bridge Metals Ltd")
+    b = factories.organization(agency, "Golden Bridge Metal Trading Co")
+    director = factories.person(agency, "Chen Hao")
+    _index(a, b, director)
+    before = matching.score_pairs([_pair(a, b)])[0]
+    factories.link(agency, director, a, kind="directorship")
+    factories.link(agency, director, b, kind="directorship")
+    after = matching.score_pairs([_pair(a, b)])[0]
+    assert after.score > before.score
+    assert "related" in after.features and "shared director Chen Hao" in after.explanation
+
+
+def test_shipment_counterparties_are_evidence(agency):
+    a = factories.organization(agency, "Nanning Star Minerals")
+    b = factories.organization(agency, "Nanning Star Mineral Co")
+    buyer = factories.organization(agency, "Rotterdam Antimony BV")
+    _index(a, b, buyer)
+    before = matching.score_pairs([_pair(a, b)])[0]
+    factories.shipment(agency, consignor=a, consignee=buyer)
+    factories.shipment(agency, consignor=b, consignee=buyer)
+    after = matching.score_pairs([_pair(a, b)])[0]
+    assert after.score > before.score and "shipment counterparty Rotterdam Antimony BV" in after.explanation
