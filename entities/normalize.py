@@ -19,6 +19,7 @@ from pypinyin import lazy_pinyin
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+_APOSTROPHES = re.compile(r"['`\u2019\u02bc]")
 
 # Legal forms, folded as `fold` folds them; multi-word forms first.
 LEGAL_FORMS = [
@@ -28,6 +29,12 @@ LEGAL_FORMS = [
     "sarl", "srl", "spa", "bv", "nv", "ag", "oy", "ab", "as", "jsc", "pjsc", "ooo", "tov", "llp", "lp",
     "pte", "pty", "fze", "fzco", "fzc", "dmcc", "jsc", "sa", "sas", "kk", "tnhh", "cty", "jsc",
     "you xian gong si", "you xian ze ren gong si", "gu fen you xian gong si", "gong si", "ji tuan",
+    # pinyin written by word, and more languages' forms (Dutch, German, Iberian, Polish, Russian and Kazakh,
+    # Malay, Japanese, Indian)
+    "youxian gongsi", "youxian zeren gongsi", "gufen youxian gongsi", "gongsi", "jituan",
+    "naamloze vennootschap", "besloten vennootschap", "aktiengesellschaft", "kg", "ohg",
+    "sociedad anonima", "societe anonyme", "s l", "ltda", "eurl", "sasu", "sp z o o", "spzoo",
+    "zao", "oao", "pao", "too", "sendirian berhad", "berhad", "bhd", "kabushiki kaisha", "pvt", "private limited",
 ]
 _FORMS_RE = re.compile(r"\b(?:" + "|".join(sorted({re.escape(f) for f in LEGAL_FORMS}, key=len, reverse=True))
                        + r")\b")
@@ -41,7 +48,8 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     if _HAN.search(text):
         text = " ".join(lazy_pinyin(text, errors=lambda chars: chars))
-    return " ".join(_NON_WORD.split(anyascii(text).lower())).strip()
+    # An apostrophe joins (O'Brien; the soft sign of "Васильев", which anyascii writes as one: "vasil'ev").
+    return " ".join(_NON_WORD.split(_APOSTROPHES.sub("", anyascii(text).lower()))).strip()
 
 
 @functools.lru_cache(maxsize=1 << 16)  # pure, and names repeat (party columns, re-imports)

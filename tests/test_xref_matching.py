@@ -70,6 +70,19 @@ def test_legal_forms_are_dropped_and_types_block_apart(agency):
     assert found == {_pair(chinese, american), _pair(chinese, german)}  # never the person
 
 
+@pytest.mark.parametrize(("a", "b"), [
+    ("Jinqiao Mining Co., Ltd.", "Jinqiao Mining Youxian Gongsi"),
+    ("金桥矿业有限公司", "JINQIAO KUANGYE CO LTD"),
+    ("Uralsk Metals TOO", "Uralsk Metals LLP"),
+    ("Bukit Timah Resources Sendirian Berhad", "Bukit Timah Resources Sdn. Bhd."),
+    ("Akzo Nobel Naamloze Vennootschap", "AKZO NOBEL N.V."),
+])
+def test_legal_forms_in_many_languages(a, b):
+    left, right = _profile(type="organization", name=a), _profile(type="organization", name=b)
+    assert features.compare_name(left, right, features.Context())[0] == 6  # the same name once the form is gone
+    assert keys.keys(left) & keys.keys(right)
+
+
 def test_contact_points_identifiers_address_and_birth_year_are_keys(agency):
     p = factories.person(agency, "Wang Jie", birth_date=datetime.date(1980, 5, 6), phones=["+8613800138000"],
                          emails=["Wang.Jie@Example.com"], identifiers=[{"scheme": "passport", "number": "E1234567"}],
@@ -154,6 +167,8 @@ CTX = features.Context()
     ("B Smith", "Bob Smith", 5),
     ("Maria Sentosa", "Maria Luis Sentosa", 4),
     ("Anna Petrova", "Boris Ivanov", 0),
+    ("Faisal Siddiqui", "فيصل صديقي", 5),  # Arabic script writes few vowels: compared by consonants
+    ("Aleksandr Vasilev", "ВАСИЛЬЕВ Александр", 6),  # the soft sign joins, never splits
 ])
 def test_name_levels(a, b, level):
     got = features.compare_name(_profile(name=a), _profile(name=b), CTX)

@@ -49,9 +49,10 @@ def phrase(feature: str, compared: Compared, a: Profile, b: Profile, labels: dic
             return f"identifiers one character apart ({detail[0]} ↔ {detail[1]})"
         return "different identifiers of the same kind"
     if feature == "address":
-        x, y = detail
+        x, y = detail[:2]
         if level == 4:
-            return f"same address ({x.text} ↔ {y.text})" if x.text != y.text else f"same address {x.text}"
+            same = f"same address ({x.text} ↔ {y.text})" if x.text != y.text else f"same address {x.text}"
+            return same + _common(detail[2])
         if level:
             return f"address {sim:.2f} ({x.text} ↔ {y.text})"
         return f"different addresses ({x.text} ↔ {y.text})"

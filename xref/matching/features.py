@@ -20,7 +20,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from .records import Profile
+from .records import Profile, skeleton
 
 Level = int | None
 Compared = tuple[Level, float, Any]  # (level, similarity, detail)
@@ -118,6 +118,9 @@ def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
             else:
                 sim, cont = token_names(ta, tb, weight)
                 sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio(a.joined[i], b.joined[j]) / 100 - 0.02)
+                if a.abjad[i] != b.abjad[j]:  # one of them written without its vowels
+                    skeletal = token_names(tuple(map(skeleton, ta)), tuple(map(skeleton, tb)), weight)[0]
+                    sim = max(sim, 0.95 * skeletal)
                 if sim >= 0.92:
                     level = 5
                 elif cont >= 0.99:
@@ -195,6 +198,7 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
         return None, 0.0, None
     best: tuple[int, float] = (-1, 0.0)
     detail: Any = None
+    share = 0.0
     for x in a.addresses:
         for y in b.addresses:
             if not x.street or not y.street:
@@ -205,6 +209,7 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
             sort_ratio = fuzz.token_sort_ratio(x.street, y.street) / 100
             if x.street == y.street:
                 level, sim = 4, 1.0
+                share = ctx.share(f"{a.type[0]}:af:{x.street}", a.type[0])
             elif differ_number:
                 level, sim = 0, min(sort_ratio, 0.5)
             elif same_number and set_ratio >= 0.9:
@@ -216,7 +221,7 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
             else:
                 level, sim = 0, sort_ratio * 0.5
             if (level, sim) > best:
-                best, detail = (level, sim), (x, y)
+                best, detail = (level, sim), ((x, y, share) if level == 4 else (x, y))
     if best[0] < 0:
         return None, 0.0, None
     return best[0], round(best[1], 4), detail

@@ -6,7 +6,8 @@ it holds: `n:` a name token (a name's tokens written together count as one too: 
 "Gistbrocades"), `s:` a name's tokens sorted (any order, any script: 张伟, "Zhang Wei" and "Wei Zhang" fold to
 "wei zhang"), `q:` two tokens of one name, `m:` the name's sorted metaphone codes, `y:` birth year with a name token,
 `i:` an identifier or registration number, `t:` a phone (E.164), `e:` an email, `a:` an address's postcode or
-house number with one of its street tokens.
+house number with one of its street tokens, `af:` the address's distinguishing tokens together (its count is how
+many records share the address).
 
 Frequency-aware: a key shared by more than XREF_BLOCK_MAX_SIZE records, or by more than XREF_BLOCK_MAX_SHARE of
 the agency's records of that type (never below BLOCK_FLOOR), is not a block (a common surname, a mass-registration
@@ -62,6 +63,8 @@ def keys(p: Profile) -> set[str]:
     found |= {f"{t}:t:{n}" for n in p.phones}
     found |= {f"{t}:e:{m}" for m in p.emails}
     for address in p.addresses:
+        if address.street:
+            found.add(f"{t}:af:{address.street}")
         words = [w for w in address.street.split() if not w.isdigit() and len(w) >= 2]
         for anchor in {address.postcode, address.number} - {""}:
             found |= {f"{t}:a:{anchor}:{w}" for w in words}
@@ -217,10 +220,9 @@ def full_candidates(agency_id: Any, part: int, parts: int, case_id: Any = None) 
     with connection.cursor() as cursor:
         cursor.execute(f"""
             WITH common AS (
-                SELECT key FROM xref_blockkey GROUP BY key HAVING count(*) > %s
-                UNION
-                SELECT key FROM xref_blockkey WHERE agency_id = %s GROUP BY key
-                HAVING count(*) > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
+                SELECT key FROM xref_blockkey GROUP BY key
+                HAVING count(*) > %s OR count(*) FILTER (WHERE agency_id = %s)
+                                        > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
             )
             SELECT DISTINCT LEAST(m.entity_id, b.entity_id), GREATEST(m.entity_id, b.entity_id)
             FROM xref_blockkey m JOIN xref_blockkey b ON b.key = m.key AND b.entity_id <> m.entity_id

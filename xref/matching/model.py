@@ -6,7 +6,7 @@ The parameters are learned per agency and entity type by EM on the agency's own 
 the matches are the latent class), refined by its decisions: a confirmed pair counts as a known match and a
 rejected one as a known non-match, each weighing DECISION_WEIGHT pairs. With no trained model, `DEFAULTS`.
 
-Rarity: for an exact shared identifier, phone or email, u is at least the share of records holding that value,
+Rarity: for an exact shared identifier, phone, email or address, u is at least the share of records holding that value,
 so a phone every shell company of a mass registration gives says less than a private one.
 """
 
@@ -29,7 +29,8 @@ MIN_EVIDENCE = 50  # pairs showing a feature beside another before EM may move i
 SMOOTHING = 20.0  # pseudo-pairs per feature, spread as the defaults are: a small agency's few pairs move the
 # defaults only so far, and no level gets m or u 0
 PRIOR_RANGE = (1e-4, 0.9)
-RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}  # the exact levels whose u rises with the value's share
+# The exact levels whose u rises with the value's share of records.
+RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2, "address": 4}
 
 # Starting points (and the model of an agency with none trained): m and u by level, 0 the worst level.
 DEFAULTS: dict[str, Any] = {
@@ -89,8 +90,8 @@ class Params:
         if level is None:
             return 0.0
         m, u = self.m[feature][level], self.u[feature][level]
-        if RARITY_LEVELS.get(feature) == level and isinstance(detail, tuple):
-            u = max(u, float(detail[1]))
+        if RARITY_LEVELS.get(feature) == level and isinstance(detail, tuple) and isinstance(detail[-1], float):
+            u = max(u, detail[-1])  # the value's share of records: a common one says less
         return math.log(m / u)
 
     def posterior(self, compared: dict[str, Compared]) -> tuple[float, dict[str, float]]:

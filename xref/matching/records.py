@@ -20,7 +20,7 @@ from entities.normalize import company_core, fold
 ADDRESS_WORDS = {
     "st": "street", "str": "street", "strasse": "street", "ave": "avenue", "av": "avenue", "rd": "road",
     "ln": "lane", "dr": "drive", "pl": "place", "blvd": "boulevard", "ct": "court", "hwy": "highway",
-    "pkwy": "parkway", "sq": "square", "ter": "terrace", "cir": "circle", "fl": "floor", "ste": "suite",
+    "pkwy": "parkway", "sq": "square", "ter": "terrace", "cir": "circle", "ste": "suite",
     "apt": "apartment", "bldg": "building", "rm": "room", "n": "north", "s": "south", "e": "east", "w": "west",
     "ne": "northeast", "nw": "northwest", "se": "southeast", "sw": "southwest", "mt": "mount", "ft": "fort",
     "no": "number", "nr": "number", "lu": "road", "jie": "street", "hao": "number",
@@ -30,7 +30,17 @@ ADDRESS_NOISE = {"street", "avenue", "road", "lane", "drive", "place", "boulevar
                  "apartment", "unit", "room", "building", "number", "the", "of", "and"}
 _POSTCODE = re.compile(r"^(?:\d{4,6}|\d{5}\d{4}|[a-z]{1,2}\d[a-z\d]?\d[a-z]{2})$")
 _HOUSE = re.compile(r"^\d+[a-z]?$")
-_SINGLE_LETTER = re.compile(r"^[a-z]$")
+_ABJAD = re.compile(r"[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+_VOWELS = re.compile(r"[aeiouyw]+")
+_DOUBLES = re.compile(r"(.)\1+")
+
+
+def skeleton(token: str) -> str:
+    """A token's consonants, doubled ones once: what a name written in Arabic or Hebrew script (vowels mostly
+    unwritten) and its Latin spelling share ("fysl sdyqy", "Faisal Siddiqui": "fsl sdq")."""
+    if not token or token.isdigit():
+        return token
+    return _DOUBLES.sub(r"\1", token[0] + _VOWELS.sub("", token[1:]))
 
 
 @dataclass(frozen=True)
@@ -64,10 +74,12 @@ class Profile:
 
     sorted_forms: list[str] = field(default_factory=list)  # each name's tokens sorted, joined by spaces
     joined: list[str] = field(default_factory=list)  # each name's tokens written together
+    abjad: list[bool] = field(default_factory=list)  # each name written in Arabic or Hebrew script
 
     def __post_init__(self) -> None:
         self.sorted_forms = [" ".join(sorted(t)) for t in self.tokens]
         self.joined = ["".join(t) for t in self.tokens]
+        self.abjad = [bool(_ABJAD.search(w)) for w in self.written]
 
     @property
     def all_tokens(self) -> set[str]:

@@ -24,7 +24,7 @@ from .features import Compared, Context, compare
 Pair = tuple[UUID, UUID]
 BATCH = 2000
 COUNTS_TTL = 60.0
-TRAIN_PAIRS = 200_000  # candidate pairs EM looks at, at most (a deterministic sample beyond)
+TRAIN_PAIRS = 50_000  # candidate pairs EM looks at, at most (a deterministic sample beyond): plenty for a few m/u
 
 
 @dataclass
@@ -75,6 +75,7 @@ def context(profiles: dict[Any, records.Profile], *, with_relations: bool = True
         wanted |= {f"{t}:n:{w}" for w in p.all_tokens}
         wanted |= {f"{t}:t:{x}" for x in p.phones} | {f"{t}:e:{x}" for x in p.emails}
         wanted |= {f"{t}:i:{x}" for x in p.id_numbers}
+        wanted |= {f"{t}:af:{x.street}" for x in p.addresses if x.street}
     related, labels = relations.load(list(profiles)) if with_relations else ({}, {})
     return Context(counts=_key_counts(wanted), totals=_totals(), related=related, labels=labels)
 
