@@ -10,7 +10,8 @@ in full by Celery workers, and one new record's match timed.
 2. Imports them as the API's import does (imports.services.job_create: the job's run goes through the outbox to
    real Celery worker processes, each with one solo pool), waits until the writes' cross-referencing has drained,
    and counts the xref tasks the import enqueued (core.OutboxMessage rows; aim: a few hundred at most for
-   100,000 rows).
+   100,000 rows). Then it ANALYZEs the database, as autovacuum does after a bulk load (on a busy machine it
+   can lag by minutes, and the planner's estimates of a table it has not analysed since the load are wrong).
 3. Runs a full pass (xref.services.run_create; the workers share its parts) and measures the wall time until the
    XrefRun has succeeded (aim: under 5 minutes), its candidate pairs against n² (aim: under 0.1 %), and the
    recall of the planted pairs among the matches (aim: 0.95 or more), with the block caps in effect.
@@ -272,6 +273,7 @@ class Bench:
 
     def import_files(self) -> None:
         from django.core.files import File
+        from django.db import connection
         from django.db.models import Count
         from django.utils import timezone
 
@@ -303,6 +305,8 @@ class Bench:
             say(f"  {exc}: the full run starts anyway, behind what is left")
             drain = self.timeout
         self.results["drain"] = drain
+        with connection.cursor() as cursor:  # as autovacuum would after a bulk load, were it not behind
+            cursor.execute("ANALYZE")
         left = unhandled(self.agency.pk)
         if left:
             say(f"  {left:,} records were never cross-referenced: their tasks failed (the workers' errors below)")
