@@ -5,12 +5,25 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from django.test import Client
+
 from accounts.models import Agency, ApiToken, Unit, User
 from cases.models import Case, CaseParty, CaseShare, Note
 from cases.services import case_next_reference
 from entities.models import Organization, Person
 
 _seq = itertools.count(1)
+
+PASSWORD = "correct horse battery"  # every factory user's
+
+
+def admin_client(user) -> Client:
+    """A browser client signed in to the admin as `user` (made staff)."""
+    user.is_staff = True
+    user.save()
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
 
 
 def agency(code: str, name: str | None = None) -> Agency:
@@ -29,7 +42,7 @@ def user(agency_obj: Agency | None, role: str, unit_obj: Unit | None = None, cle
     username = username or f"{role}-{next(_seq)}"
     obj = User.objects.create(username=username, agency=agency_obj, unit=unit_obj, role=role,
                               clearance=clearance, **extra)
-    obj.set_password("correct horse battery")
+    obj.set_password(PASSWORD)
     obj.save()
     return obj
 

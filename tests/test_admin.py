@@ -16,19 +16,12 @@ from shipments.models import Shipment
 
 from . import factories
 
-PASSWORD = "correct horse battery"
+PASSWORD = factories.PASSWORD
 
 
 @pytest.fixture
 def staff_client():
-    def make(user):
-        user.is_staff = True
-        user.save()
-        client = Client()
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return make
+    return factories.admin_client
 
 
 def _case_form(case, **overrides):

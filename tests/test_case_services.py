@@ -8,7 +8,6 @@ import datetime
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -18,21 +17,13 @@ from core.rules import RuleViolation, StateConflict
 
 from . import factories
 
-PASSWORD = "correct horse battery"
 CASES = "/api/v1/cases/"
 PROSECUTIONS = "/api/v1/prosecutions/"
 
 
 @pytest.fixture
 def staff(client_for):
-    def make(user):
-        user.is_staff = True
-        user.save()
-        client = Client()
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return make
+    return factories.admin_client
 
 
 def _management(*prefixes, initial=None):

@@ -11,7 +11,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from audit.models import AuditEvent
 from core import outbox
@@ -22,7 +21,6 @@ from imports.services import run_job
 from . import factories
 from .test_imports import job_for
 
-PASSWORD = "correct horse battery"
 LINK_COLUMNS = ["source_id", "kind", "source", "target", "start_date", "end_date", "share_pct", "amount", "currency"]
 
 
@@ -39,12 +37,7 @@ def changed(calls, model: str) -> list[list[str]]:
     return [kwargs["ids"] for task, kwargs in calls if task == outbox.RECORDS_CHANGED and kwargs["model"] == model]
 
 
-def staff(user) -> Client:
-    user.is_staff = True
-    user.save()
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
+staff = factories.admin_client
 
 
 def ref(entity) -> dict:

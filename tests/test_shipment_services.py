@@ -7,7 +7,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from audit.models import AuditEvent
 from imports.models import ImportRowError
@@ -22,7 +21,6 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/shipments/"
 LICENCES = "/api/v1/licences/"
-PASSWORD = "correct horse battery"
 VIA_VIETNAM = ({"from_country": "CN", "to_country": "VN", "mode": "road", "departed_on": datetime.date(2025, 3, 1)},
                {"from_country": "VN", "to_country": "DE", "mode": "sea", "departed_on": datetime.date(2025, 3, 5)})
 
@@ -31,12 +29,7 @@ def ref(entity) -> dict[str, str]:
     return {"type": entity.type, "id": str(entity.pk)}
 
 
-def staff(user) -> Client:
-    user.is_staff = True
-    user.save()
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
+staff = factories.admin_client
 
 
 def admin_shipment_form(**overrides) -> dict[str, str]:

@@ -4,27 +4,18 @@ decided in bulk through the same service as the API; only what the policy lets t
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from audit.models import AuditEvent
 from xref.models import Match
 
 from . import factories
 
-PASSWORD = "correct horse battery"
 LIST = "/admin/xref/match/"
 
 
 @pytest.fixture
 def staff_client():
-    def make(user):
-        user.is_staff = True
-        user.save()
-        client = Client()
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return make
+    return factories.admin_client
 
 
 @pytest.fixture
