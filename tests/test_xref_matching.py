@@ -234,6 +234,7 @@ def test_one_house_number_on_two_streets_of_one_city_is_no_agreement():
     assert features.compare_address(kichok, at("88 Jakri Boulevard, Changsha 34825"), CTX)[0] == 0
     assert features.compare_address(kichok, at("88 Kichok Blvd, Changsha"), CTX)[0] == 4
     assert features.compare_address(kichok, at("88 Kichock Boulevard, Changsha"), CTX)[0] == 3  # a typo
+    assert features.compare_address(at("2900 W Polk St 60612"), at("2900 Polk 60612"), CTX)[0] == 3
 
 
 def test_different_names_need_evidence_of_one_party():

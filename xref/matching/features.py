@@ -239,9 +239,9 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
             elif differ_number:
                 level, sim = 0, min(sort_ratio, 0.5)
             elif x.words and y.words:  # the street's own name decides, not the words many streets share
-                named = max(token_names(x.words, y.words, _even)[0],
-                            fuzz.ratio(" ".join(x.words), " ".join(y.words)) / 100)
-                if same_number and named >= 0.9:
+                named, within = token_names(x.words, y.words, _even)
+                named = max(named, fuzz.ratio(" ".join(x.words), " ".join(y.words)) / 100)
+                if same_number and (named >= 0.9 or within >= 0.99):  # "2900 Polk", "2900 W Polk St"
                     level, sim = 3, named
                 elif same_number and named >= 0.75:
                     level, sim = 2, named
