@@ -132,7 +132,7 @@ def test_a_match_returned_to_pending_by_a_person_is_not_confirmed_again_by_itsel
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_upserting_the_same_pairs_at_once_make_each_pair_once(world):
-    people = [factories.person(world.a, "Chen Jie Trader") for _ in range(12)]  # namesakes: every pair proposed
+    people = [factories.person(world.a, f"Chen Jie Trader {i % 3}") for i in range(12)]
     ids = [p.pk for p in people]
     barrier, errors = threading.Barrier(2), []
 
