@@ -98,24 +98,6 @@ def token_names(a: tuple[str, ...], b: tuple[str, ...], weight: Callable[[str], 
     return sim, cont
 
 
-def spelled(a: tuple[str, ...], b: tuple[str, ...], weight: Callable[[str], float]) -> float:
-    """Two names' similarity letter by letter (tokens sorted, or written together: "Gist Brocades",
-    "Gistbrocades"), with the tokens both names hold set apart at their rarity's weight: a common word both
-    share ("trading", "jin chu kou") would otherwise make most of two short names' letters agree."""
-    shared = set(a) & set(b)
-    rest_a, rest_b = [t for t in a if t not in shared], [t for t in b if t not in shared]
-    if not rest_a or not rest_b:
-        rest = 1.0 if not rest_a and not rest_b else 0.0
-    else:
-        rest = max(fuzz.ratio(" ".join(sorted(rest_a)), " ".join(sorted(rest_b))) / 100,
-                   fuzz.ratio("".join(rest_a), "".join(rest_b)) / 100 - 0.02)
-    if not shared:
-        return rest
-    held = sum(weight(t) for t in a if t in shared) + sum(weight(t) for t in b if t in shared)
-    other = sum(weight(t) for t in rest_a) + sum(weight(t) for t in rest_b)
-    return (held + other * rest) / (held + other)
-
-
 NAME_LEVELS = 7  # 6 exact, 5 near, 4 one within the other, 3 close, 2 partly, 1 faint, 0 different
 
 
@@ -136,7 +118,7 @@ def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
                 level, sim = 6, 1.0
             else:
                 sim, cont = token_names(ta, tb, weight)
-                sim = max(sim, spelled(ta, tb, weight))
+                sim = max(sim, fuzz.ratio(sa, sb) / 100, fuzz.ratio(a.joined[i], b.joined[j]) / 100 - 0.02)
                 if a.abjad[i] != b.abjad[j]:  # one of them written without its vowels
                     skeletal = token_names(tuple(map(skeleton, ta)), tuple(map(skeleton, tb)), weight)[0]
                     sim = max(sim, 0.95 * skeletal)
