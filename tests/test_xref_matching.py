@@ -224,6 +224,33 @@ def test_address_and_postcode_levels():
     assert features.compare_postcode(home, at("9 Elm St, Reno, NV 89501"), CTX)[0] == 0
 
 
+def test_one_house_number_on_two_streets_of_one_city_is_no_agreement():
+    """The street type and the city are shared by many streets: only the street's own name makes two addresses
+    agree (the city is the postcode feature's evidence, not the address's as well)."""
+    def at(text):
+        return _profile(name="x", type="organization", addresses=[{"text": text, "country": "CN"}])
+
+    kichok = at("88 Kichok Boulevard, Changsha 49993")
+    assert features.compare_address(kichok, at("88 Jakri Boulevard, Changsha 34825"), CTX)[0] == 0
+    assert features.compare_address(kichok, at("88 Kichok Blvd, Changsha"), CTX)[0] == 4
+    assert features.compare_address(kichok, at("88 Kichock Boulevard, Changsha"), CTX)[0] == 3  # a typo
+    assert features.compare_address(at("2900 W Polk St 60612"), at("2900 Polk 60612"), CTX)[0] == 3
+
+
+def test_different_names_need_evidence_of_one_party():
+    """However much a model trusts a shared address and city, two companies whose names clearly differ are not
+    proposed unless an identifier, phone, email or rare relation says they are one."""
+    trusting = model.Params.from_json({"prior": 0.3, "m": {"address": [0.01, 0.01, 0.01, 0.17, 0.8],
+                                                           "postcode": [0.01, 0.09, 0.9]},
+                                       "u": {"address": [0.98, 0.005, 0.005, 0.005, 0.005],
+                                             "postcode": [0.9, 0.09, 0.01]}})
+    place = {"name": (0, 0.3, None), "address": (4, 1.0, None), "postcode": (2, 1.0, "410000"),
+             "country": (1, 1.0, ["CN"])}
+    assert trusting.posterior(place)[0] < 0.5
+    assert trusting.posterior({**place, "name": (3, 0.85, None)})[0] > 0.5
+    assert trusting.posterior({**place, "phone": (2, 1.0, ("+8673112345678", 0.0))})[0] > 0.5
+
+
 # --- scoring, explanation, model -----------------------------------------------------------------
 
 

@@ -194,7 +194,14 @@ def compare_identifier(a: Profile, b: Profile, ctx: Context) -> Compared:
 # --- addresses ------------------------------------------------------------------------------------
 
 
+def _even(token: str) -> float:
+    return 1.0
+
+
 def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
+    """Two addresses agree as far as their own street names do (with the house number): the street type
+    ("Boulevard"), the city and the postcode are shared by many streets, and the city and postcode are the
+    `postcode` feature's evidence, not counted here again."""
     if not a.addresses or not b.addresses:
         return None, 0.0, None
     best: tuple[int, float] = (-1, 0.0)
@@ -213,6 +220,17 @@ def compare_address(a: Profile, b: Profile, ctx: Context) -> Compared:
                 share = ctx.share(f"{a.type[0]}:af:{x.street}", a.type[0])
             elif differ_number:
                 level, sim = 0, min(sort_ratio, 0.5)
+            elif x.words and y.words:  # the street's own name decides, not the words many streets share
+                named, within = token_names(x.words, y.words, _even)
+                named = max(named, fuzz.ratio(" ".join(x.words), " ".join(y.words)) / 100)
+                if same_number and (named >= 0.9 or within >= 0.99):  # "2900 Polk", "2900 W Polk St"
+                    level, sim = 3, named
+                elif same_number and named >= 0.75:
+                    level, sim = 2, named
+                elif named >= 0.85:
+                    level, sim = 1, named * 0.8
+                else:
+                    level, sim = 0, named * 0.5
             elif same_number and set_ratio >= 0.9:
                 level, sim = 3, set_ratio
             elif same_number and (sort_ratio >= 0.7 or set_ratio >= 0.8):

@@ -8,6 +8,13 @@ rejected one as a known non-match, each weighing DECISION_WEIGHT pairs. With no 
 
 Rarity: for an exact shared identifier, phone or email, u is at least the share of records holding that value,
 so a phone every shell company of a mass registration gives says less than a private one.
+
+Different names: records whose names clearly differ (name level 0) are proposed only on evidence that points at
+one party rather than at one place: a shared or near identifier, a shared phone or email, or a relation to a
+counterpart few records have (`STRONG`). Without one, the score is at most NAME_DIFFERS_CAP, below any sensible
+proposal threshold: an address, a city and a jurisdiction are shared by many parties at once (companies at one
+business address, a building's tenants), and EM, which learns from the candidate pairs themselves, can take such
+a cluster of places for the latent class of matches.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ SMOOTHING = 20.0  # pseudo-pairs per feature, spread as the defaults are: a smal
 # defaults only so far, and no level gets m or u 0
 PRIOR_RANGE = (1e-4, 0.9)
 FLOOR = 1e-6  # no m or u is taken as less than this: a level never seen is rare, not impossible (log(m/u) finite)
+NAME_DIFFERS_CAP = 0.2
+# Each feature's lowest level that points at one party: a different name needs one of these to be proposed.
+STRONG = {"identifier": 2, "phone": 2, "email": 2, "related": 2}
 # The exact levels whose u rises with the value's share of records.
 RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}
 
@@ -99,9 +109,12 @@ class Params:
         """(probability the pair is one, {feature: its log Bayes factor})."""
         weights = {f: self.weight(f, c) for f, c in compared.items()}
         logit = math.log(self.prior / (1 - self.prior)) + sum(weights.values())
-        if logit > 30:
-            return 1.0, weights
-        return 1 / (1 + math.exp(-logit)), weights
+        score = 1.0 if logit > 30 else 1 / (1 + math.exp(-logit))
+        name = compared.get("name")
+        if name is not None and name[0] == 0 and not any(
+                (compared[f][0] or 0) >= level for f, level in STRONG.items() if f in compared):
+            score = min(score, NAME_DIFFERS_CAP)
+        return score, weights
 
 
 # --- which model ----------------------------------------------------------------------------------

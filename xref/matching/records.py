@@ -52,6 +52,8 @@ class Address:
     postcode: str
     locality: str  # what follows the first comma (city, state), without the postcode
     country: str
+    words: tuple[str, ...] = ()  # the street's own name: the distinguishing tokens before the first comma
+    #   (not the house number, the street type, the postcode or the locality, which many streets share)
 
 
 @dataclass
@@ -107,7 +109,11 @@ def address(text: str, country: str = "") -> Address | None:
     number = next((t for t in kept if _HOUSE.match(t)), "")
     street = " ".join(sorted({t for t in kept if t not in ADDRESS_NOISE}))
     locality = " ".join(t for t in fold(tail).split() if t != postcode) if tail else ""
-    return Address(text, tuple(kept), street, number, postcode, locality, country or "")
+    place = set(locality.split())
+    head = [ADDRESS_WORDS.get(t, t) for t in fold(text.partition(",")[0]).split()] if tail else kept
+    words = tuple(sorted({t for t in head if t not in ADDRESS_NOISE and t not in place and t != postcode
+                          and not _HOUSE.match(t)}))
+    return Address(text, tuple(kept), street, number, postcode, locality, country or "", words)
 
 
 def profile(row: dict[str, Any]) -> Profile:
