@@ -263,28 +263,27 @@ def compare_postcode(a: Profile, b: Profile, ctx: Context) -> Compared:
 # --- contact points -------------------------------------------------------------------------------
 
 
-def compare_phone(a: Profile, b: Profile, ctx: Context) -> Compared:
-    if not a.phones or not b.phones:
+def _compare_contacts(a: Profile, ours: frozenset[str], theirs: frozenset[str], key: str, part: Callable[[str], str],
+                      ctx: Context) -> Compared:
+    """Phones or e-mails: one held by both (level 2, its share of records in the detail), else a part of one
+    held by both (level 1: the last seven digits, the mailbox's name), else none (0)."""
+    if not ours or not theirs:
         return None, 0.0, None
-    shared = a.phones & b.phones
+    shared = ours & theirs
     if shared:
-        phone = min(shared)
-        return 2, 1.0, (phone, ctx.share(f"{a.type[0]}:t:{phone}", a.type[0]))
-    if {p[-7:] for p in a.phones} & {p[-7:] for p in b.phones}:
+        value = min(shared)
+        return 2, 1.0, (value, ctx.share(f"{a.type[0]}:{key}:{value}", a.type[0]))
+    if {part(x) for x in ours} & {part(y) for y in theirs}:
         return 1, 0.6, None
     return 0, 0.0, None
+
+
+def compare_phone(a: Profile, b: Profile, ctx: Context) -> Compared:
+    return _compare_contacts(a, a.phones, b.phones, "t", lambda phone: phone[-7:], ctx)
 
 
 def compare_email(a: Profile, b: Profile, ctx: Context) -> Compared:
-    if not a.emails or not b.emails:
-        return None, 0.0, None
-    shared = a.emails & b.emails
-    if shared:
-        email = min(shared)
-        return 2, 1.0, (email, ctx.share(f"{a.type[0]}:e:{email}", a.type[0]))
-    if {e.split("@")[0] for e in a.emails} & {e.split("@")[0] for e in b.emails}:
-        return 1, 0.6, None
-    return 0, 0.0, None
+    return _compare_contacts(a, a.emails, b.emails, "e", lambda email: email.split("@")[0], ctx)
 
 
 # --- relations ------------------------------------------------------------------------------------
