@@ -244,8 +244,8 @@ def test_different_names_need_evidence_of_one_party():
                                                            "postcode": [0.01, 0.09, 0.9]},
                                        "u": {"address": [0.98, 0.005, 0.005, 0.005, 0.005],
                                              "postcode": [0.9, 0.09, 0.01]}})
-    place = {"name": (0, 0.3, None), "address": (4, 1.0, None), "postcode": (2, 1.0, "410000"),
-             "country": (1, 1.0, ["CN"])}
+    place: dict[str, features.Compared] = {"name": (0, 0.3, None), "address": (4, 1.0, None),
+                                           "postcode": (2, 1.0, "410000"), "country": (1, 1.0, ["CN"])}
     assert trusting.posterior(place)[0] < 0.5
     assert trusting.posterior({**place, "name": (3, 0.85, None)})[0] > 0.5
     assert trusting.posterior({**place, "phone": (2, 1.0, ("+8673112345678", 0.0))})[0] > 0.5
