@@ -15,6 +15,8 @@ from entities.models import Link
 from shipments.models import Shipment
 
 from . import factories
+from .admin_forms import management as _management
+from .admin_forms import prosecution_form as _prosecution_form
 
 PASSWORD = factories.PASSWORD
 
@@ -139,14 +141,6 @@ ROUTE = (
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     return tmp_path
-
-
-def _management(*prefixes, initial=None):
-    data = {}
-    for prefix in prefixes:
-        data[f"{prefix}-TOTAL_FORMS"] = "0"
-        data[f"{prefix}-INITIAL_FORMS"] = str((initial or {}).get(prefix, 0))
-    return data
 
 
 def _shipment_form(**overrides):
@@ -318,16 +312,6 @@ def test_shipment_legs_inline_derives_the_route_and_is_audited_with_the_shipment
     assert "seized_quantity_kg" in response.context["adminform"].form.errors
     leg_errors = response.context["inline_admin_formsets"][0].formset.errors[0]
     assert {"to_country", "arrived_on"} <= set(leg_errors)
-
-
-def _prosecution_form(prosecution, **overrides):
-    data = {"defendant": str(prosecution.defendant_id), "court": prosecution.court,
-            "prosecutor_office": prosecution.prosecutor_office, "stage": prosecution.stage,
-            "filed_on": prosecution.filed_on or "", "verdict": prosecution.verdict,
-            "verdict_on": prosecution.verdict_on or "", "custody_months": "", "fine_amount": "", "fine_currency": "",
-            "confiscation": "", **_management("charges", initial={"charges": prosecution.charges.count()})}
-    data.update(overrides)
-    return data
 
 
 def test_prosecution_stage_cannot_go_backwards_in_admin(world, staff_client):

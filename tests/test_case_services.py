@@ -16,6 +16,8 @@ from cases.models import Case, CaseShare, Note, Prosecution
 from core.rules import RuleViolation, StateConflict
 
 from . import factories
+from .admin_forms import case_form as _case_form
+from .admin_forms import prosecution_form as _prosecution_form
 
 CASES = "/api/v1/cases/"
 PROSECUTIONS = "/api/v1/prosecutions/"
@@ -24,36 +26,6 @@ PROSECUTIONS = "/api/v1/prosecutions/"
 @pytest.fixture
 def staff(client_for):
     return factories.admin_client
-
-
-def _management(*prefixes, initial=None):
-    data = {}
-    for prefix in prefixes:
-        data[f"{prefix}-TOTAL_FORMS"] = "0"
-        data[f"{prefix}-INITIAL_FORMS"] = str((initial or {}).get(prefix, 0))
-    return data
-
-
-def _case_form(case=None, **overrides):
-    case = case or Case(title="", status="open", priority="medium", classification="restricted", tags=[])
-    data = {
-        "title": case.title, "summary": case.summary, "status": case.status, "priority": case.priority,
-        "classification": case.classification, "unit": case.unit_id or "", "lead": case.lead_id or "",
-        "opened_on": case.opened_on or "", "tags": ",".join(case.tags),
-        **_management("parties", "notes", "shares"),
-    }
-    data.update(overrides)
-    return data
-
-
-def _prosecution_form(prosecution, **overrides):
-    data = {"defendant": str(prosecution.defendant_id), "court": prosecution.court,
-            "prosecutor_office": prosecution.prosecutor_office, "stage": prosecution.stage,
-            "filed_on": prosecution.filed_on or "", "verdict": prosecution.verdict,
-            "verdict_on": prosecution.verdict_on or "", "custody_months": "", "fine_amount": "", "fine_currency": "",
-            "confiscation": "", **_management("charges", initial={"charges": prosecution.charges.count()})}
-    data.update(overrides)
-    return data
 
 
 def _form_messages(response) -> list[str]:
