@@ -40,6 +40,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "link.change": ANALYSTS_UP,
     "xref.run": ANALYSTS_UP,
     "xref.decide": ANALYSTS_UP,
+    "alert.change": ANALYSTS_UP,
     "audit.view": AUDIT_READERS,
     "accounts.change": ADMINS,
 }
@@ -214,11 +215,13 @@ def register(model: type[models.Model] | str, *, view: Scope, change: Scope) -> 
     _CHANGE[_label(model)] = change
 
 
-def register_agency_records(model: type[models.Model], *, action: str, via_cases: str | None = None) -> None:
+def register_agency_records(model: type[models.Model], *, action: str | None,
+                            via_cases: str | None = None) -> None:
     """An agency record: every user of the owning agency sees it; another agency only through a case shared
-    with it (`via_cases`, the lookup from the record to its cases), read-only; `action` (ACTION_ROLES) writes."""
-    register(model, view=partial(_agency_records, model, via_cases=via_cases),
-             change=_own_agency_writable(model, action))
+    with it (`via_cases`, the lookup from the record to its cases), read-only; `action` (ACTION_ROLES) writes.
+    `action` None: no user writes it (workers and imports make it through its services)."""
+    change = _own_agency_writable(model, action) if action else (lambda user: model._default_manager.none())
+    register(model, view=partial(_agency_records, model, via_cases=via_cases), change=change)
 
 
 def register_case_records(model: type[models.Model], *, action: str) -> None:

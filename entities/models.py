@@ -67,6 +67,10 @@ class Entity(AgencyOwnedModel):
     notes = models.TextField(blank=True)
     source = models.CharField(max_length=100, blank=True, db_index=True)
     source_id = models.CharField(max_length=200, blank=True)
+    # watchlists (API.md § Watchlists): what a listed record is listed for (FollowTheMoney topics: `sanction`,
+    # `crime`, `role.pep`, …) and the lists that list it now (their `source`), kept by watchlists.services
+    topics = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    lists = ArrayField(models.CharField(max_length=100), default=list, blank=True, editable=False)
     # derived, for search and filters
     search_text = models.TextField(blank=True, editable=False)
     identifier_numbers = ArrayField(models.CharField(max_length=100), default=list, blank=True, editable=False)
@@ -92,6 +96,8 @@ class Entity(AgencyOwnedModel):
             GinIndex(fields=["nationalities"], name="entity_nationalities"),
             GinIndex(fields=["identifier_numbers"], name="entity_identifier_numbers"),
             GinIndex(fields=["name_keys"], name="entity_name_keys"),
+            GinIndex(fields=["topics"], name="entity_topics"),
+            GinIndex(fields=["lists"], name="entity_lists"),
             models.Index(fields=["agency", "type", "archived"], name="entity_agency_type"),
         ]
 

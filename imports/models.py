@@ -14,6 +14,7 @@ class ImportKind(models.TextChoices):
     LINKS = "links"
     SHIPMENTS = "shipments"
     FTM = "ftm"
+    OFAC_SDN = "ofac_sdn"
 
 
 class ImportMode(models.TextChoices):

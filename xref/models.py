@@ -145,3 +145,25 @@ class XrefModel(models.Model):
 
     def __str__(self) -> str:
         return f"xref model {self.agency_id or 'default'} {self.entity_type}"
+
+
+class DeconflictionHit(AgencyOwnedModel):
+    """Deconfliction (API.md `GET /xref/hits/`): a match between a record of this agency (`entity`) and one of
+    `other_agency`'s. Each side of a cross-agency match has its own hit; a hit tells its agency whom to call and
+    the score, and nothing of the other agency's record (`match` is internal: never shown, never filtered on).
+    Made, refreshed and withdrawn (`archived`) by the cross-referencing workers, with the match."""
+
+    match = models.ForeignKey(Match, on_delete=models.PROTECT, related_name="hits")
+    entity = models.ForeignKey("entities.Entity", on_delete=models.PROTECT, related_name="deconfliction_hits")
+    other_agency = models.ForeignKey("accounts.Agency", on_delete=models.PROTECT, related_name="+")
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["match", "agency"], name="xref_hit_one_per_side"),
+        ]
+        indexes = [models.Index(fields=["agency", "archived", "-created_at"], name="xref_hit_agency")]
+
+    def __str__(self) -> str:
+        return f"hit {self.entity_id} ~ {self.other_agency_id} ({self.score:.2f})"

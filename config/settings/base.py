@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "shipments",
     "imports",
     "xref",
+    "watchlists",
+    "alerts",
 ]
 
 MIDDLEWARE = [
