@@ -45,7 +45,7 @@ def label_of(subject: models.Model) -> str:
     return str(getattr(subject, "reference", "") or getattr(subject, "name", "") or subject.pk)
 
 
-def settle(subjects: Sequence[models.Model], rules: Iterable[str],
+def settle(subjects: Sequence[Any], rules: Iterable[str],
            findings: Mapping[Any, Sequence[Finding]], *, closed_reason: str = RESOLVED) -> dict[str, int]:
     """Write the outcome of evaluating `rules` on `subjects` (all shipments or all entities, of any agencies):
     `findings` maps a subject's pk to what fired on it. A finding without an alert creates one (open); with an
@@ -76,7 +76,7 @@ def settle(subjects: Sequence[models.Model], rules: Iterable[str],
             for rule in rules:
                 alert, finding = existing.get((pk, rule)), fired.get(rule)
                 if finding is not None and alert is None:
-                    alert = Alert(agency_id=getattr(subject, "agency_id"), rule=rule, severity=finding.severity,
+                    alert = Alert(agency_id=subject.agency_id, rule=rule, severity=finding.severity,
                                   related=finding.related, explanation=finding.explanation,
                                   label=label_of(subject)[:300], case_id=finding.case_id, **{key: subject})
                     new.append(alert)
