@@ -19,6 +19,7 @@ from entities.models import Entity
 from imports.models import ImportJob, ImportRowError
 from imports.tasks import resume_stale, run
 
+from .redis_server import broker_at, redis_server
 from .test_imports import BAD, GOOD, persons_csv
 from .worker import celery_worker, worker_process
 
@@ -100,8 +101,9 @@ def test_a_job_whose_worker_is_killed_is_resumed_and_finishes_without_duplicates
     # (an hour) and the stale limit is five minutes. With a one-second limit the sweeper finds it.
     settings.IMPORT_HEARTBEAT_STALE_SECONDS = 1
     with worker_process(IMPORT_HEARTBEAT_STALE_SECONDS="1") as worker:
+        settings.TASK_QUEUE_PREFIX = worker.prefix  # the sweeper's sends (through the outbox) reach this worker
         deadline = time.monotonic() + 10
-        while (resumed := resume_stale(queue=worker.queue)) == [] and time.monotonic() < deadline:
+        while (resumed := resume_stale()) == [] and time.monotonic() < deadline:
             time.sleep(0.2)
         assert resumed == [str(job.pk)]
         _wait_until_finished(job, 180)  # returns when it ends: the bound only has to outlast a loaded CI machine
@@ -125,13 +127,13 @@ def _queued_job_ids(queue: str) -> list[str]:
         while (raw := client.rpop(queue)) is not None:
             message = json.loads(raw)
             assert message["headers"]["task"] == "imports.run"
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            ids.append(args[0])
+            _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            ids.append(kwargs["job_id"])
     return ids
 
 
 @pytest.mark.django_db
-def test_the_sweeper_re_enqueues_only_jobs_no_worker_is_on(world, settings):
+def test_the_sweeper_re_enqueues_only_jobs_no_worker_is_on(world, settings, django_capture_on_commit_callbacks):
     settings.IMPORT_HEARTBEAT_STALE_SECONDS = 60
     now = timezone.now()
     old, recent = now - datetime.timedelta(seconds=61), now - datetime.timedelta(seconds=30)
@@ -149,11 +151,30 @@ def test_the_sweeper_re_enqueues_only_jobs_no_worker_is_on(world, settings):
     job("succeeded", old, old)
     job("failed", old, old)
 
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    resumed = resume_stale(queue=queue)
+    settings.TASK_QUEUE_PREFIX = prefix = f"test-{uuid.uuid4().hex[:8]}-"
+    with django_capture_on_commit_callbacks(execute=True):  # the outbox sends after the sweep's commit
+        resumed = resume_stale()
     assert sorted(resumed) == sorted([dead, lost])
-    assert sorted(_queued_job_ids(queue)) == sorted([dead, lost])
+    assert sorted(_queued_job_ids(f"{prefix}imports")) == sorted([dead, lost])
     # The queued job is not sent again on the next sweep (a backlog must not grow a message a minute);
     # the running one whose worker is gone is, until a worker takes it.
-    assert resume_stale(queue=queue) == [dead]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resume_stale() == [dead]
+    assert _queued_job_ids(f"{prefix}imports") == [dead]
     assert settings.CELERY_BEAT_SCHEDULE["resume-stale-imports"] == {"task": resume_stale.name, "schedule": 60}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeper_keeps_its_runs_in_the_outbox_while_the_broker_is_down(world, settings):
+    """A stale job found while the broker is away is not lost: its run waits in the outbox (unsent) and the
+    sweep itself succeeds, as any write does."""
+    from core.models import OutboxMessage
+
+    settings.IMPORT_HEARTBEAT_STALE_SECONDS = 60
+    old = timezone.now() - datetime.timedelta(seconds=61)
+    job = ImportJob.objects.create(agency=world.a, kind="persons", file="x.csv", status="running", heartbeat_at=old)
+    with redis_server(running=False) as stopped, broker_at(settings, stopped.broker_url):
+        assert resume_stale() == [str(job.pk)]
+    waiting = OutboxMessage.objects.filter(task=run.name, key=str(job.pk), sent_at__isnull=True)
+    assert [row.kwargs for row in waiting] == [{"job_id": str(job.pk)}]
+    assert waiting.get().attempts == 1 and waiting.get().last_error
