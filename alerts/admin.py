@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from core import policy
 from core.admin import ServiceAdmin, ServiceForm
-from core.rules import RuleViolation, StateConflict
 
 from . import rules, services
 from .models import Alert, AlertStatus
@@ -103,16 +100,8 @@ class AlertAdmin(ServiceAdmin):
     # --- many alerts: the bulk actions ---------------------------------------------------------
 
     def set_status(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
-        """`status` on each selected alert the user may change, one transaction each; a refused one is named."""
-        changed = 0
-        for alert in policy.writable(request.user, queryset):
-            try:
-                with transaction.atomic():
-                    services.alert_update(request.user, alert, status=status)
-                changed += 1
-            except (RuleViolation, StateConflict) as exc:
-                self.message_user(request, f"{alert}: {exc}", messages.WARNING)
-        self.message_user(request, f"{changed} alert(s) set to {status}.")
+        self.change_each(request, queryset, lambda alert: services.alert_update(request.user, alert, status=status),
+                         done=f"{{count}} alert(s) set to {status}.")
 
     @admin.action(description="Dismiss the selected alerts", permissions=["change"])
     def dismiss_selected(self, request, queryset) -> None:

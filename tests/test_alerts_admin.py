@@ -15,11 +15,6 @@ LIST = "/admin/alerts/alert/"
 
 
 @pytest.fixture
-def staff_client():
-    return factories.admin_client
-
-
-@pytest.fixture
 def alerts(world):
     """Three of SSB's alerts and one of ASB's that SSB's staff never see."""
     company = factories.organization(world.a, "Grand Harvest Trading")
@@ -48,8 +43,8 @@ def audited(alert: Alert) -> int:
     return AuditEvent.objects.filter(action="update", object_type="alert", object_id=str(alert.pk)).count()
 
 
-def test_the_list_shows_only_what_the_policy_allows(world, staff_client, alerts):
-    client = staff_client(factories.user(world.a, "viewer", world.a1))
+def test_the_list_shows_only_what_the_policy_allows(world, alerts):
+    client = factories.admin_client(factories.user(world.a, "viewer", world.a1))
     text = shown(client)
     assert "BL-SB-0916" in text and "Chen Xiuying" in text and "Grand Harvest Trading" in text
     assert "BL-HIDDEN" not in text
@@ -58,8 +53,8 @@ def test_the_list_shows_only_what_the_policy_allows(world, staff_client, alerts)
     assert client.get(f"{LIST}add/").status_code == 403
 
 
-def test_filters_and_search(world, staff_client, alerts):
-    client = staff_client(factories.user(world.a, "analyst", world.a1))
+def test_filters_and_search(world, alerts):
+    client = factories.admin_client(factories.user(world.a, "analyst", world.a1))
     text = shown(client, rule="watchlist_match")
     assert "Chen Xiuying" in text and "BL-SB-0916" not in text
     text = shown(client, severity="high")
@@ -74,8 +69,8 @@ def test_filters_and_search(world, staff_client, alerts):
     assert client.get(LIST, {"severity": "nonsense"}).status_code in (200, 302)  # Django's "?e=1": never a 500
 
 
-def test_an_alerts_page_shows_its_reasons_readably(world, staff_client, alerts):
-    client = staff_client(factories.user(world.a, "viewer", world.a1))
+def test_an_alerts_page_shows_its_reasons_readably(world, alerts):
+    client = factories.admin_client(factories.user(world.a, "viewer", world.a1))
     alert = alerts["listed"]
     page = client.get(f"{LIST}{alert.pk}/change/")
     assert page.status_code == 200
@@ -86,15 +81,15 @@ def test_an_alerts_page_shows_its_reasons_readably(world, staff_client, alerts):
     assert '"programmes"' not in text and "&quot;programmes&quot;" not in text, "not raw JSON"
     shipment_page = client.get(f"{LIST}{alerts['unlicensed'].pk}/change/").content.decode()
     assert f"/admin/shipments/shipment/{alerts['unlicensed'].shipment_id}/change/" in shipment_page
-    superuser = staff_client(factories.user(None, "agency_admin", is_superuser=True))
+    superuser = factories.admin_client(factories.user(None, "agency_admin", is_superuser=True))
     for each in alerts.values():
         assert superuser.get(f"{LIST}{each.pk}/change/").status_code == 200
     assert superuser.get(LIST, {"q": "spelling"}).status_code == 200
 
 
-def test_bulk_dismiss_escalate_and_reopen_go_through_the_service(world, staff_client, alerts):
+def test_bulk_dismiss_escalate_and_reopen_go_through_the_service(world, alerts):
     analyst = factories.user(world.a, "analyst", world.a1)
-    client = staff_client(analyst)
+    client = factories.admin_client(analyst)
     chosen = [alerts["unlicensed"], alerts["listed"], alerts["theirs"]]  # the last is not theirs to change
     response = client.post(LIST, {"action": "dismiss_selected", "_selected_action": [str(a.pk) for a in chosen]})
     assert response.status_code == 302
@@ -112,9 +107,9 @@ def test_bulk_dismiss_escalate_and_reopen_go_through_the_service(world, staff_cl
     assert audited(alerts["unlicensed"]) == 3
 
 
-def test_an_alerts_page_sets_status_and_case(world, staff_client, alerts):
+def test_an_alerts_page_sets_status_and_case(world, alerts):
     analyst = factories.user(world.a, "analyst", world.a1)
-    client = staff_client(analyst)
+    client = factories.admin_client(analyst)
     alert = alerts["shell"]
     case = factories.case(world.a, world.a1)
     response = client.post(f"{LIST}{alert.pk}/change/", {"status": "escalated", "case": str(case.pk),
@@ -134,9 +129,9 @@ def test_an_alerts_page_sets_status_and_case(world, staff_client, alerts):
     assert (stored.case, stored.closed_reason, stored.status_changed_by) == (case, "the rule no longer fires", None)
 
 
-def test_a_case_the_user_may_not_name_is_a_form_error(world, staff_client, alerts):
+def test_a_case_the_user_may_not_name_is_a_form_error(world, alerts):
     analyst = factories.user(world.a, "analyst", world.a1)
-    client = staff_client(analyst)
+    client = factories.admin_client(analyst)
     alert = alerts["shell"]
     for case in (factories.case(world.b, world.b1), factories.case(world.a, world.a2)):  # foreign; hidden
         response = client.post(f"{LIST}{alert.pk}/change/", {"status": "escalated", "case": str(case.pk)})
@@ -145,8 +140,8 @@ def test_a_case_the_user_may_not_name_is_a_form_error(world, staff_client, alert
     assert Alert.objects.get(pk=alert.pk).status == "open" and audited(alert) == 0
 
 
-def test_viewers_neither_act_nor_change(world, staff_client, alerts):
-    client = staff_client(factories.user(world.a, "viewer", world.a1))
+def test_viewers_neither_act_nor_change(world, alerts):
+    client = factories.admin_client(factories.user(world.a, "viewer", world.a1))
     alert = alerts["unlicensed"]
     response = client.post(LIST, {"action": "dismiss_selected", "_selected_action": [str(alert.pk)]})
     assert response.status_code in (200, 302, 403)

@@ -242,7 +242,8 @@ def test_an_archived_alert_is_a_409(api, alerts):
 
 def refire(alert: Alert) -> dict[str, int]:
     """The alert's rule evaluated again on its subject, and firing."""
-    subject = alert.shipment or alert.entity
+    subject = alert.subject
+    assert subject is not None
     return settle([subject], [alert.rule], {subject.pk: [Finding(alert.rule, alert.severity, alert.explanation)]})
 
 
