@@ -303,3 +303,14 @@ def test_the_service_checks_what_the_api_checks(world, alerts, analyst):
         services.alert_update(None, alert, case=factories.case(world.b, world.b1))
     changed = services.alert_update(None, alert, status="escalated", case=factories.case(world.a, world.a2))
     assert (changed.status, changed.status_changed_by, changed.version) == ("escalated", None, alert.version + 1)
+
+
+def test_the_browsable_api_offers_no_case_the_user_may_not_name(world, client_for, alerts, analyst):
+    theirs = factories.case(world.b, world.b1, title="Another agency's gallium case")
+    hidden = factories.case(world.a, world.a2, title="Another unit's case")
+    client = client_for(analyst)
+    page = client.get(detail(alerts["shipment"]), HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert theirs.reference not in text and hidden.reference not in text
+    assert "gallium case" not in text and "Another unit" not in text

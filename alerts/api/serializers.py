@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
 from alerts.models import Alert, AlertStatus
-from alerts.rules import NO_SUCH_CASE
+from alerts.rules import NO_SUCH_CASE, attachable_cases
 from cases.models import Case
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer
 
@@ -55,13 +56,19 @@ class RelatedField(serializers.JSONField):
 
 
 class AlertCaseField(serializers.PrimaryKeyRelatedField):
-    """A case id; which cases an alert may be attached to is `alerts.rules.check_case`'s to say (a 400 on `case`
-    otherwise, the same for a case that does not exist)."""
+    """A case the alert may be attached to (`alerts.rules.attachable_cases`), or the one it is attached to; any other
+    id, of a case that exists or not, is the same 400 on `case`. Scoped, so no form offers another case."""
 
     default_error_messages = {"does_not_exist": NO_SUCH_CASE}
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(queryset=Case.objects.all(), pk_field=serializers.UUIDField(), **kwargs)
+        super().__init__(pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self) -> Any:
+        request, alert = self.context.get("request"), getattr(self.parent, "instance", None)
+        if request is None or not isinstance(alert, Alert):
+            return Case.objects.none()
+        return Case.objects.filter(Q(pk__in=attachable_cases(request.user, alert).values("pk")) | Q(pk=alert.case_id))
 
 
 class AlertSerializer(AgencyOwnedSerializer):
