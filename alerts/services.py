@@ -4,6 +4,9 @@ Rules (alerts.redflags, watchlist screening) find; `settle` writes what they fou
 rule evaluated on it, a finding opens the rule's alert on the subject or refreshes it, and a rule that no longer
 fires closes its open alert. One alert per rule and subject (the table's unique constraints), however often and
 from however many workers the rules run. Every write is audited, in the transaction of the write.
+
+Users change an alert's status and the case it is attached to through `alert_update` (API, admin), with the rules
+of `alerts.rules`.
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
 from audit.services import prepare_events, record_many
+from core import policy
+from core.services import audit_change
+from core.snapshots import diff, snapshot
 
+from . import rules
 from .models import Alert, AlertStatus
 
 RESOLVED = "the rule no longer fires"
@@ -130,6 +138,43 @@ def close(alerts: models.QuerySet, *, closed_reason: str) -> int:
         Alert.objects.bulk_update(rows, ["status", "closed_reason", "version", "updated_at"])
         _record(events)
     return len(rows)
+
+
+class _Keep:
+    """A field `alert_update` was not asked to change."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+
+
+def alert_update(user: Any, alert: Alert, *, status: Any = KEEP, case: Any = KEEP) -> Alert:
+    """A user's change of an alert: its `status` (open | dismissed | escalated) and the `case` it is attached to
+    (a Case, None detaches); a field not given stays as it is. Setting a status, even the one it has, makes it the
+    user's (`status_changed_by/at`, `closed_reason` emptied): an alert a user dismissed stays dismissed while its
+    rule still fires, where one the system closed opens again. Versioned and audited as `update`; a change that
+    changes nothing writes nothing. RuleViolation (a bad status or case), PermissionDenied (the user may not change
+    the alert), StateConflict (an archived alert)."""
+    changes = {name: value for name, value in (("status", status), ("case", case)) if value is not KEEP}
+    if user is not None and not policy.writable(user, Alert).filter(pk=alert.pk).exists():
+        raise PermissionDenied("Only analysts and up of the alert's agency change it.")
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update(of=("self",)).get(pk=alert.pk)
+        rules.check_update(user, locked, changes)
+        before = snapshot(locked)
+        if "status" in changes and (changes["status"] != locked.status or locked.closed_reason):
+            locked.status, locked.closed_reason = changes["status"], ""
+            locked.status_changed_by = user if getattr(user, "pk", None) else None
+            locked.status_changed_at = timezone.now()
+        if "case" in changes:
+            locked.case = changes["case"]
+        if not diff(before, snapshot(locked)):
+            return locked
+        locked.save()  # a new version
+        audit_change(locked, before, actor=user)
+    return locked
 
 
 def _refresh(alert: Alert, finding: Finding, label: str) -> dict[str, list[Any]]:

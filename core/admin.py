@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
+from django.contrib import messages as admin_messages
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -379,6 +381,22 @@ class ServiceAdmin(PolicyAdminMixin, admin.ModelAdmin):
             elif row_form.has_changed():
                 row = inline.update_row(request, _locked(row_form.instance), row_form.service_data())
                 formset.changed_objects.append((row, row_form.changed_data))
+
+    def change_each(self, request: HttpRequest, queryset: QuerySet, change: Callable[[Any], Any], *,
+                    done: str) -> int:
+        """A bulk action's work: `change(row)` (a service call) on each selected row the user may change, one
+        transaction each; a row whose rules refuse it is named in a warning and the others go on. `done`: the closing
+        message, with `{count}` for the rows changed."""
+        changed = 0
+        for obj in policy.writable(request.user, queryset):
+            try:
+                with transaction.atomic():
+                    change(obj)
+                changed += 1
+            except (RuleViolation, StateConflict) as exc:
+                self.message_user(request, f"{obj}: {exc}", admin_messages.WARNING)
+        self.message_user(request, done.format(count=changed))
+        return changed
 
     @admin.action(description="Archive the selected records", permissions=["change"])
     def archive_selected(self, request, queryset):

@@ -166,3 +166,20 @@ def run(agency_obj: Agency, by: User | None = None, **extra: Any) -> Any:
     from xref.models import XrefRun
 
     return XrefRun.objects.create(agency=agency_obj, created_by=by, **extra)
+
+
+def alert(subject: Any, rule: str = "unlicensed_export", severity: str = "high", case: Case | None = None,
+          related: tuple[dict[str, Any], ...] = (), explanation: str | None = None, **extra: Any) -> Any:
+    """The alert `rule` raises on `subject` (a shipment, person or organisation), written as the rules write it
+    (`alerts.services.settle`); `extra` then set on the row as stored (status, archived, …)."""
+    from alerts.models import Alert
+    from alerts.services import Finding, label_of, settle, subject_field
+
+    finding = Finding(rule, severity, explanation or f"{rule} on {label_of(subject)}", list(related),
+                      case_id=case.pk if case is not None else None)
+    settle([subject], [rule], {subject.pk: [finding]})
+    obj = Alert.objects.get(rule=rule, **{subject_field(subject): subject})
+    if extra:
+        Alert.objects.filter(pk=obj.pk).update(**extra)
+        obj.refresh_from_db()
+    return obj

@@ -96,6 +96,7 @@ RECORD_WRITERS: dict[str, frozenset[str]] = {
     "links":         ANALYSTS,
     "shipments":     INVESTIGATORS,
     "licences":      INVESTIGATORS,
+    "alerts":        ANALYSTS,  # "analyst: … alert status" (tests/test_access_matrix_alerts.py)
 }
 WRITERS = frozenset({"<the resource's RECORD_WRITERS>"})  # a placeholder in the table below
 

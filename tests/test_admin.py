@@ -435,6 +435,9 @@ def test_link_kind_rules_and_archiving_in_admin(world, staff_client):
     ("/admin/cases/prosecution/", lambda w, i: factories.prosecution(factories.case(w.a, w.a1),
                                                                      factories.person(w.a))),
     ("/admin/cases/evidence/", lambda w, i: factories.evidence(factories.case(w.a, w.a1), w.user)),
+    ("/admin/alerts/alert/", lambda w, i: factories.alert(
+        factories.shipment(w.a) if i % 2 else factories.organization(w.a), case=factories.case(w.a, w.a1),
+        related=({"type": "person", "id": str(factories.person(w.a).pk), "label": f"Kin {i}"},))),
 ])
 def test_changelists_take_a_constant_number_of_queries(world, staff_client, media, url, make):
     world.user = factories.user(world.a, "supervisor", world.a1)
