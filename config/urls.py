@@ -17,7 +17,7 @@ class ApiRoot(APIRootView):
         "links": "link-list", "shipments": "shipment-list", "licences": "licence-list",
         "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
         "graph": "graph", "imports": "import-list", "xref/runs": "xref-run-list",
-        "xref/matches": "xref-match-list", "audit": "audit-list",
+        "xref/matches": "xref-match-list", "watchlists": "watchlist-list", "audit": "audit-list",
     }
 
 
@@ -40,6 +40,7 @@ api: list[URLPattern | URLResolver] = [
     path("", include("explore.urls")),
     path("", include("imports.api.urls")),
     path("", include("xref.api.urls")),
+    path("", include("watchlists.api.urls")),
 ]
 
 urlpatterns = [

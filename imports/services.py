@@ -47,7 +47,7 @@ from entities.services import entities_create, entities_upsert, links_upsert
 from shipments.models import Shipment
 from shipments.services import shipments_upsert
 
-from . import ftm
+from . import ftm, ofac
 from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data
 from .models import FINISHED, ImportCancelRequest, ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
 from .parties import Parties
@@ -140,7 +140,8 @@ class Importer:
                 errors.setdefault(name, []).extend(messages)
             values = None
             if not errors.get(""):
-                values, problems = self.check(self.kind.serializer, data)
+                serializer = self.kind.serializer_for(extra) if self.kind.serializer_for else self.kind.serializer
+                values, problems = self.check(serializer, data)
                 for name, messages in problems.items():
                     errors.setdefault(name, []).extend(messages)
             if errors or values is None:
@@ -164,14 +165,42 @@ class Importer:
         """The first pass: the rows the run will count (data rows; an FtM file's lines), or BadFile when the
         file is not what an import takes or has more than IMPORT_MAX_ROWS rows. Nothing is written."""
         with self.job.file.open("rb") as binary:
-            if self.job.kind == "ftm":
+            if self.job.kind == ImportKind.FTM:
                 ftm.check_file(binary)
                 self.total = ftm.count_lines(binary, settings.IMPORT_MAX_ROWS)
+            elif self.job.kind == ImportKind.OFAC_SDN:
+                self.total = ofac.count(binary, tick=tick)
             else:
                 table = open_table(binary)
                 self._check_columns(table)
                 self.total = count_rows(table, tick=tick)
         return self.total
+
+    def list_entries(self) -> None:
+        """After a list import that ran to its end (an `ofac_sdn` file; an `ftm` file whose entities carry topics):
+        the list's watchlist and entries, and the delisting of what the file no longer lists
+        (`watchlists.services.watchlist_import`). A list without a source has no name to be kept under."""
+        from watchlists.services import watchlist_import
+
+        if self.job.kind not in (ImportKind.OFAC_SDN, ImportKind.FTM) or not self.job.source:
+            return
+        with self.job.file.open("rb") as binary:
+            entries = (ofac.listed if self.job.kind == ImportKind.OFAC_SDN else ftm.listed)(binary)
+        watchlist_import(job=self.job, entries=entries)
+
+    def _listed(self, batch: list[dict[str, Any]]) -> None:
+        """The rows of a list import that carry topics are its entries: each record's `lists` gains the list (the
+        job's source), written with the rest of the row."""
+        source = self.job.source
+        rows = [values for values in batch if values.get("topics")]
+        if self.job.kind not in (ImportKind.OFAC_SDN, ImportKind.FTM) or not source or not rows:
+            return
+        held = dict(Entity.objects.filter(agency_id=self.job.agency_id, source=source,
+                                          source_id__in=[values["source_id"] for values in rows])
+                    .values_list("source_id", "lists"))
+        for values in rows:
+            lists = held.get(values["source_id"]) or []
+            values["lists"] = lists if source in lists else [*lists, source]
 
     def cancel_requested(self) -> bool:
         return ImportCancelRequest.objects.filter(job_id=self.job.pk).exists()
@@ -183,7 +212,7 @@ class Importer:
         self.parties = Parties(self.job)  # a dry pass's unsaved organisations must not leak into a writing one
         self.would_create = {}
         with self.job.file.open("rb") as binary, Writer() as self.writer, self._dry(write):
-            table = open_table(binary)
+            table = ofac.table(binary) if self.job.kind == ImportKind.OFAC_SDN else open_table(binary)
             self._check_columns(table)
             pending: list[ImportRowError] = []
             self.refused = pending  # where _flush reports the rows a bulk service refused
@@ -365,6 +394,7 @@ class Importer:
             for values in batch:
                 if "__type__" in values:  # an FtM entity's
                     values["type"] = values.pop("__type__")
+            self._listed(batch)
             result = entities_upsert(agency=agency, actor=actor, rows=batch, entity_type=self.kind.entity_type,
                                      defer=True)
         for index, problems in result.problems.items():
@@ -513,6 +543,7 @@ def _run_job(job_id: Any) -> ImportJob:
         resume = (Counts.of(job) if job.status == ImportStatus.RUNNING and job.mode == ImportMode.PARTIAL
                   and job.kind != ImportKind.FTM else None)
         job.status, job.started_at, job.heartbeat_at = ImportStatus.RUNNING, job.started_at or now, now
+        job.source = default_source(job.kind, job.source)
         if resume is None:
             _reset(job)
         job.save()
@@ -535,6 +566,7 @@ def _run_job(job_id: Any) -> ImportJob:
             ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows, heartbeat_at=timezone.now())
         if job.mode == ImportMode.PARTIAL:
             counts = importer.run(write=True, errors=True, resume=resume)
+            importer.list_entries()
         else:
             counts = importer.run(write=False, errors=True)
             if job.mode == ImportMode.ATOMIC:
@@ -544,6 +576,7 @@ def _run_job(job_id: Any) -> ImportJob:
                     return job
                 with transaction.atomic():
                     counts = importer.run(write=True, errors=False)
+                    importer.list_entries()
     except Exception as exc:  # whatever it is, the job ends here: never `running` for a later delivery to crash on
         if isinstance(exc, Cancelled):
             status, error = ImportStatus.CANCELLED, ""
@@ -582,6 +615,11 @@ def job_cancel(*, job: ImportJob, actor: Any) -> ImportJob:
     return job
 
 
+def default_source(kind: str, source: str) -> str:
+    """The job's source: an SDN list's names the list, `ofac-sdn` unless given."""
+    return source or (ofac.DEFAULT_SOURCE if kind == ImportKind.OFAC_SDN else "")
+
+
 def job_create(*, agency: Any, actor: Any, upload: Any, kind: str, mode: str = ImportMode.PARTIAL, source: str = "",
                run: bool = True) -> ImportJob:
     """A new queued job for the uploaded file (a Django File), and its `imports.run` in the outbox, in one
@@ -592,7 +630,7 @@ def job_create(*, agency: Any, actor: Any, upload: Any, kind: str, mode: str = I
     from core import outbox
 
     with transaction.atomic():
-        job = ImportJob(agency=agency, kind=kind, mode=mode, source=source, created_by=actor)
+        job = ImportJob(agency=agency, kind=kind, mode=mode, source=default_source(kind, source), created_by=actor)
         job.file.save(PurePath(upload.name or "upload").name, upload, save=False)
         job.save()
         if run:
