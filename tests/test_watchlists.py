@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 
@@ -301,3 +302,32 @@ def test_sdn_import_through_the_api_defaults_its_source(world, client_for):
     response = client.post("/api/v1/imports/", {"kind": "ofac_sdn", "file": upload}, format="multipart")
     assert response.status_code == 202, response.json()
     assert response.json()["source"] == "ofac-sdn"
+
+
+# --- the admin ---------------------------------------------------------------------------------------------------
+
+
+ENTITY_LINK = re.compile(rb"/admin/entities/(?:person|organization)/[0-9a-f-]{36}/change/")
+
+
+def test_admin_shows_watchlists_and_entries_read_only(world):
+    _run(world.a, _zip({"sdn.csv": SDN, "add.csv": ADD, "alt.csv": ALT}))
+    _run(world.b, _zip({"sdn.csv": SDN}), source="asb-list")
+    _run(world.a, _zip({"sdn.csv": SDN.split("\n", 1)[1]}))  # the airline delisted
+    client = factories.admin_client(factories.user(world.a, "analyst", world.a1))
+    lists = client.get("/admin/watchlists/watchlist/")
+    assert lists.status_code == 200
+    assert b"ofac-sdn" in lists.content and b"asb-list" not in lists.content  # another agency's list never shows
+    entries = client.get("/admin/watchlists/watchlistentry/")
+    assert entries.status_code == 200
+    bank = Entity.objects.get(agency=world.a, source_id="306")
+    assert f"/admin/entities/organization/{bank.pk}/change/".encode() in entries.content
+    assert b"asb-list" not in entries.content
+    delisted = client.get("/admin/watchlists/watchlistentry/", {"delisted": "yes"})
+    assert len(ENTITY_LINK.findall(delisted.content)) == 1 and b"AEROCARIBBEAN" in delisted.content
+    by_programme = client.get("/admin/watchlists/watchlistentry/", {"programme": "SDNTK"})
+    assert b"Sor Teresa Gomez Alvarez" in by_programme.content and b"BANCO" not in by_programme.content
+    entry = WatchlistEntry.objects.get(entity=bank)
+    page = client.get(f"/admin/watchlists/watchlistentry/{entry.pk}/change/")
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    assert client.get("/admin/watchlists/watchlist/add/").status_code == 403
