@@ -42,17 +42,19 @@ class _PhoneField(_NormalizedField):
     normalize = staticmethod(validators.phone_query)
 
 
-class _ValuesField(forms.Field):
+class _ValuesField(forms.CharField):
     """Several values, repeated (`?topic=a&topic=b`) or comma-separated (`?topic=a,b`): a list, blanks dropped."""
 
     widget = QueryArrayWidget
 
-    def to_python(self, value: Any) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         items = value if isinstance(value, list | tuple) else [value] if value else []
+        if any("\x00" in str(item) for item in items):
+            raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
         return list(dict.fromkeys(part.strip() for item in items for part in str(item).split(",") if part.strip()))
 
 
-class ValuesFilter(filters.Filter):
+class ValuesFilter(filters.CharFilter):
     field_class = _ValuesField
 
 
