@@ -40,8 +40,9 @@ from rest_framework import serializers
 
 from audit.services import record
 from core import context
-from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert
+from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert, by_key
 from core.rules import StateConflict
+from entities.bulk import ENTITY_KEY
 from entities.models import Entity, EntityType, Link
 from entities.services import entities_create, entities_upsert, links_upsert
 from shipments.models import Shipment
@@ -188,19 +189,22 @@ class Importer:
             entries = (ofac.listed if self.job.kind == ImportKind.OFAC_SDN else ftm.listed)(binary)
         watchlist_import(job=self.job, entries=entries)
 
-    def _listed(self, batch: list[dict[str, Any]]) -> None:
+    def _listed(self, batch: list[dict[str, Any]]) -> dict[Any, Entity] | None:
         """The rows of a list import that carry topics are its entries: each record's `lists` gains the list (the
-        job's source), written with the rest of the row."""
+        job's source), written with the rest of the row. Returns the batch's stored records it read (for the bulk
+        service, which then reads nothing), or None when the batch lists nothing."""
         source = self.job.source
-        rows = [values for values in batch if values.get("topics")]
-        if self.job.kind not in (ImportKind.OFAC_SDN, ImportKind.FTM) or not source or not rows:
-            return
-        held = dict(Entity.objects.filter(agency_id=self.job.agency_id, source=source,
-                                          source_id__in=[values["source_id"] for values in rows])
-                    .values_list("source_id", "lists"))
-        for values in rows:
-            lists = held.get(values["source_id"]) or []
-            values["lists"] = lists if source in lists else [*lists, source]
+        if self.job.kind not in (ImportKind.OFAC_SDN, ImportKind.FTM) or not source or \
+                not any(values.get("topics") for values in batch):
+            return None
+        keys = {(values["source"], values["source_id"]) for values in batch}
+        existing = {(e.source, e.source_id): e for e in by_key(Entity, self.job.agency_id, keys, ENTITY_KEY)}
+        for values in batch:
+            if values.get("topics"):
+                stored = existing.get((values["source"], values["source_id"]))
+                lists = list(stored.lists) if stored is not None else []
+                values["lists"] = lists if source in lists else [*lists, source]
+        return existing
 
     def cancel_requested(self) -> bool:
         return ImportCancelRequest.objects.filter(job_id=self.job.pk).exists()
@@ -394,9 +398,8 @@ class Importer:
             for values in batch:
                 if "__type__" in values:  # an FtM entity's
                     values["type"] = values.pop("__type__")
-            self._listed(batch)
             result = entities_upsert(agency=agency, actor=actor, rows=batch, entity_type=self.kind.entity_type,
-                                     defer=True)
+                                     existing=self._listed(batch), defer=True)
         for index, problems in result.problems.items():
             counts.failed += 1
             if self.refused is not None:

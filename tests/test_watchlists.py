@@ -188,6 +188,16 @@ def test_no_delisting_without_a_full_import(world, mode):
     assert (watchlist.entries, watchlist.delisted) == (4, 0)
 
 
+def test_an_atomic_list_import_keeps_its_watchlist(world):
+    job = _run(world.a, SDN.encode(), name="sdn.csv", mode="atomic")
+    assert (job.status, job.created) == ("succeeded", 4), job.error
+    assert Watchlist.objects.get(agency=world.a, source="ofac-sdn").entries == 4
+    dry = _run(world.a, SDN.encode(), name="sdn.csv", mode="dry_run", source="never-written")
+    assert (dry.status, dry.created) == ("succeeded", 4), dry.error
+    assert not Watchlist.objects.filter(source="never-written").exists()
+    assert not Entity.objects.filter(lists__contains=["never-written"]).exists()
+
+
 def test_bad_sdn_files_fail_with_a_clear_error(world):
     cases = {
         "not a zip nor an SDN file": (b"name,kind\nACME,company\n", "not an SDN list file"),
