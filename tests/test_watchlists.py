@@ -341,3 +341,5 @@ def test_admin_shows_watchlists_and_entries_read_only(world):
     page = client.get(f"/admin/watchlists/watchlistentry/{entry.pk}/change/")
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert client.get("/admin/watchlists/watchlist/add/").status_code == 403
+    record = client.get(f"/admin/entities/organization/{bank.pk}/change/")
+    assert record.status_code == 200 and b"Watchlists" in record.content and b"ofac-sdn" in record.content
