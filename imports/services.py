@@ -177,9 +177,9 @@ class Importer:
                 self.total = count_rows(table, tick=tick)
         return self.total
 
-    def list_entries(self) -> None:
-        """After a list import that ran to its end (an `ofac_sdn` file; an `ftm` file whose entities carry topics):
-        the list's watchlist and entries, and the delisting of what the file no longer lists
+    def list_entries(self, *, delist: bool = True) -> None:
+        """After a list import (an `ofac_sdn` file; an `ftm` file whose entities carry topics): the list's watchlist
+        and entries, and, when it ran to its end (`delist`), the delisting of what the file no longer lists
         (`watchlists.services.watchlist_import`). A list without a source has no name to be kept under."""
         from watchlists.services import watchlist_import
 
@@ -187,7 +187,7 @@ class Importer:
             return
         with self.job.file.open("rb") as binary:
             entries = (ofac.listed if self.job.kind == ImportKind.OFAC_SDN else ftm.listed)(binary)
-        watchlist_import(job=self.job, entries=entries)
+        watchlist_import(job=self.job, entries=entries, delist=delist)
 
     def _listed(self, batch: list[dict[str, Any]]) -> dict[Any, Entity] | None:
         """The rows of a list import that carry topics are its entries: each record's `lists` gains the list (the
@@ -553,6 +553,7 @@ def _run_job(job_id: Any) -> ImportJob:
     if job.kind not in KINDS:
         _finish(job, None, status=ImportStatus.FAILED, error=f"Imports of kind {job.kind!r} are not supported yet.")
         return job
+    importer: Importer | None = None
     try:
         importer = Importer(job)
         if not job.sha256:
@@ -590,6 +591,11 @@ def _run_job(job_id: Any) -> ImportJob:
             status, error = ImportStatus.FAILED, _stopped_by(exc)
         if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
             connection.close()  # a connection the error broke: _finish opens a new one
+        if importer is not None and job.mode == ImportMode.PARTIAL and isinstance(exc, Cancelled | BadFile):
+            try:  # the records its batches wrote carry the list: so do its entries (nothing is delisted)
+                importer.list_entries(delist=False)
+            except Exception:
+                logger.exception("import job %s: its watchlist entries were not kept", job.pk)
         _finish(job, _committed(job), status=status, error=error)
         return job
     _finish(job, counts, status=ImportStatus.SUCCEEDED)

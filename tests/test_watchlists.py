@@ -188,6 +188,22 @@ def test_no_delisting_without_a_full_import(world, mode):
     assert (watchlist.entries, watchlist.delisted) == (4, 0)
 
 
+def test_a_cancelled_list_import_keeps_the_entries_it_wrote_and_delists_nothing(world, monkeypatch):
+    from imports.services import Importer
+
+    assert _run(world.a, SDN.encode(), name="sdn.csv").status == "succeeded"
+    monkeypatch.setattr("imports.services.BATCH_SIZE", 2)
+    monkeypatch.setattr(Importer, "cancel_requested", lambda self: True)  # asked to stop during the first batch
+    smaller = _run(world.a, SDN.split("\n", 1)[1].encode(), name="sdn.csv")
+    assert (smaller.status, smaller.processed_rows) == ("cancelled", 2)
+    airline = Entity.objects.get(source="ofac-sdn", source_id="36")
+    assert airline.lists == ["ofac-sdn"] and WatchlistEntry.objects.get(entity=airline).delisted_at is None
+    assert Watchlist.objects.get(source="ofac-sdn").entries == 4
+    fresh = _run(world.a, SDN.encode(), name="sdn.csv", source="fresh-list")
+    assert (fresh.status, fresh.created) == ("cancelled", 2)
+    assert Watchlist.objects.get(source="fresh-list").entries == 2
+
+
 def test_an_atomic_list_import_keeps_its_watchlist(world):
     job = _run(world.a, SDN.encode(), name="sdn.csv", mode="atomic")
     assert (job.status, job.created) == ("succeeded", 4), job.error

@@ -9,9 +9,9 @@ records the list no longer names.
 Each import of a list is the whole list: a record that an earlier import listed and this one's file does not name
 is delisted (`delisted_at`, the list gone from its `lists`, its open `watchlist_match` alerts closed as
 `delisted`); one named again comes back. An entry whose row this import refused is still named by the file and
-stays as it was. Only a job that ran to its end calls this: a dry run, a failed or cancelled job, an atomic job
-rolled back never delist (a cancelled partial job's records carry the list, and the next full import makes their
-entries). Every write is audited, under the job's request id.
+stays as it was. Only a job that ran to its end delists: a dry run and an atomic job rolled back write nothing, and
+a partial job that stopped early (cancelled, a bad file found past its first batches) keeps the entries of the
+records it wrote and delists nothing. Every write is audited, under the job's request id.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ DELISTED = "delisted"
 CLOSE_CHUNK = 500  # delisted records whose alerts one query closes
 
 
-def watchlist_import(*, job: Any, entries: Mapping[str, tuple[list[str], str]]) -> Watchlist | None:
+def watchlist_import(*, job: Any, entries: Mapping[str, tuple[list[str], str]], delist: bool = True
+                     ) -> Watchlist | None:
     """Bring the job's list (`job.source`) up to date with the file it imported: `entries` maps every source_id
     the file names to its (programmes, remarks). None when the file lists nothing and no list of that name exists
-    (an FtM file without topics is no list)."""
+    (an FtM file without topics is no list). `delist=False` for a job that stopped early (cancelled, or a bad file
+    found past its first batches): the entries of what it wrote, nothing delisted."""
     agency, source, now = job.agency, job.source, timezone.now()
     with transaction.atomic():
         watchlist = Watchlist.objects.select_for_update().filter(agency=agency, source=source).first()
@@ -59,7 +61,7 @@ def watchlist_import(*, job: Any, entries: Mapping[str, tuple[list[str], str]]) 
         if before is None:
             watchlist.save()  # its entries refer to it
         events = _entries(watchlist, listed, now)
-        delisted = _delist(watchlist, listed, stale, now, events)
+        delisted = _delist(watchlist, listed, stale, now, events) if delist else []
         _record(agency, job.created_by, events)
         entries_of = WatchlistEntry.objects.filter(watchlist=watchlist)
         watchlist.entries = entries_of.filter(delisted_at__isnull=True).count()
