@@ -591,12 +591,14 @@ def _run_job(job_id: Any) -> ImportJob:
             status, error = ImportStatus.FAILED, _stopped_by(exc)
         if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
             connection.close()  # a connection the error broke: _finish opens a new one
-        if importer is not None and job.mode == ImportMode.PARTIAL and isinstance(exc, Cancelled | BadFile):
-            try:  # the records its batches wrote carry the list: so do its entries (nothing is delisted)
+        committed = _committed(job)
+        if importer is not None and job.mode == ImportMode.PARTIAL and isinstance(exc, Cancelled | BadFile) \
+                and committed.created + committed.updated:
+            try:  # a partial job's batches wrote records that carry the list: so do its entries (nothing delisted)
                 importer.list_entries(delist=False)
             except Exception:
                 logger.exception("import job %s: its watchlist entries were not kept", job.pk)
-        _finish(job, _committed(job), status=status, error=error)
+        _finish(job, committed, status=status, error=error)
         return job
     _finish(job, counts, status=ImportStatus.SUCCEEDED)
     return job
