@@ -17,7 +17,8 @@ class ApiRoot(APIRootView):
         "links": "link-list", "shipments": "shipment-list", "licences": "licence-list",
         "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
         "graph": "graph", "imports": "import-list", "xref/runs": "xref-run-list",
-        "xref/matches": "xref-match-list", "alerts": "alert-list", "audit": "audit-list",
+        "xref/matches": "xref-match-list", "watchlists": "watchlist-list", "alerts": "alert-list",
+        "audit": "audit-list",
     }
 
 
@@ -41,6 +42,7 @@ api: list[URLPattern | URLResolver] = [
     path("", include("imports.api.urls")),
     path("", include("xref.api.urls")),
     path("", include("alerts.api.urls")),
+    path("", include("watchlists.api.urls")),
 ]
 
 urlpatterns = [

@@ -77,6 +77,8 @@ class EntityForm(ServiceForm):
     phones = ListField(help_text="Comma-separated. Stored in E.164 (+8613800138000); a number without + is read "
                                  "in the first nationality's (or the jurisdiction's) numbering plan.")
     emails = ListField(item=validators.normalize_email, help_text="Comma-separated.")
+    topics = ListField(item=validators.normalize_topic, help_text="Comma-separated FollowTheMoney topics: sanction, "
+                                                                  "crime, role.pep (set by watchlist imports).")
 
     def phone_region(self, data: dict[str, Any]) -> str:
         return ""
@@ -193,13 +195,14 @@ class EntityAdminBase(ServiceAdmin, FoldedNameSearch):
     list_filter: ClassVar[tuple[Any, ...]] = ("archived",)
     list_select_related = ("agency",)
     list_per_page = 50
-    readonly_fields = ("id", "agency", "version", "created_at", "updated_at")
+    readonly_fields = ("id", "agency", "version", "created_at", "updated_at", "lists")
     create_action = "entity.change"
     RECORD: ClassVar[Any] = ("Record", {"fields": ("archived", "agency", "id", "version", "created_at",
                                                    "updated_at"), "classes": ("collapse",)})
     CONTACTS: ClassVar[Any] = ("Identifiers and contact points",
                                {"fields": ("identifiers", "addresses", "phones", "emails")})
     PROVENANCE: ClassVar[Any] = ("Notes and provenance", {"fields": ("notes", "source", "source_id")})
+    WATCHLISTS: ClassVar[Any] = ("Watchlists", {"fields": ("topics", "lists")})
 
     def update_record(self, request, stored: Entity, data: dict[str, Any]) -> Entity:
         return services.entity_update(entity=stored, actor=request.user, data=data)
@@ -250,6 +253,7 @@ class PersonAdmin(EntityAdminBase):
         (None, {"fields": ("name", "names", "gender", "birth_date", "birth_place", "nationalities")}),
         EntityAdminBase.CONTACTS,
         EntityAdminBase.PROVENANCE,
+        EntityAdminBase.WATCHLISTS,
         EntityAdminBase.RECORD,
     )
 
@@ -272,6 +276,7 @@ class OrganizationAdmin(EntityAdminBase):
                            "dissolved_on", "website")}),
         EntityAdminBase.CONTACTS,
         EntityAdminBase.PROVENANCE,
+        EntityAdminBase.WATCHLISTS,
         EntityAdminBase.RECORD,
     )
 

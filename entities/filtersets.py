@@ -9,6 +9,7 @@ from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db.models import F, Func, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django_filters import rest_framework as filters
+from django_filters.widgets import QueryArrayWidget
 
 from cases.models import CaseParty
 from core import policy
@@ -41,6 +42,22 @@ class _PhoneField(_NormalizedField):
     normalize = staticmethod(validators.phone_query)
 
 
+class _ValuesField(forms.CharField):
+    """Several values, repeated (`?topic=a&topic=b`) or comma-separated (`?topic=a,b`): a list, blanks dropped."""
+
+    widget = QueryArrayWidget
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        items = value if isinstance(value, list | tuple) else [value] if value else []
+        if any("\x00" in str(item) for item in items):
+            raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
+        return list(dict.fromkeys(part.strip() for item in items for part in str(item).split(",") if part.strip()))
+
+
+class ValuesFilter(filters.CharFilter):
+    field_class = _ValuesField
+
+
 class CountryFilter(filters.CharFilter):
     field_class = _CountryField
 
@@ -58,6 +75,10 @@ class EntityFilterSet(BaseFilterSet):
     email = filters.CharFilter(method="filter_email", label="Email (case-insensitive)")
     case = filters.UUIDFilter(method="filter_case", label="Case id (visible to you) the entity is a party of")
     source = filters.CharFilter(field_name="source")
+    list = ValuesFilter(method="filter_list", label="Watchlist source(s) (e.g. ofac-sdn) listing the record now; "
+                                                     "several: any of them")
+    topic = ValuesFilter(method="filter_topic", label="FollowTheMoney topic(s) (e.g. sanction, role.pep); several: "
+                                                      "any of them")
 
     def fold_query(self, value: str) -> str:
         return fold(value)
@@ -81,6 +102,12 @@ class EntityFilterSet(BaseFilterSet):
         if key:
             query |= Q(identifier_numbers__contains=[key])
         return queryset.filter(query)
+
+    def filter_list(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(lists__overlap=value) if value else queryset
+
+    def filter_topic(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(topics__overlap=[topic.lower() for topic in value]) if value else queryset
 
     def filter_phone(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(phones__contains=[value])

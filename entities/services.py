@@ -28,7 +28,8 @@ from . import rules
 from .bulk import entities_create, entities_upsert, links_upsert  # noqa: F401  (the bulk forms of these services, for importers)
 from .models import Entity, EntityType, Link, Organization, OrganizationKind, Person, as_typed
 
-_COMMON = ("name", "names", "identifiers", "addresses", "phones", "emails", "notes", "source", "source_id", "archived")
+_COMMON = ("name", "names", "identifiers", "addresses", "phones", "emails", "notes", "source", "source_id", "topics",
+           "archived")
 # The fields a write may set, by entity type: the rest (type, agency, version, derived fields) are the service's.
 ENTITY_FIELDS: dict[str, frozenset[str]] = {
     EntityType.PERSON: frozenset((*_COMMON, "gender", "birth_date", "birth_place", "nationalities")),

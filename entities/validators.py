@@ -94,6 +94,23 @@ def normalize_names(name: str, names: Iterable[str]) -> list[str]:
     return [n for n in clean_items(names, normalize_name) if n != primary]
 
 
+_TOPIC = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*")
+TOPIC_MAX = 50
+
+
+def normalize_topic(value: Any) -> str:
+    """A FollowTheMoney topic (`sanction`, `crime.fin`, `role.pep`, …): lower-cased dotted words."""
+    topic = str(value or "").strip().lower()
+    if topic and (len(topic) > TOPIC_MAX or not _TOPIC.fullmatch(topic)):
+        raise InvalidValue(f"{str(value)[:60]!r} is not a topic (lower-case words joined by dots, e.g. sanction, "
+                           f"role.pep; at most {TOPIC_MAX} characters).")
+    return topic
+
+
+def normalize_topics(values: Iterable[Any]) -> list[str]:
+    return clean_items(values, normalize_topic)
+
+
 GENDERS = ("male", "female", "other", "unknown")
 _GENDER_ALIASES = {"m": "male", "f": "female", "man": "male", "woman": "female", "x": "other", "u": "unknown"}
 
@@ -239,13 +256,15 @@ def check_number(number: str, module_paths: tuple[str, ...], label: str) -> str:
         raise InvalidValue(f"A {label} cannot be blank.")
     if not module_paths:
         return compact
-    first_error: StdnumError | None = None
+    first_error: Exception | None = None
     for path in module_paths:
         module = _module(path)
         try:
             return str(module.validate(compact))
         except StdnumError as exc:
             first_error = first_error or exc
+        except (KeyError, IndexError, ValueError) as exc:  # a module's own bug on an odd number (cn.ric: KeyError)
+            first_error = first_error or StdnumError(f"cannot be checked ({type(exc).__name__})")
     names = " or ".join(_module(p).__name__.split(".", 1)[1] for p in module_paths)
     raise InvalidValue(f"{number!r} is not a valid {label} ({names}: {first_error}).")
 

@@ -120,10 +120,24 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]])
         row["emails"] = [str(e) for e in props["email"]]
     if props.get("idNumber"):
         row["identifiers"] = [{"scheme": "national_id", "number": str(n)} for n in props["idNumber"]]
+    if props.get("topics"):
+        row["topics"] = [str(t) for t in props["topics"]]
     if props.get("passportNumber"):
         row.setdefault("identifiers", []).extend({"scheme": "passport", "number": str(n)}
                                                  for n in props["passportNumber"])
     return row
+
+
+def listed(binary: IO[bytes]) -> dict[str, tuple[list[str], str]]:
+    """The file's persons and organisations that carry topics (a list's entries, OpenSanctions' way): id →
+    (programmes, remarks) as the watchlist keeps them (the `program` property; no remarks)."""
+    found: dict[str, tuple[list[str], str]] = {}
+    for _, item, _ in lines(binary):
+        if item is not None and item.get("schema") in PERSON_SCHEMATA | ORG_SCHEMATA:
+            props = item.get("properties", {})
+            if props.get("topics"):
+                found[str(item["id"])[:200]] = ([str(p)[:100] for p in props.get("program", [])][:20], "")
+    return found
 
 
 # A link's values are parsed by the API's own fields, so a value reads the same in a file as in a request.
@@ -178,4 +192,4 @@ def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str
 
 
 __all__ = ["LINKS", "ORG_SCHEMATA", "PERSON_SCHEMATA", "Entity", "Link", "addresses", "check_file", "count_lines",
-           "entity_row", "lines", "link_values"]
+           "entity_row", "lines", "link_values", "listed"]

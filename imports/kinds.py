@@ -122,6 +122,8 @@ class Kind:
     # Columns that are not the serializer's, taken off a row first: (extra model values, errors).
     take_columns: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, list[str]]]] | None = None
     key: tuple[str, str] = ("source", "source_id")  # the model's upsert key: (source label, id in the source)
+    # The serializer of a row by what `take_columns` took off it, where a file mixes record types (None: `serializer`).
+    serializer_for: Callable[[dict[str, Any]], type[serializers.Serializer]] | None = None
 
 
 def _entity_kind(entity_type: str, serializer: type[serializers.Serializer]) -> Kind:
@@ -279,11 +281,25 @@ def _link_kind() -> Kind:
                 model=Link, take_columns=_link_columns, key=("provenance_source", "provenance_id"))
 
 
+def _ofac_columns(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """An SDN entry's type (imports.ofac made the row), or the error of a line of the wrong shape."""
+    error = row.pop("__error__", None)
+    entity_type = row.pop("__type__", EntityType.ORGANIZATION)
+    return {"type": entity_type}, ({"": [error]} if error else {})
+
+
+def _ofac_kind() -> Kind:
+    return Kind("", ImportOrganizationSerializer, frozenset(), frozenset(), take_columns=_ofac_columns,
+                serializer_for=lambda extra: (ImportPersonSerializer if extra.get("type") == EntityType.PERSON
+                                              else ImportOrganizationSerializer))
+
+
 KINDS: dict[str, Callable[[], Kind]] = {
     "persons": lambda: _entity_kind(EntityType.PERSON, ImportPersonSerializer),
     "organizations": lambda: _entity_kind(EntityType.ORGANIZATION, ImportOrganizationSerializer),
     "links": _link_kind,
     "shipments": _shipment_kind,
     "ftm": lambda: Kind("", ImportPersonSerializer, frozenset(), frozenset()),
+    "ofac_sdn": _ofac_kind,
 }
 SUPPORTEDKINDS = tuple(KINDS)

@@ -202,16 +202,17 @@ def _streamed_parts(archive: zipfile.ZipFile) -> set[str]:
             and part.get("PartName", "").startswith("/xl/worksheets/")}
 
 
-def check_zip(binary: IO[bytes]) -> None:
+def check_zip(binary: IO[bytes], noun: str = "XLSX workbook", whole: str = "shared strings and other parts") -> None:
     """An XLSX is a zip: refuse one whose members inflate past IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES, or whose parts
     other than its worksheets (the shared strings above all, held whole by the reader) inflate past
     IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES: first by the sizes its directory declares (nothing inflated), then by
     inflating each member in chunks and counting what comes out (a member whose data does not match its
-    declared size or checksum is damaged). Memory stays bounded by the chunk, whatever the file claims."""
+    declared size or checksum is damaged). Memory stays bounded by the chunk, whatever the file claims. `noun` and
+    `whole` name the file and its parts held whole in the messages (an SDN list's zip holds CSV files)."""
     limit, whole_limit = settings.IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES, settings.IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES
-    over = (f"The XLSX workbook inflates to more than {limit} uncompressed bytes, the import limit "
+    over = (f"The {noun} inflates to more than {limit} uncompressed bytes, the import limit "
             "(IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES): save it as CSV or split it.")
-    whole_over = (f"The XLSX workbook's shared strings and other parts read whole inflate to more than "
+    whole_over = (f"The {noun}'s {whole} read whole inflate to more than "
                   f"{whole_limit} bytes, the import limit (IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES): save it as CSV.")
     try:
         with zipfile.ZipFile(binary) as archive:
@@ -233,7 +234,7 @@ def check_zip(binary: IO[bytes]) -> None:
                             if inflated_whole > whole_limit:
                                 raise BadFile(whole_over)
     except ZIP_ERRORS as exc:
-        raise BadFile(f"The file is not a readable XLSX workbook: {exc}.") from exc
+        raise BadFile(f"The file is not a readable {noun}: {exc}.") from exc
     finally:
         binary.seek(0)
 

@@ -40,14 +40,15 @@ from rest_framework import serializers
 
 from audit.services import record
 from core import context
-from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert
+from core.bulk import CREATED, UNCHANGED, UPDATED, Upsert, by_key
 from core.rules import StateConflict
+from entities.bulk import ENTITY_KEY
 from entities.models import Entity, EntityType, Link
 from entities.services import entities_create, entities_upsert, links_upsert
 from shipments.models import Shipment
 from shipments.services import shipments_upsert
 
-from . import ftm
+from . import ftm, ofac
 from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data
 from .models import FINISHED, ImportCancelRequest, ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
 from .parties import Parties
@@ -140,7 +141,8 @@ class Importer:
                 errors.setdefault(name, []).extend(messages)
             values = None
             if not errors.get(""):
-                values, problems = self.check(self.kind.serializer, data)
+                serializer = self.kind.serializer_for(extra) if self.kind.serializer_for else self.kind.serializer
+                values, problems = self.check(serializer, data)
                 for name, messages in problems.items():
                     errors.setdefault(name, []).extend(messages)
             if errors or values is None:
@@ -164,14 +166,45 @@ class Importer:
         """The first pass: the rows the run will count (data rows; an FtM file's lines), or BadFile when the
         file is not what an import takes or has more than IMPORT_MAX_ROWS rows. Nothing is written."""
         with self.job.file.open("rb") as binary:
-            if self.job.kind == "ftm":
+            if self.job.kind == ImportKind.FTM:
                 ftm.check_file(binary)
                 self.total = ftm.count_lines(binary, settings.IMPORT_MAX_ROWS)
+            elif self.job.kind == ImportKind.OFAC_SDN:
+                self.total = ofac.count(binary, tick=tick)
             else:
                 table = open_table(binary)
                 self._check_columns(table)
                 self.total = count_rows(table, tick=tick)
         return self.total
+
+    def list_entries(self, *, delist: bool = True) -> None:
+        """After a list import (an `ofac_sdn` file; an `ftm` file whose entities carry topics): the list's watchlist
+        and entries, and, when it ran to its end (`delist`), the delisting of what the file no longer lists
+        (`watchlists.services.watchlist_import`). A list without a source has no name to be kept under."""
+        from watchlists.services import watchlist_import
+
+        if self.job.kind not in (ImportKind.OFAC_SDN, ImportKind.FTM) or not self.job.source:
+            return
+        with self.job.file.open("rb") as binary:
+            entries = (ofac.listed if self.job.kind == ImportKind.OFAC_SDN else ftm.listed)(binary)
+        watchlist_import(job=self.job, entries=entries, delist=delist)
+
+    def _listed(self, batch: list[dict[str, Any]]) -> dict[Any, Entity] | None:
+        """The rows of a list import that carry topics are its entries: each record's `lists` gains the list (the
+        job's source), written with the rest of the row. Returns the batch's stored records it read (for the bulk
+        service, which then reads nothing), or None when the batch lists nothing."""
+        source = self.job.source
+        if self.job.kind not in (ImportKind.OFAC_SDN, ImportKind.FTM) or not source or \
+                not any(values.get("topics") for values in batch):
+            return None
+        keys = {(values["source"], values["source_id"]) for values in batch}
+        existing = {(e.source, e.source_id): e for e in by_key(Entity, self.job.agency_id, keys, ENTITY_KEY)}
+        for values in batch:
+            if values.get("topics"):
+                stored = existing.get((values["source"], values["source_id"]))
+                lists = list(stored.lists) if stored is not None else []
+                values["lists"] = lists if source in lists else [*lists, source]
+        return existing
 
     def cancel_requested(self) -> bool:
         return ImportCancelRequest.objects.filter(job_id=self.job.pk).exists()
@@ -183,7 +216,7 @@ class Importer:
         self.parties = Parties(self.job)  # a dry pass's unsaved organisations must not leak into a writing one
         self.would_create = {}
         with self.job.file.open("rb") as binary, Writer() as self.writer, self._dry(write):
-            table = open_table(binary)
+            table = ofac.table(binary) if self.job.kind == ImportKind.OFAC_SDN else open_table(binary)
             self._check_columns(table)
             pending: list[ImportRowError] = []
             self.refused = pending  # where _flush reports the rows a bulk service refused
@@ -366,7 +399,7 @@ class Importer:
                 if "__type__" in values:  # an FtM entity's
                     values["type"] = values.pop("__type__")
             result = entities_upsert(agency=agency, actor=actor, rows=batch, entity_type=self.kind.entity_type,
-                                     defer=True)
+                                     existing=self._listed(batch), defer=True)
         for index, problems in result.problems.items():
             counts.failed += 1
             if self.refused is not None:
@@ -513,12 +546,14 @@ def _run_job(job_id: Any) -> ImportJob:
         resume = (Counts.of(job) if job.status == ImportStatus.RUNNING and job.mode == ImportMode.PARTIAL
                   and job.kind != ImportKind.FTM else None)
         job.status, job.started_at, job.heartbeat_at = ImportStatus.RUNNING, job.started_at or now, now
+        job.source = default_source(job.kind, job.source)
         if resume is None:
             _reset(job)
         job.save()
     if job.kind not in KINDS:
         _finish(job, None, status=ImportStatus.FAILED, error=f"Imports of kind {job.kind!r} are not supported yet.")
         return job
+    importer: Importer | None = None
     try:
         importer = Importer(job)
         if not job.sha256:
@@ -535,6 +570,7 @@ def _run_job(job_id: Any) -> ImportJob:
             ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows, heartbeat_at=timezone.now())
         if job.mode == ImportMode.PARTIAL:
             counts = importer.run(write=True, errors=True, resume=resume)
+            importer.list_entries()
         else:
             counts = importer.run(write=False, errors=True)
             if job.mode == ImportMode.ATOMIC:
@@ -544,6 +580,7 @@ def _run_job(job_id: Any) -> ImportJob:
                     return job
                 with transaction.atomic():
                     counts = importer.run(write=True, errors=False)
+                    importer.list_entries()
     except Exception as exc:  # whatever it is, the job ends here: never `running` for a later delivery to crash on
         if isinstance(exc, Cancelled):
             status, error = ImportStatus.CANCELLED, ""
@@ -554,7 +591,14 @@ def _run_job(job_id: Any) -> ImportJob:
             status, error = ImportStatus.FAILED, _stopped_by(exc)
         if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
             connection.close()  # a connection the error broke: _finish opens a new one
-        _finish(job, _committed(job), status=status, error=error)
+        committed = _committed(job)
+        if importer is not None and job.mode == ImportMode.PARTIAL and isinstance(exc, Cancelled | BadFile) \
+                and committed.created + committed.updated:
+            try:  # a partial job's batches wrote records that carry the list: so do its entries (nothing delisted)
+                importer.list_entries(delist=False)
+            except Exception:
+                logger.exception("import job %s: its watchlist entries were not kept", job.pk)
+        _finish(job, committed, status=status, error=error)
         return job
     _finish(job, counts, status=ImportStatus.SUCCEEDED)
     return job
@@ -582,6 +626,11 @@ def job_cancel(*, job: ImportJob, actor: Any) -> ImportJob:
     return job
 
 
+def default_source(kind: str, source: str) -> str:
+    """The job's source: an SDN list's names the list, `ofac-sdn` unless given."""
+    return source or (ofac.DEFAULT_SOURCE if kind == ImportKind.OFAC_SDN else "")
+
+
 def job_create(*, agency: Any, actor: Any, upload: Any, kind: str, mode: str = ImportMode.PARTIAL, source: str = "",
                run: bool = True) -> ImportJob:
     """A new queued job for the uploaded file (a Django File), and its `imports.run` in the outbox, in one
@@ -592,7 +641,7 @@ def job_create(*, agency: Any, actor: Any, upload: Any, kind: str, mode: str = I
     from core import outbox
 
     with transaction.atomic():
-        job = ImportJob(agency=agency, kind=kind, mode=mode, source=source, created_by=actor)
+        job = ImportJob(agency=agency, kind=kind, mode=mode, source=default_source(kind, source), created_by=actor)
         job.file.save(PurePath(upload.name or "upload").name, upload, save=False)
         job.save()
         if run:

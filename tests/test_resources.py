@@ -504,11 +504,21 @@ def stage(django_db_setup, django_db_blocker, tmp_path_factory):
 # Lists that are not a resource above, each with the URL of one holding 21+ rows of distinct relations: the
 # audit trail (the evidence above writes its events), the import jobs and cross-referencing's matches and runs (built
 # above, each by its own user) and the timeline of the case holding the notes (each by its own author).
+def _watchlists(w) -> str:
+    """Lists made by imports, here made directly: enough of them to fill a page."""
+    from watchlists.models import Watchlist
+
+    agency = w.objects["notes"]["parent"]["a"].agency
+    Watchlist.objects.bulk_create([Watchlist(agency=agency, source=f"list-{i}", kind="ftm") for i in range(21)])
+    return "/api/v1/watchlists/"
+
+
 OTHER_LISTS = {
     "/api/v1/audit/": lambda w: "/api/v1/audit/",
     "/api/v1/imports/": lambda w: "/api/v1/imports/",
     "/api/v1/xref/matches/": lambda w: "/api/v1/xref/matches/",
     "/api/v1/xref/runs/": lambda w: "/api/v1/xref/runs/",
+    "/api/v1/watchlists/": _watchlists,
     "/api/v1/cases/{}/timeline/": lambda w: f"/api/v1/cases/{w.objects['notes']['parent']['a'].pk}/timeline/",
 }
 

@@ -132,12 +132,22 @@ class EntitySerializer(AgencyOwnedSerializer):
                                                           "entity (identity clusters of confirmed matches), "
                                                           "as far as you see them")
     cases = serializers.SerializerMethodField(help_text="Cases the caller sees that this entity takes part in")
+    topics = _strings(validators.TOPIC_MAX, help_text="FollowTheMoney topics such as sanction, crime, role.pep; set "
+                                                      "by watchlist imports")
+    lists = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                  help_text="The watchlists (their source) that list this record now")
 
     def validate_name(self, value: str) -> str:
         name = validators.normalize_name(value)
         if not name:
             raise serializers.ValidationError("A name cannot be blank.")
         return name
+
+    def validate_topics(self, value: list[str]) -> list[str]:
+        try:
+            return validators.normalize_topics(value)
+        except validators.InvalidParts as exc:
+            raise serializers.ValidationError(exc.errors) from exc
 
     def validate_emails(self, value: list[str]) -> list[str]:
         try:
@@ -210,7 +220,7 @@ class PersonSerializer(EntitySerializer):
         list_serializer_class = EntityListSerializer
         fields = [*BASE_READ_ONLY, "agency", "name", "names", "gender", "birth_date", "birth_place",
                   "nationalities", "identifiers", "addresses", "phones", "emails", "notes", "source", "source_id",
-                  "same_as", "cases"]
+                  "same_as", "topics", "lists", "cases"]
         read_only_fields = BASE_READ_ONLY
 
     def validate_gender(self, value: str) -> str:
@@ -239,7 +249,7 @@ class OrganizationSerializer(EntitySerializer):
         list_serializer_class = EntityListSerializer
         fields = [*BASE_READ_ONLY, "agency", "name", "names", "kind", "jurisdiction", "registration_number",
                   "incorporated_on", "dissolved_on", "identifiers", "addresses", "phones", "emails", "website",
-                  "notes", "source", "source_id", "same_as", "cases"]
+                  "notes", "source", "source_id", "same_as", "topics", "lists", "cases"]
         read_only_fields = BASE_READ_ONLY
 
     def validate_website(self, value: str) -> str:
