@@ -333,10 +333,15 @@ def run_create(*, agency: Any, sync: bool = False) -> AlertRun:
 
 
 def run_sync(run: AlertRun) -> AlertRun:
-    run_start(run.pk, enqueue=False)
-    run.refresh_from_db()
-    for part in range(run.parts):
-        run_part(run.pk, part)
+    """The whole run in this process; a failure marks it failed (and is raised)."""
+    try:
+        run_start(run.pk, enqueue=False)
+        run.refresh_from_db()
+        for part in range(run.parts):
+            run_part(run.pk, part)
+    except Exception as exc:
+        run_fail(run.pk, exc)
+        raise
     run.refresh_from_db()
     return run
 
