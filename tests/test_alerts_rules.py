@@ -202,7 +202,7 @@ def ring(world) -> Any:
 
 
 def test_shared_address_and_phone_with_a_suspect(world, ring):
-    case, wife, witness = ring
+    case, wife, _ = ring
     shell = factories.organization(world.a, "Grand Harvest", phones=["+85291837264"],
                                    addresses=[{"text": "FLAT 9C BLOCK 2, LOTUS TER., YAU MA TEI, KOWLOON"}])
     address = fired(shell, "shared_address")
@@ -224,7 +224,8 @@ def test_shared_officer_with_a_suspect(world, ring):
     shell = factories.organization(world.a, "Grand Harvest")
     factories.link(world.a, wife, shell, kind="directorship")
     alert = fired(shell, "shared_officer")
-    assert alert is not None and alert.case_id == case.pk and "director Chen Xiuying is a facilitator" in alert.explanation
+    assert alert is not None and alert.case_id == case.pk
+    assert "director Chen Xiuying is a facilitator" in alert.explanation
     # Sharing an owner with a company that is a suspect of the case.
     front = factories.organization(world.a, "Front Co")
     factories.party(case, front, role="suspect")
