@@ -321,7 +321,8 @@ def _unit_value(s: Shipment, commodity: Commodity) -> Decimal | None:
 @rule(AlertRule.MISDECLARED_COMMODITY, subject=SHIPMENT, severity=Severity.HIGH)
 def misdeclared_commodity(batch: ShipmentBatch) -> Iterator[Hit]:
     """Declared under an HS code that is not the carried commodity's, or with a description that does not name
-    it, or at a value per kg implausible for the declared code."""
+    it, or at a value per kg implausible for the declared code (when that names another commodity than the one
+    carried, or the carried one is not known)."""
     factor = Decimal(str(settings.ALERT_DECLARED_VALUE_FACTOR))
     for s in batch.items:
         carried = batch.carried(s)
@@ -335,6 +336,8 @@ def misdeclared_commodity(batch: ShipmentBatch) -> Iterator[Hit]:
         if carried is not None and s.declared_description and not _names(carried, s.declared_description):
             reasons.append(f"declared as \u201c{s.declared_description}\u201d, which does not name {carried.name}")
         for named in batch.commodities.of_hs(s.declared_hs_code)[:1]:
+            if carried is not None and named.code == carried.code:
+                break  # declared as what it is: a low value is value_anomaly's
             unit = _unit_value(s, named)
             reference = named.reference_value_per_kg
             if unit is not None and reference and not (reference / factor <= unit <= reference * factor):

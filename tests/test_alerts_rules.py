@@ -155,10 +155,12 @@ def test_misdeclared_commodity(world):
     described = fired(antimony(world, declared_description="Unwrought lead alloy"), "misdeclared_commodity")
     assert described is not None and "does not name Antimony" in described.explanation
     # Declared under gallium's code at an antimony price: implausible for the code.
-    priced = fired(antimony(world, commodity_id="gallium", hs_code="811292", declared_hs_code="811292",
+    priced = fired(antimony(world, commodity_id=None, hs_code="", declared_hs_code="811292",
                             declared_description="Gallium metal", declared_value=Decimal("40000")),
                    "misdeclared_commodity")
     assert priced is not None and "40.00 USD/kg, implausible for HS 811292" in priced.explanation
+    cheap = antimony(world, declared_value=Decimal("1000"))  # declared as what it is: value_anomaly's, not this
+    assert fired(cheap, "misdeclared_commodity") is None and fired(cheap, "value_anomaly") is not None
 
 
 def test_value_anomaly(world, settings):
