@@ -335,14 +335,18 @@ def misdeclared_commodity(batch: ShipmentBatch) -> Iterator[Hit]:
                                f"({', '.join(carried.hs_codes)})")
         if carried is not None and s.declared_description and not _names(carried, s.declared_description):
             reasons.append(f"declared as \u201c{s.declared_description}\u201d, which does not name {carried.name}")
-        for named in batch.commodities.of_hs(s.declared_hs_code)[:1]:
-            if carried is not None and named.code == carried.code:
-                break  # declared as what it is: a low value is value_anomaly's
-            unit = _unit_value(s, named)
-            reference = named.reference_value_per_kg
-            if unit is not None and reference and not (reference / factor <= unit <= reference * factor):
-                reasons.append(f"declared at {unit:,.2f} {named.currency}/kg, implausible for HS "
-                               f"{s.declared_hs_code} ({named.name}, about {reference:,.2f} {named.currency}/kg)")
+        named = batch.commodities.of_hs(s.declared_hs_code)
+        # Declared as what it is (the code may name several): a low value is value_anomaly's.
+        if named and (carried is None or carried not in named):
+            units = [(c, _unit_value(s, c)) for c in named]
+            if all(unit is not None and c.reference_value_per_kg
+                   and not (c.reference_value_per_kg / factor <= unit <= c.reference_value_per_kg * factor)
+                   for c, unit in units):
+                commodity, unit = units[0]
+                reasons.append(f"declared at {unit:,.2f} {commodity.currency}/kg, implausible for HS "
+                               f"{s.declared_hs_code} ({' or '.join(c.name for c in named)}, about "
+                               f"{' or '.join(f'{c.reference_value_per_kg:,.2f}' for c in named)} "
+                               f"{commodity.currency}/kg)")
         if reasons:
             carries = f"Carries {carried.name if carried else 'goods'} (HS {s.hs_code or '?'})"
             yield batch.hit(s, _sentence(f"{carries} {reasons[0]}", *reasons[1:]))
