@@ -159,8 +159,10 @@ class ShipmentBatch:
 
     @cached_property
     def legs(self) -> dict[Any, list[ShipmentLeg]]:
+        """The legs of the shipments that route through a third country or have no departure date."""
         legs: dict[Any, list[ShipmentLeg]] = defaultdict(list)
-        for leg in ShipmentLeg.objects.filter(shipment_id__in=[s.pk for s in self.items]).order_by("shipment", "seq"):
+        wanted = [s.pk for s in self.items if s.transit_countries or not s.departed_on]  # ports, or a date
+        for leg in ShipmentLeg.objects.filter(shipment_id__in=wanted).order_by("shipment", "seq"):
             legs[leg.shipment_id].append(leg)
         return legs
 
@@ -176,18 +178,31 @@ class ShipmentBatch:
         return found
 
     @cached_property
+    def parties(self) -> dict[Any, dict[str, Any]]:
+        """The consignees and licence end users of the batch's licensed shipments: {id, name, type} by id."""
+        ids = {pk for s in self.items if s.licence is not None for pk in (s.consignee_id, s.licence.end_user_id)}
+        return {row["id"]: dict(row) for row in Entity.objects.filter(pk__in=ids - {None}).values("id", "name", "type")}
+
+    @cached_property
     def licence_totals(self) -> dict[Any, Decimal]:
-        """Per shipment with a licence: the quantity the licence's shipments carried up to it and with it (by
-        departure, then by when they were recorded)."""
+        """Per shipment under a licence its shipments exceed together: the quantity the licence's shipments carried
+        up to it and with it (by departure, then by when they were recorded). The licences within their maximum
+        are left out by one aggregate first."""
         licences = list({s.licence_id for s in self.items if s.licence_id})
         if not licences:
             return {}
         with connection.cursor() as cursor:
             cursor.execute("""
-                SELECT id, sum(coalesce(quantity_kg, 0)) OVER (PARTITION BY licence_id
-                    ORDER BY departed_on NULLS LAST, created_at, id)
-                FROM shipments_shipment WHERE licence_id = ANY(%s) AND NOT archived
-            """, [licences])
+                WITH over AS (
+                    SELECT s.licence_id FROM shipments_shipment s JOIN shipments_licence l ON l.id = s.licence_id
+                    WHERE s.licence_id = ANY(%(licences)s) AND NOT s.archived AND l.max_quantity_kg IS NOT NULL
+                    GROUP BY s.licence_id, l.max_quantity_kg HAVING sum(s.quantity_kg) > l.max_quantity_kg)
+                SELECT id, total FROM (
+                    SELECT id, sum(coalesce(quantity_kg, 0)) OVER (PARTITION BY licence_id
+                        ORDER BY departed_on NULLS LAST, created_at, id) AS total
+                    FROM shipments_shipment WHERE licence_id IN (SELECT licence_id FROM over) AND NOT archived
+                ) t WHERE id = ANY(%(ids)s)
+            """, {"licences": licences, "ids": [s.pk for s in self.items]})
             return dict(cursor.fetchall())
 
     def hit(self, s: Shipment, explanation: str, related: list[dict[str, Any]] | None = None,
@@ -234,15 +249,16 @@ def licence_invalid(batch: ShipmentBatch) -> Iterator[Hit]:
                            f"{when:%Y-%m-%d}")
         carried = batch.carried(s)
         if carried is not None and licence.commodity_id != carried.code:
-            reasons.append(f"it is for {licence.commodity.name}, not {carried.name}")
+            licensed = batch.commodities.by_code.get(licence.commodity_id)
+            reasons.append(f"it is for {licensed.name if licensed else licence.commodity_id}, not {carried.name}")
         if licence.destination_country and s.destination_country and \
                 licence.destination_country != s.destination_country:
             reasons.append(f"it is for exports to {licence.destination_country}, not {s.destination_country}")
-        end_user, consignee = licence.end_user, s.consignee
         wrong_end_user = None
-        if end_user is not None and consignee is not None and end_user.pk != consignee.pk:
-            wrong_end_user = end_user
-            reasons.append(f"its end user is {end_user.name}, not the consignee {consignee.name}")
+        if licence.end_user_id and s.consignee_id and licence.end_user_id != s.consignee_id:
+            wrong_end_user = batch.parties[licence.end_user_id]
+            reasons.append(f"its end user is {wrong_end_user['name']}, not the consignee "
+                           f"{batch.parties[s.consignee_id]['name']}")
         if reasons:
             related = [_licence_item(licence, status=licence.status)]
             if wrong_end_user is not None:
@@ -426,6 +442,30 @@ class EntityBatch:
         return found
 
     @cached_property
+    def suspects_of_entity(self) -> dict[Any, dict[Any, list[Suspect]]]:
+        """Per agency, its suspects by their entity."""
+        found: dict[Any, dict[Any, list[Suspect]]] = defaultdict(lambda: defaultdict(list))
+        for agency_id, suspects in self.suspects.items():
+            for suspect in suspects:
+                found[agency_id][suspect.entity["id"]].append(suspect)
+        return found
+
+    def suspects_by(self, what: str, values: Callable[[dict[str, Any]], dict[str, str]]
+                    ) -> dict[Any, dict[str, list[tuple[int, Suspect]]]]:
+        """Per agency, the person suspects by each of their `values` (keys), each with its place in the
+        agency's order (by case reference); computed once per batch for each `what`."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_suspects_by", {})
+        if what not in cache:
+            index: dict[Any, dict[str, list[tuple[int, Suspect]]]] = defaultdict(lambda: defaultdict(list))
+            for agency_id, suspects in self.suspects.items():
+                for n, suspect in enumerate(suspects):
+                    if suspect.entity["type"] == EntityType.PERSON:
+                        for key in values(suspect.entity):
+                            index[agency_id][key].append((n, suspect))
+            cache[what] = index
+        return cache[what]
+
+    @cached_property
     def first_shipments(self) -> dict[Any, tuple[datetime.date, Any, str]]:
         """Per organisation that is a party of a dated shipment: the first one's date, id and reference."""
         ids = [e.pk for e in self.organizations]
@@ -466,12 +506,13 @@ class EntityBatch:
     def parties(self) -> set[Any]:
         """The batch's entities that are parties of a live shipment or case."""
         ids = [e.pk for e in self.items]
-        shipments = Shipment.objects.filter(archived=False)
         found = set(CaseParty.objects.filter(entity_id__in=ids, archived=False, case__archived=False)
                     .values_list("entity_id", flat=True))
-        for role in PARTY_ROLES:
-            found |= set(shipments.filter(**{f"{role}_id__in": ids}).values_list(f"{role}_id", flat=True))
-        return found
+        union = " UNION ".join(f"SELECT {role}_id FROM shipments_shipment "  # noqa: S608
+                               f"WHERE {role}_id = ANY(%(ids)s) AND NOT archived" for role in PARTY_ROLES)
+        with connection.cursor() as cursor:
+            cursor.execute(union, {"ids": ids})
+            return found | {pk for (pk,) in cursor.fetchall()}
 
 
 @rule(AlertRule.NEW_COMPANY, subject=ENTITY, severity=Severity.LOW)
@@ -493,18 +534,17 @@ def new_company(batch: EntityBatch) -> Iterator[Hit]:
 
 def _shared(batch: EntityBatch, values: Callable[[dict[str, Any]], dict[str, str]], what: str) -> Iterator[Hit]:
     """Organisations that share a value (`values`: key -> as written) with a person who is a suspect of a case."""
+    index = batch.suspects_by(what, values)
     for org in batch.organizations:
         own = values({"addresses": org.addresses, "phones": org.phones})
-        if not own:
-            continue
-        found = [(suspect, own[key]) for suspect in batch.suspects.get(org.agency_id, ())
-                 if suspect.entity["type"] == EntityType.PERSON and suspect.entity["id"] != org.pk
-                 for key in values(suspect.entity) if key in own]
+        by_key = index.get(org.agency_id, {})
+        found = sorted(((n, suspect, own[key]) for key in own for n, suspect in by_key.get(key, ())
+                        if suspect.entity["id"] != org.pk), key=lambda hit: hit[0])
         if found:
-            first, value = found[0]
+            _, first, value = found[0]
             names = "; ".join(dict.fromkeys(f"{s.entity['name']} ({s.role} in {s.case_reference})"
-                                            for s, _ in found))
-            related = [i for suspect, _ in found for i in suspect.items()]
+                                            for _, s, _ in found))
+            related = [i for _, suspect, _ in found for i in suspect.items()]
             related = list({(i["type"], i["id"]): i for i in related}.values())
             yield Hit(org.pk, _sentence(f"Shares the {what} {value} with {names}"), related, first.case_id)
 
@@ -535,10 +575,7 @@ def shared_officer(batch: EntityBatch) -> Iterator[Hit]:
     """An organisation whose director or owner is a suspect of a case, or also directs or owns an organisation
     that is one."""
     for org in batch.organizations:
-        suspects: dict[Any, list[Suspect]] = defaultdict(list)
-        for suspect in batch.suspects.get(org.agency_id, ()):
-            if suspect.entity["id"] != org.pk:
-                suspects[suspect.entity["id"]].append(suspect)
+        suspects = batch.suspects_of_entity.get(org.agency_id, {})
         reasons, related, case_id = [], [], None
         for officer in batch.officers.get(org.pk, ()):
             title = "director" if officer["kind"] == LinkKind.DIRECTORSHIP else "owner"
@@ -546,7 +583,7 @@ def shared_officer(batch: EntityBatch) -> Iterator[Hit]:
                 reasons.append(f"its {title} {officer['name']} is {_a(suspect.role)} in {suspect.case_reference}")
                 related += suspect.items(link=officer["kind"])
                 case_id = case_id or suspect.case_id
-            for other in batch.co_officed.get(officer["id"], ()):
+            for other in batch.co_officed.get(officer["id"], ()):  # (an officer's other companies)
                 for suspect in suspects.get(other, ())[:1] if other != org.pk else ():
                     reasons.append(f"its {title} {officer['name']} also directs or owns {suspect.entity['name']}, "
                                    f"{_a(suspect.role)} in {suspect.case_reference}")

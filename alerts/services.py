@@ -196,6 +196,16 @@ def _evaluate(subjects: list[Any], batch: Any, kind: str) -> Counter[str]:
     return counts
 
 
+# What the rules read of their subjects (and settle of their agency and label): the rest is not loaded.
+SHIPMENT_FIELDS = (
+    "agency_id", "archived", "reference", "commodity_id", "hs_code", "declared_hs_code", "declared_description",
+    "quantity_kg", "declared_value", "currency", "origin_country", "destination_country", "transit_countries",
+    "departed_on", "seized_on", "consignee_id", "licence__number", "licence__archived", "licence__status",
+    "licence__commodity_id", "licence__max_quantity_kg", "licence__destination_country", "licence__end_user_id",
+    "licence__valid_from", "licence__valid_to")
+ENTITY_FIELDS = ("agency_id", "archived", "type", "name", "lists", "incorporated_on", "addresses", "phones")
+
+
 def evaluate_shipments(ids: Iterable[Any]) -> Counter[str]:
     """Evaluate the shipment rules on these shipments and settle their alerts; returns what was written."""
     from shipments.models import Shipment
@@ -206,8 +216,7 @@ def evaluate_shipments(ids: Iterable[Any]) -> Counter[str]:
     for chunk in _chunks(sorted(set(ids), key=str), settings.ALERT_BATCH):
         with transaction.atomic():
             shipments = list(Shipment.objects.select_for_update(no_key=True, of=("self",)).filter(pk__in=chunk)
-                             .select_related("licence", "licence__commodity", "licence__end_user", "consignee")
-                             .order_by("pk"))
+                             .select_related("licence").only(*SHIPMENT_FIELDS).order_by("pk"))
             counts += _evaluate(shipments, ShipmentBatch([s for s in shipments if not s.archived]), SHIPMENT)
     return counts
 
@@ -221,7 +230,8 @@ def evaluate_entities(ids: Iterable[Any]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for chunk in _chunks(sorted(set(ids), key=str), settings.ALERT_BATCH):
         with transaction.atomic():
-            entities = list(Entity.objects.select_for_update(no_key=True).filter(pk__in=chunk).order_by("pk"))
+            entities = list(Entity.objects.select_for_update(no_key=True).filter(pk__in=chunk)
+                            .only(*ENTITY_FIELDS).order_by("pk"))
             counts += _evaluate(entities, EntityBatch([e for e in entities if not e.archived]), ENTITY)
     return counts
 
