@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from core.models import AgencyOwnedModel
+from xref.models import RunStatus  # a run's states, as cross-referencing's full passes have them
 
 
 class AlertRule(models.TextChoices):
@@ -76,13 +77,6 @@ class Alert(AgencyOwnedModel):
     @property
     def subject(self) -> models.Model | None:
         return self.shipment if self.shipment_id else self.entity
-
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
 
 
 class AlertRun(AgencyOwnedModel):

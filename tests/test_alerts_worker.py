@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,18 +15,10 @@ from alerts.services import run_create
 from xref import services as xref_services
 
 from . import factories
+from .test_xref_worker import _wait
 from .worker import worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait(predicate: Callable[[], Any], seconds: float = 60, every: float = 0.01) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := predicate():
-            return found
-        time.sleep(every)
-    raise AssertionError(f"not so after {seconds} s")
 
 
 def _open(rule: str, **subject: Any) -> Alert | None:
@@ -121,7 +112,7 @@ def test_a_full_pass_is_shared_by_two_workers(world, settings):
     with worker_process(node="one") as one, worker_process(prefix=one.prefix, node="two"):
         settings.TASK_QUEUE_PREFIX = one.prefix
         run = run_create(agency=world.a)
-        _wait(lambda: AlertRun.objects.filter(pk=run.pk, status="succeeded").exists(), every=0.1)
+        _wait(lambda: AlertRun.objects.filter(pk=run.pk, status="succeeded").exists())
     run.refresh_from_db()
     assert run.parts == len(run.done_parts) >= 2
     assert Alert.objects.filter(agency=world.a, rule="third_country_transit").count() == 40
