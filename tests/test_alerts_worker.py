@@ -46,7 +46,7 @@ def test_a_shipment_posted_to_the_api_has_its_alert_soon_after_its_commit(world,
             committed = time.monotonic()
             assert response.status_code == 201, response.content
             created = response.json()["id"]
-            _wait(lambda: _open("unlicensed_export", shipment_id=created))  # noqa: B023 (called at once)
+            _wait(lambda: _open("unlicensed_export", shipment_id=created), every=0.005)  # noqa: B023 (at once)
             delays.append(time.monotonic() - committed)
 
         # A licence given later closes it; the licence's expiry, written later, raises licence_invalid.
