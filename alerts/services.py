@@ -245,11 +245,11 @@ ENTITY_MODELS = frozenset({"entities.entity", "entities.person", "entities.organ
 
 def records_changed(model: str, ids: Sequence[Any]) -> Counter[str]:
     """After a committed write of records of `model` (their cross-referencing done): evaluate the rules whose
-    subjects the write touched. A shipment: its rules, those of the shipments under the same licence (their
-    cumulative quantity) and of its parties; a licence: its shipments; a person or organisation: its rules, the
-    parties matched to it when it is a listed entry, and the organisations that share an address, a phone or an
-    officer with it when it is a case party; a link: its two ends; a case party: its entity, as a person or
-    organisation."""
+    subjects the write touched. A shipment: its rules, those of the shipments under the same licence when they
+    exceed it together (`_exceeding_siblings`), and its parties'; a licence: its shipments; a person or
+    organisation: its rules, the parties matched to it when it is a listed entry, and the organisations that
+    share an address, a phone or an officer with it when it is a case party; a link: its two ends; a case party:
+    its entity and those organisations."""
     from entities.models import Link
     from shipments.models import PARTY_ROLES, Shipment
 
@@ -260,10 +260,7 @@ def records_changed(model: str, ids: Sequence[Any]) -> Counter[str]:
     if model == SHIPMENT_MODEL:
         rows = list(Shipment.objects.filter(pk__in=ids).values("id", "licence_id",
                                                                *(f"{role}_id" for role in PARTY_ROLES)))
-        shipments = {row["id"] for row in rows}
-        licences = {row["licence_id"] for row in rows if row["licence_id"]}
-        if licences:
-            shipments |= set(Shipment.objects.filter(licence_id__in=licences).values_list("pk", flat=True))
+        shipments = {row["id"] for row in rows} | _exceeding_siblings({row["licence_id"] for row in rows})
         entities = {row[f"{role}_id"] for row in rows for role in PARTY_ROLES if row[f"{role}_id"]}
     elif model == LICENCE_MODEL:
         shipments = set(Shipment.objects.filter(licence_id__in=ids).values_list("pk", flat=True))
@@ -278,6 +275,25 @@ def records_changed(model: str, ids: Sequence[Any]) -> Counter[str]:
         named = set(CaseParty.objects.filter(pk__in=ids).values_list("entity_id", flat=True))
         entities = named | _near_suspects(named)
     return evaluate_shipments(shipments) + evaluate_entities(entities)
+
+
+def _exceeding_siblings(licences: set[Any]) -> set[Any]:
+    """The shipments under those of `licences` that their shipments exceed together, or that have an open
+    licence_exceeded alert (which may close): a write of one shipment can change theirs. (Under a licence within
+    its maximum no shipment exceeds it: its shipments are left alone, however many.)"""
+    from django.db.models import F, Sum
+
+    from shipments.models import Licence, Shipment
+
+    licences.discard(None)
+    if not licences:
+        return set()
+    over = set(Licence.objects.filter(pk__in=licences, max_quantity_kg__isnull=False)
+               .annotate(total=Sum("shipments__quantity_kg", filter=Q(shipments__archived=False)))
+               .filter(total__gt=F("max_quantity_kg")).values_list("pk", flat=True))
+    over |= set(Alert.objects.filter(rule="licence_exceeded", status=AlertStatus.OPEN,
+                                     shipment__licence_id__in=licences).values_list("shipment__licence_id", flat=True))
+    return set(Shipment.objects.filter(licence_id__in=over).values_list("pk", flat=True)) if over else set()
 
 
 def _matched_to_listed(ids: Iterable[Any]) -> set[Any]:

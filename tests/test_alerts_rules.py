@@ -128,6 +128,20 @@ def test_licence_exceeded_by_one_shipment_or_cumulatively(world):
     assert alert is not None and "This shipment's 1,000 kg exceed" in alert.explanation
 
 
+def test_an_earlier_shipment_written_later_makes_the_later_one_exceed_its_licence(world):
+    licence = factories.licence(world.a, max_quantity_kg=Decimal("1500"))
+    later = antimony(world, "2025-05-01", licence=licence)
+    services.records_changed("shipments.shipment", [later.pk])
+    assert not Alert.objects.filter(rule="licence_exceeded").exists()
+    earlier = antimony(world, "2025-03-01", licence=licence)
+    services.records_changed("shipments.shipment", [earlier.pk])  # as the outbox does after its commit
+    assert list(Alert.objects.filter(rule="licence_exceeded", status="open").values_list("shipment", flat=True)) \
+        == [later.pk]
+    Shipment.objects.filter(pk=earlier.pk).update(archived=True)
+    services.records_changed("shipments.shipment", [earlier.pk])
+    assert not Alert.objects.filter(rule="licence_exceeded", status="open").exists()
+
+
 # --- third_country_transit -------------------------------------------------------------------------------------
 
 
