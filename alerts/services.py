@@ -213,7 +213,7 @@ def evaluate_shipments(ids: Iterable[Any]) -> Counter[str]:
     from .redflags import SHIPMENT, ShipmentBatch
 
     counts: Counter[str] = Counter()
-    for chunk in _chunks(sorted(set(ids), key=str), settings.ALERT_BATCH):
+    for chunk in _chunks(sorted({str(pk) for pk in ids}), settings.ALERT_BATCH):
         with transaction.atomic():
             shipments = list(Shipment.objects.select_for_update(no_key=True, of=("self",)).filter(pk__in=chunk)
                              .select_related("licence").only(*SHIPMENT_FIELDS).order_by("pk"))
@@ -228,7 +228,7 @@ def evaluate_entities(ids: Iterable[Any]) -> Counter[str]:
     from .redflags import ENTITY, EntityBatch
 
     counts: Counter[str] = Counter()
-    for chunk in _chunks(sorted(set(ids), key=str), settings.ALERT_BATCH):
+    for chunk in _chunks(sorted({str(pk) for pk in ids}), settings.ALERT_BATCH):
         with transaction.atomic():
             entities = list(Entity.objects.select_for_update(no_key=True).filter(pk__in=chunk)
                             .only(*ENTITY_FIELDS).order_by("pk"))

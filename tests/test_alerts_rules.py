@@ -295,6 +295,30 @@ def test_watchlist_match_needs_a_live_match_of_a_party_to_a_listed_entry(world, 
     assert fired(plain, "watchlist_match") is not None
 
 
+def test_a_write_re_evaluates_what_it_touches(world, ring):
+    case, wife, _ = ring
+    shell = factories.organization(world.a, "Grand Harvest", phones=["+85299999999"])
+    services.records_changed("entities.organization", [shell.pk])
+    assert not Alert.objects.filter(entity=shell).exists()
+    # The suspect's new phone is the company's: the company is evaluated with her.
+    wife.phones = ["+85299999999"]
+    wife.save()
+    services.records_changed("entities.person", [wife.pk])
+    assert Alert.objects.filter(entity=shell, rule="shared_phone", status="open", case=case).exists()
+    # A listed entry written (an import of its list) screens the parties matched to it.
+    consignee = factories.organization(world.a, "Ivan Petrov Trading")
+    antimony(world, consignee=consignee)
+    entry = factories.listed(world.a, "IVAN PETROV TRADING")
+    factories.match(consignee, entry)
+    services.records_changed("entities.organization", [entry.pk])
+    assert Alert.objects.filter(entity=consignee, rule="watchlist_match", status="open").exists()
+    # A link's ends.
+    director = factories.organization(world.a, "Directed Co")
+    link = factories.link(world.a, wife, director, kind="directorship")
+    services.records_changed("entities.link", [link.pk])
+    assert Alert.objects.filter(entity=director, rule="shared_officer", status="open").exists()
+
+
 # --- one alert per rule and subject --------------------------------------------------------------------------------
 
 
