@@ -143,7 +143,7 @@ class ShipmentBatch:
 
     @staticmethod
     def is_export(s: Shipment) -> bool:
-        countries = settings.ALERT_EXPORT_COUNTRIES
+        countries = [c for c in settings.ALERT_EXPORT_COUNTRIES if c]  # an empty setting: any origin
         return not countries or s.origin_country in countries
 
     def date(self, s: Shipment) -> tuple[datetime.date | None, str]:
