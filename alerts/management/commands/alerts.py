@@ -6,10 +6,12 @@ stands), and a queued pass of an agency that has one queued or running already r
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.models import Agency
 from alerts.models import AlertRun, RunStatus
@@ -33,7 +35,10 @@ class Command(BaseCommand):
                                else "There is no agency to evaluate.")
         failed = []
         for agency in agencies:
-            pending = AlertRun.objects.filter(agency=agency, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+            # a run left unfinished longer than its parts could take one after another is not waited for
+            recent = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT * settings.ALERT_RUN_PARTS)
+            pending = AlertRun.objects.filter(agency=agency, status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+                                              created_at__gte=recent)
             current = pending.order_by("-created_at").first()
             if current is not None and not opts["sync"]:
                 self.stdout.write(f"{agency.code}: alerts run {current.pk} is {current.status} already")
