@@ -6,9 +6,11 @@ that opens it again; an alert a user dismissed stays dismissed."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from core.models import AgencyOwnedModel
+from xref.models import RunStatus  # a run's states, as cross-referencing's full passes have them
 
 
 class AlertRule(models.TextChoices):
@@ -75,3 +77,25 @@ class Alert(AgencyOwnedModel):
     @property
     def subject(self) -> models.Model | None:
         return self.shipment if self.shipment_id else self.entity
+
+
+class AlertRun(AgencyOwnedModel):
+    """A full pass of the red-flag rules over an agency's shipments and entities (`manage.py alerts`), split into
+    `parts` tasks that workers share (`plan`: each part's kind and first and last id). `counts`: what the parts
+    wrote so far (created, refreshed, reopened, closed, evaluated)."""
+
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    plan = models.JSONField(default=list, blank=True, editable=False)
+    parts = models.PositiveIntegerField(default=0)
+    # the parts finished, so that a part delivered twice counts once
+    done_parts = ArrayField(models.PositiveIntegerField(), default=list, blank=True, editable=False)
+    counts = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"alerts run {self.pk} ({self.status})"

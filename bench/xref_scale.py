@@ -116,9 +116,9 @@ def _server() -> tuple[dict[str, Any], str]:
     return params, (url.path or "/enforcement").lstrip("/")
 
 
-def fresh_database() -> str:
+def fresh_database(suffix: str = "xref_scale") -> str:
     params, name = _server()
-    database = f"{name}_xref_scale"
+    database = f"{name}_{suffix}"
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

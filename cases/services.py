@@ -18,7 +18,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from audit.services import record
-from core import policy
+from core import outbox, policy
 from core import services as core_services
 from core.rules import RuleViolation, Violations
 from core.services import owning_agency
@@ -228,19 +228,29 @@ def party_add(*, case: Case, actor: Any, data: Mapping[str, Any]) -> CaseParty:
     _apply(party, data, data)
     party.save(force_insert=True)
     core_services.audit_create(party, actor=actor)
+    _party_changed(party)
     return party
 
 
 @transaction.atomic
 def party_update(*, party: CaseParty, actor: Any, data: Mapping[str, Any]) -> CaseParty:
-    return _update(party, actor=actor, data=data, fields=PARTY_FIELDS, what="case party",
-                   check=lambda data, changed: party_check(case=party.case,
-                                                           data={name: data[name] for name in changed}))
+    party = _update(party, actor=actor, data=data, fields=PARTY_FIELDS, what="case party",
+                    check=lambda data, changed: party_check(case=party.case,
+                                                            data={name: data[name] for name in changed}))
+    _party_changed(party)
+    return party
 
 
 def party_archive(*, party: CaseParty, actor: Any) -> CaseParty:
     with transaction.atomic():
-        return _archive(party, actor=actor)
+        _party_changed(_archive(party, actor=actor))
+        return party
+
+
+def _party_changed(party: CaseParty) -> None:
+    """A party's role decides which red flags its entity raises around it (the outbox's records_changed: a
+    version already handled is not evaluated again)."""
+    outbox.records_changed(party._meta.label_lower, [party.pk])
 
 
 @transaction.atomic

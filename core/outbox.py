@@ -250,7 +250,8 @@ _HANDLE = """
 def handle_records_changed(model: str, ids: list[str]) -> int:
     """Records of `model` were written: move each one's handled version up to its current version, once.
     Idempotent: a second delivery (or an older one) finds every version handled and does nothing. Returns how
-    many records had a version not handled before. Those records are cross-referenced (`_cross_reference`)
+    many records had a version not handled before. Those records are cross-referenced (`_cross_reference`), then
+    the red-flag rules their write touched are evaluated (`_evaluate_alerts`, which sees the matches just written),
     XREF_BATCH at a time, each batch in the transaction that marks its versions handled: a failure leaves the
     batch's versions to the next delivery. At the task's soft time limit, the records not yet done are left to a
     new task (through the outbox) when this one got somewhere."""
@@ -263,6 +264,7 @@ def handle_records_changed(model: str, ids: list[str]) -> int:
                 cursor.execute(_HANDLE, [model, [str(pk) for pk, _ in batch], [version for _, version in batch]])
                 handled = [record_id for (record_id,) in cursor.fetchall()]
                 _cross_reference(model, handled)
+                _evaluate_alerts(model, handled)
         except SoftTimeLimitExceeded:
             if start == 0:
                 raise  # not even one batch in the time: sending the rest again would only repeat this
@@ -295,3 +297,11 @@ def _cross_reference(model: str, handled: list[str]) -> None:
     elif model in XREF_EVIDENCE:
         named = apps.get_model(model).objects.filter(pk__in=handled).values_list(*XREF_EVIDENCE[model])
         services.records_changed({pk for row in named for pk in row if pk is not None})
+
+
+def _evaluate_alerts(model: str, handled: list[str]) -> None:
+    """The red-flag rules of what these records' write touched (alerts.services.records_changed)."""
+    from alerts import services
+
+    if handled:
+        services.records_changed(model, handled)

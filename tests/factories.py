@@ -183,3 +183,19 @@ def alert(subject: Any, rule: str = "unlicensed_export", severity: str = "high",
         Alert.objects.filter(pk=obj.pk).update(**extra)
         obj.refresh_from_db()
     return obj
+
+
+def listed(agency_obj: Agency, name: str, source: str = "ofac-sdn", programmes: tuple[str, ...] = ("SDGT",),
+           entity_type: str = "organization", **extra: Any) -> Any:
+    """An entry of a watchlist (the list made if new): a listed person or organisation with its programmes."""
+    from django.utils import timezone
+
+    from entities.models import Entity
+    from watchlists.models import Watchlist, WatchlistEntry
+
+    watchlist, _ = Watchlist.objects.get_or_create(agency=agency_obj, source=source, defaults={"kind": "ofac_sdn"})
+    entity = Entity.objects.create(agency=agency_obj, type=entity_type, name=name, lists=[source],
+                                   topics=extra.pop("topics", ["sanction"]), **extra)
+    WatchlistEntry.objects.create(watchlist=watchlist, entity=entity, programmes=list(programmes),
+                                  listed_at=timezone.now())
+    return entity

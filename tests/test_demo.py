@@ -378,3 +378,43 @@ def test_the_loader_writes_only_through_services():
                    r"\.objects\.(create|get_or_create|update_or_create)\(", r"\.delete\(", r"\baudit_(create|change)\b",
                    r"\brecord(_many)?\(", r"copy_insert"):
         assert not re.search(writer, source), writer
+
+
+
+def test_the_antimony_ring_raises_the_alerts_it_deserves(demo):
+    from alerts.models import Alert
+
+    out = StringIO()
+    call_command("alerts", "--sync", stdout=out)
+    assert "SSB: succeeded" in out.getvalue() and "ASB: succeeded" in out.getvalue()
+    grey_ore = demo_case(GREY_ORE)
+    ring = Alert.objects.filter(agency__code="SSB", status="open")
+
+    def alert(rule: str, subject: str) -> Alert:
+        found = ring.filter(rule=rule).filter(label=subject).first()
+        assert found is not None, (rule, subject, list(ring.filter(rule=rule).values_list("label", flat=True)))
+        return found
+
+    # The unlicensed exports of antimony after 2024-09-15 (one under an expired licence for Korea is invalid).
+    for reference in ("PXG-HPH-250408-01", "QZH-LCB-260312-07", "PXG-HPH-260907-03"):
+        assert "without an export licence" in alert("unlicensed_export", reference).explanation
+    invalid = alert("licence_invalid", "PXG-HPH-251103-02")
+    assert "expired on 2025-10-07" in invalid.explanation and "not SG" in invalid.explanation
+    assert not ring.filter(rule="unlicensed_export", label="SHA-HAM-250617-11").exists()  # licensed, to Hamburg
+    # Through the third country, mis-declared as lead or zinc, far below antimony's value.
+    transit = alert("third_country_transit", "PXG-HPH-250408-01")
+    assert "VN (Hai Phong)" in transit.explanation and transit.severity == "high"
+    assert "HS 7801" in alert("misdeclared_commodity", "PXG-HPH-250408-01").explanation
+    assert alert("value_anomaly", "PXG-HPH-250408-01").case_id == grey_ore.pk
+    # The shell company at the wife's flat in Kowloon, with her phone; she is its nominee director.
+    wife = Person.objects.get(name="Chen Xiuying")
+    shell = alert("shared_address", "Grand Harvest Trading Limited")
+    assert "Chen Xiuying (facilitator in" in shell.explanation and shell.case_id == grey_ore.pk
+    assert {"type": "person", "id": str(wife.pk)}.items() <= shell.related[0].items()
+    assert alert("shared_phone", "Grand Harvest Trading Limited").case_id == grey_ore.pk
+    assert "Luo Jianguo is a ringleader" in alert("shared_officer", "Gulf Meridian Metals FZE").explanation
+
+    # A second pass changes nothing.
+    before = sorted(Alert.objects.values_list("id", "version"))
+    call_command("alerts", "--sync", "--agency", "SSB", stdout=StringIO())
+    assert sorted(Alert.objects.values_list("id", "version")) == before

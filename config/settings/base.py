@@ -233,6 +233,23 @@ XREF_BATCH = env.int("XREF_BATCH", default=2000)
 XREF_RUN_SOFT_TIME_LIMIT = env.int("XREF_RUN_SOFT_TIME_LIMIT", default=1800)
 XREF_RUN_TIME_LIMIT = env.int("XREF_RUN_TIME_LIMIT", default=1900)
 
+# Red-flag rules (alerts.redflags; API.md § Alerts). An export is a shipment whose origin is one of
+# ALERT_EXPORT_COUNTRIES (empty: any origin). A transit through one of ALERT_TRANSIT_HUBS is high severity. A
+# declared unit value below ALERT_VALUE_RATIO times the commodity's reference value per kg is a value anomaly; one
+# outside [reference / ALERT_DECLARED_VALUE_FACTOR, reference * ALERT_DECLARED_VALUE_FACTOR] of the commodity
+# the declared HS code names is implausible for that code. A company incorporated less than ALERT_NEW_COMPANY_DAYS
+# before its first shipment is new. Case parties of ALERT_SUSPECT_ROLES are the suspects the shared_* rules look
+# for. Evaluation goes ALERT_BATCH subjects a transaction; a full pass is split into ALERT_RUN_PARTS tasks.
+ALERT_EXPORT_COUNTRIES = env.list("ALERT_EXPORT_COUNTRIES", default=["CN"])
+ALERT_TRANSIT_HUBS = env.list("ALERT_TRANSIT_HUBS", default=["VN", "TH", "MY", "SG", "AE", "HK"])
+ALERT_VALUE_RATIO = env.float("ALERT_VALUE_RATIO", default=0.3)
+ALERT_DECLARED_VALUE_FACTOR = env.float("ALERT_DECLARED_VALUE_FACTOR", default=5.0)
+ALERT_NEW_COMPANY_DAYS = env.int("ALERT_NEW_COMPANY_DAYS", default=180)
+ALERT_SUSPECT_ROLES = env.list("ALERT_SUSPECT_ROLES", default=[
+    "ringleader", "suspect", "financier", "organiser", "courier", "facilitator"])
+ALERT_BATCH = env.int("ALERT_BATCH", default=2000)
+ALERT_RUN_PARTS = env.int("ALERT_RUN_PARTS", default=16)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run one by one (`make bench`), each printing its figures against a raw baseline."""
