@@ -9,13 +9,18 @@ import time
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 
 from alerts.models import Alert, AlertRun
 from alerts.services import run_create
+from core.models import OutboxMessage
+from entities.models import Entity
+from imports.models import ImportJob
 from xref import services as xref_services
 
 from . import factories
-from .test_xref_worker import _wait
+from .test_watchlists import _real_zip, needs_ofac
+from .test_xref_worker import _handled, _wait
 from .worker import worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,6 +87,37 @@ def test_a_consignee_matching_a_listed_company_under_another_spelling(world, cli
     assert alert.severity == "high" and alert.related[0]["list"] == "ofac-sdn"
     assert alert.related[0]["programmes"] == ["IRAN-EO13846"] and alert.related[0]["id"] == str(entry.pk)
     assert not Alert.objects.filter(entity=entry).exists()
+
+
+@needs_ofac
+def test_the_real_sdn_list_screens_a_consignee_named_in_another_spelling(world, client_for, investigator, settings):
+    """The Treasury's SDN list imported through the API as a watchlist, cross-referenced by the worker as it
+    arrives; then a shipment to "Banko Nacional de Cuba S.A." (a typo and a legal form the list does not have)
+    raises watchlist_match on that consignee, naming the entry, the list and its programme."""
+    api = client_for(investigator)
+    with worker_process() as worker:
+        settings.TASK_QUEUE_PREFIX = worker.prefix
+        upload = ContentFile(_real_zip(), name="sdn.zip")
+        response = api.post("/api/v1/imports/", {"file": upload, "kind": "ofac_sdn"}, format="multipart")
+        assert response.status_code == 202, response.content
+        job = ImportJob.objects.get(pk=response.json()["id"])
+        _wait(lambda: ImportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).exists(), 600)
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
+        listed = list(Entity.objects.filter(agency=world.a, lists__contains=["ofac-sdn"]).values_list("pk", flat=True))
+        assert len(listed) == 9043
+        _wait(lambda: _handled(*listed) and not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), 900, 1)
+
+        consignee = api.post("/api/v1/organizations/", {"name": "Banko Nacional de Cuba S.A.", "jurisdiction": "CU"},
+                             format="json").json()
+        party = {"type": "organization", "id": consignee["id"]}
+        response = api.post("/api/v1/shipments/", _unlicensed("BL-CU", consignee=party), format="json")
+        assert response.status_code == 201, response.content
+        alert = _wait(lambda: _open("watchlist_match", entity_id=consignee["id"]))
+    bank = Entity.objects.get(agency=world.a, source="ofac-sdn", source_id="306")
+    entry = next(item for item in alert.related if item["id"] == str(bank.pk))
+    assert (entry["list"], entry["programmes"], alert.severity) == ("ofac-sdn", ["CUBA"], "high")
+    assert "banco nacional de cuba" in alert.explanation.lower(), alert.explanation
 
 
 def test_a_suspect_added_to_a_case_flags_the_company_at_their_address(world, client_for, investigator, settings):
