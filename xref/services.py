@@ -7,7 +7,7 @@ Every writer (the workers' tasks, the API's decision and run endpoints, the admi
 - `run_create`, then `run_start` + `run_part` (the `xref.run` and `xref.run_part` tasks) or `run_sync`: a
   full pass over an agency's records (or a case's parties), split into parts that several workers share.
 - `match_decide`: an analyst's decision; identity clusters follow. `same_as`: the clusters, read.
-- `_sync_hits`: the deconfliction hits of matches across agencies, one per side, kept in step with the matches
+- `hits_sync`: the deconfliction hits of matches across agencies, one per side, kept in step with the matches
   by every write above.
 
 How a scored pair becomes a match (`_upsert`): at or above XREF_PROPOSE_THRESHOLD it becomes, or stays, a
@@ -192,7 +192,7 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
             result.changed += _withdraw(cursor, below)
         if confirmed:
             _auto_confirmed(confirmed, records)
-        _sync_pairs_hits(cursor, pairs, records)
+        _hits_sync_pairs(cursor, pairs, records)
     return result
 
 
@@ -274,7 +274,7 @@ _MATCHES_AMONG = """
 """
 
 
-def _sync_hits(match_ids: Iterable[Any]) -> int:
+def hits_sync(match_ids: Iterable[Any]) -> int:
     """Bring the deconfliction hits of these matches in step with them (the rule above `_SYNC_HITS`): create,
     refresh the score of, withdraw or bring back each side's hit of those across agencies; others are ignored. In
     bulk and idempotent; every write of matches ends here. Returns how many hits were written."""
@@ -286,8 +286,8 @@ def _sync_hits(match_ids: Iterable[Any]) -> int:
         return int(cursor.rowcount)
 
 
-def _sync_pairs_hits(cursor: Any, pairs: Sequence[Pair], records: Mapping[Any, Mapping[str, Any]]) -> None:
-    """`_sync_hits` for the matches among scored pairs whose records are of two agencies (`records`: each
+def _hits_sync_pairs(cursor: Any, pairs: Sequence[Pair], records: Mapping[Any, Mapping[str, Any]]) -> None:
+    """`hits_sync` for the matches among scored pairs whose records are of two agencies (`records`: each
     record's agency), whether or not this scoring changed them, so that a pass also mends hits it finds missing."""
     across = [pair for pair in pairs if pair[0] in records and pair[1] in records
               and records[pair[0]]["agency_id"] != records[pair[1]]["agency_id"]]
@@ -295,7 +295,7 @@ def _sync_pairs_hits(cursor: Any, pairs: Sequence[Pair], records: Mapping[Any, M
         return
     lefts, rights = zip(*across, strict=True)
     cursor.execute(_MATCHES_AMONG, [list(lefts), list(rights)])
-    _sync_hits(pk for (pk,) in cursor.fetchall())
+    hits_sync(pk for (pk,) in cursor.fetchall())
 
 
 # --- decisions and identity clusters ----------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def match_decide(user: Any, match: Match, *, decision: str, note: str = "") -> M
         locked.decided_by = user if getattr(user, "pk", None) else None
         locked.decided_at = timezone.now()
         locked.save()
-        _sync_hits([locked.pk])
+        hits_sync([locked.pk])
         if MatchStatus.CONFIRMED in (before["status"], decision) and before["status"] != decision:
             _recluster({locked.left_id, locked.right_id})
         changes = {name: [old, getattr(locked, name)] for name, old in before.items() if old != getattr(locked, name)}
