@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 HITS = "/api/v1/xref/hits/"
 HIT_FIELDS = {"id", "created_at", "updated_at", "version", "agency", "entity", "other_agency", "score"}
 # Each side's record of the same man, each agency's own way: the other side's fields must never reach a caller.
-RECORDS = {
+RECORDS: dict[str, dict[str, Any]] = {
     "a": {"name": "Zhang Wei Antimony", "birth_date": "1975-03-02", "birth_place": "Lengshuijiang",
           "phones": ["+8613107350218"], "notes": "SSB-ONLY informant note"},
     "b": {"name": "Wei Zhang Antimony", "birth_date": "1975-03-02", "birth_place": "Hechi Guangxi",
@@ -39,7 +39,7 @@ def other(side: str) -> str:
 
 
 @pytest.fixture
-def duplicate(world) -> dict[str, Entity]:
+def duplicate(world) -> dict[str, Any]:
     """The same man written in each agency, cross-referenced: one match across the agencies, above the threshold."""
     records = {side: factories.person(getattr(world, side), **RECORDS[side]) for side in SIDES}
     services.records_changed([records["a"].pk, records["b"].pk])
