@@ -19,6 +19,7 @@ The data is built once per module inside a transaction rolled back at the end; e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,18 @@ from xref.models import DeconflictionHit, Match, XrefRun
 
 from . import factories
 from .stages import built_once
-from .test_access_matrix import CALLERS, INVESTIGATORS, RELATIONS, ROLES, N, Stage, Y, base_stage, listed_ids
+from .test_access_matrix import (
+    CALLERS,
+    INVESTIGATORS,
+    RELATIONS,
+    ROLES,
+    N,
+    Stage,
+    Y,
+    base_stage,
+    check_listed,
+    listed_ids,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +182,8 @@ def build_stage() -> XrefStage:
         ends = (record(left, f"Matrix {relation} Zhang Wei"), record(right, f"Matrix {relation} Wei Zhang"))
         stage.ends[relation] = ends
         stage.matches[relation] = factories.match(*ends, score=0.9)
-    withdrawn = factories.match(record("own", "Matrix withdrawn Li Na"), record("other_agency", "Matrix withdrawn Na Li"))
+    withdrawn = factories.match(record("own", "Matrix withdrawn Li Na"),
+                                record("other_agency", "Matrix withdrawn Na Li"))
     services.hits_sync([match.pk for match in (*stage.matches.values(), withdrawn)])
     Match.objects.filter(pk=withdrawn.pk).update(status="rejected")
     services.hits_sync([withdrawn.pk])
@@ -226,16 +239,21 @@ def test_match_matrix(stage, caller, relation, op):
         assert fingerprint(match) == before, "a refused decision changed something"
 
 
+# The lists of the matrix's objects: url, the stage's objects by relation, the expected answer to retrieving one.
+LISTS: dict[str, tuple[str, str, Callable[[str, str, str], int]]] = {
+    "matches": ("/api/v1/xref/matches/", "matches", match_expected),
+    "hits": ("/api/v1/xref/hits/", "hits", hit_expected),
+}
+
+
+@pytest.mark.parametrize("resource", LISTS)
 @pytest.mark.parametrize("caller", CALLERS)
-def test_match_list(stage, caller):
-    """The whole list, unfiltered: each of the matrix's matches is in it exactly when the caller sees it."""
-    response = stage.client(caller).get("/api/v1/xref/matches/", {"page_size": 500})
-    if caller == "anonymous":
-        assert response.status_code == 401
-        return
-    ids = listed_ids(response)
-    listed = {relation: str(match.pk) in ids for relation, match in stage.matches.items()}
-    assert listed == {relation: match_expected(caller, relation, "retrieve") == 200 for relation in MATCH_RELATIONS}
+def test_list(stage, caller, resource):
+    """The whole list, unfiltered: each of the matrix's matches (or hits) is in it exactly when the caller may
+    retrieve it."""
+    url, objects, expected = LISTS[resource]
+    check_listed(stage, caller, url, getattr(stage, objects),
+                 lambda relation: expected(caller, relation, "retrieve") == 200)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -341,18 +359,6 @@ def test_hit_matrix(stage, caller, relation, op):
         body = response.json()
         assert body["id"] == str(hit.pk) and body["entity"]["id"] == str(hit.entity_id)
     assert list(DeconflictionHit.objects.order_by("pk").values_list("pk", "version", "archived", "score")) == before
-
-
-@pytest.mark.parametrize("caller", CALLERS)
-def test_hit_list(stage, caller):
-    """The whole list, unfiltered: each hit is in it exactly when the caller may retrieve it."""
-    response = stage.client(caller).get("/api/v1/xref/hits/", {"page_size": 500})
-    if caller == "anonymous":
-        assert response.status_code == 401
-        return
-    ids = listed_ids(response)
-    listed = {relation: str(hit.pk) in ids for relation, hit in stage.hits.items()}
-    assert listed == {relation: hit_expected(caller, relation, "retrieve") == 200 for relation in HIT_RELATIONS}
 
 
 @pytest.mark.parametrize("caller", CALLERS)

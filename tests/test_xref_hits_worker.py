@@ -4,6 +4,7 @@ record withdraws both hits, a superuser's rejection too, and a full run again ke
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -54,8 +55,12 @@ def test_hits_follow_the_workers_matches_across_two_agencies(world, client_for, 
             ids.append({code: response.json()["id"] for code, response in made.items()})
 
         # Each side lists one hit per person, naming its own record and the other agency.
+        def all_listed(code: str) -> dict[str, dict[str, Any]] | None:
+            found = hits_of(apis[code])
+            return found if len(found) == len(PEOPLE) else None
+
         for code, theirs in (("SSB", world.b), ("ASB", world.a)):
-            listed = _wait(lambda code=code: (found := hits_of(apis[code])) and len(found) == len(PEOPLE) and found)
+            listed = _wait(functools.partial(all_listed, code))
             assert set(listed) == {pair[code] for pair in ids}
             for item in listed.values():
                 assert item["other_agency"] == {"code": theirs.code, "name": theirs.name, "contact": theirs.contact}
