@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Agency
 from entities import services as entity_services
@@ -19,10 +21,12 @@ from xref import services
 from xref.models import DeconflictionHit, Match
 
 from . import factories
+from .test_resources import assert_constant_queries
 
 pytestmark = pytest.mark.django_db
 
 HITS = "/api/v1/xref/hits/"
+ADMIN = "/admin/xref/deconflictionhit/"
 HIT_FIELDS = {"id", "created_at", "updated_at", "version", "agency", "entity", "other_agency", "score"}
 # Each side's record of the same man, each agency's own way: the other side's fields must never reach a caller.
 RECORDS: dict[str, dict[str, Any]] = {
@@ -256,6 +260,35 @@ def test_a_bad_filter_value_is_a_400_naming_it(world, duplicate, callers, param,
     assert response.status_code == 400 and list(response.json()) == [param]
 
 
+def many_hits(world, count: int) -> None:
+    """`count` of SSB's records, each matched to one of another agency of its own (each row its own relations)."""
+    matches = []
+    for i in range(count):
+        theirs = factories.agency(f"X{i:02d}", f"Bureau {i}")
+        matches.append(factories.match(factories.person(world.a, f"Ours {i}"), factories.person(theirs, f"Theirs {i}")))
+    services.hits_sync([match.pk for match in matches])
+
+
+def test_the_list_takes_a_constant_number_of_queries(world, callers):
+    many_hits(world, 22)
+    assert_constant_queries(callers["a"], HITS)
+
+
+def test_the_admin_changelist_takes_a_constant_number_of_queries(world):
+    client = factories.admin_client(factories.user(world.a, "supervisor", world.a1))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(ADMIN).status_code == 200
+        return len(captured)
+
+    many_hits(world, 2)
+    client.get(ADMIN)  # warm-up
+    few = queries()
+    many_hits(world, 12)
+    assert queries() == few
+
+
 # --- nothing of the other agency's record, through any door ---------------------------------------------------
 
 
@@ -318,7 +351,6 @@ QUOTES_THE_ASKED_ID = frozenset({"a link to theirs"})
 
 # --- the admin ------------------------------------------------------------------------------------------------
 
-ADMIN = "/admin/xref/deconflictionhit/"
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -160,6 +160,14 @@ class XrefRunAdmin(PolicyAdminMixin, admin.ModelAdmin):
         return False
 
 
+class WithdrawnFilter(admin.BooleanFieldListFilter):
+    """`archived`, as a hit's withdrawal is called."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "withdrawn"
+
+
 HIT_FIELDS = ("entity", "other_agency", "contact", "score_shown", "withdrawn", "agency", "created_at", "updated_at")
 
 
@@ -171,7 +179,7 @@ class DeconflictionHitAdmin(PolicyAdminMixin, admin.ModelAdmin):
 
     list_display = ("entity", "other_agency", "contact", "score_shown", "withdrawn", "created_at", "agency")
     list_filter = (("agency", admin.RelatedOnlyFieldListFilter), ("other_agency", admin.RelatedOnlyFieldListFilter),
-                   ScoreFilter, ("archived", admin.BooleanFieldListFilter))
+                   ScoreFilter, ("archived", WithdrawnFilter))
     list_select_related = ("entity", "other_agency", "agency")
     search_fields = ("entity__name",)
     ordering = ("-created_at", "id")
