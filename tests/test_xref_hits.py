@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Agency
@@ -22,6 +24,7 @@ from xref.models import DeconflictionHit, Match
 
 from . import factories
 from .test_resources import assert_constant_queries
+from .test_xref_worker import _wait
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +60,7 @@ def callers(world, client_for) -> dict[str, Any]:
             for side in SIDES}
 
 
-def the_match(records: dict[str, Entity]) -> Match:
+def the_match(records: Mapping[str, Entity]) -> Match:
     return Match.objects.get(left_id__in=[r.pk for r in records.values()],
                              right_id__in=[r.pk for r in records.values()])
 
@@ -410,3 +413,56 @@ def test_the_admins_bulk_rejection_withdraws_the_hits(world, duplicate):
     assert response.status_code == 302
     assert the_match(duplicate).status == "rejected"
     assert DeconflictionHit.objects.filter(archived=True).count() == 2
+
+
+def lock_waiters() -> int:
+    """Sessions of this test's database waiting for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock'")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejection_racing_a_workers_sync_leaves_the_hits_withdrawn(world):
+    """A worker syncing a pair's hits while a superuser's rejection of it is not yet committed waits for the
+    decision and sees it, rather than bringing back the hits the decision withdrew from what it read before."""
+    records = {side: factories.person(getattr(world, side), **RECORDS[side]) for side in SIDES}
+    services.records_changed([records["a"].pk, records["b"].pk])
+    match = the_match(records)
+    superuser = factories.user(None, "viewer", is_superuser=True)
+    decided, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def decide() -> None:
+        try:
+            with transaction.atomic():
+                services.match_decide(superuser, match, decision="rejected")
+                decided.set()
+                release.wait(30)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+            decided.set()
+        finally:
+            connections.close_all()
+
+    def sync() -> None:
+        try:
+            with transaction.atomic():
+                services.hits_sync([match.pk])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    decider = threading.Thread(target=decide)
+    decider.start()
+    assert decided.wait(30)
+    syncer = threading.Thread(target=sync)
+    syncer.start()
+    _wait(lock_waiters, 30, 0.05)  # the sync waits for the decision's commit
+    release.set()
+    decider.join(30)
+    syncer.join(30)
+    assert not errors and not decider.is_alive() and not syncer.is_alive()
+    assert list(DeconflictionHit.objects.values_list("archived", flat=True)) == [True, True]

@@ -243,18 +243,25 @@ def _auto_confirmed(rows: list[tuple[Any, ...]], records: Mapping[Any, Mapping[s
 # withdrawn, not rejected, both records live, and neither a watchlist's entry (reference data, which screening
 # handles). A side that does not hold it withdraws the hit it had (`archived`) and makes none; the same side holding
 # it again brings its hit back. Only a change of state or score writes a row, so syncing again changes nothing.
+# The matches are share-locked (in order) and read as they are once locked: a sync that meets a decision not yet
+# committed waits for it, and never writes back what the match was before it.
 _SYNC_HITS = """
-    WITH sides AS (
+    WITH matches AS (
+        SELECT m.id, m.left_id, m.right_id, m.left_agency_id, m.right_agency_id, m.score, m.status, m.archived
+        FROM xref_match m
+        WHERE m.id = ANY(%(ids)s::uuid[]) AND m.left_agency_id <> m.right_agency_id
+        ORDER BY m.id
+        FOR SHARE
+    ), sides AS (
         SELECT m.id AS match_id, s.agency_id, s.entity_id, s.other_agency_id, m.score,
                NOT (m.archived OR m.status = 'rejected' OR l.archived OR r.archived
                     OR cardinality(l.lists) > 0 OR cardinality(r.lists) > 0) AS holds
-        FROM xref_match m
+        FROM matches m
         JOIN entities_entity l ON l.id = m.left_id
         JOIN entities_entity r ON r.id = m.right_id
         CROSS JOIN LATERAL (VALUES (m.left_agency_id, m.left_id, m.right_agency_id),
                                    (m.right_agency_id, m.right_id, m.left_agency_id))
              AS s(agency_id, entity_id, other_agency_id)
-        WHERE m.id = ANY(%(ids)s::uuid[]) AND m.left_agency_id <> m.right_agency_id
     )
     INSERT INTO xref_deconflictionhit AS h (id, created_at, updated_at, version, archived, agency_id, match_id,
                                             entity_id, other_agency_id, score)
