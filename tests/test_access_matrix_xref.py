@@ -182,9 +182,9 @@ def build_stage() -> XrefStage:
         ends = (record(left, f"Matrix {relation} Zhang Wei"), record(right, f"Matrix {relation} Wei Zhang"))
         stage.ends[relation] = ends
         stage.matches[relation] = factories.match(*ends, score=0.9)
-    withdrawn = factories.match(record("own", "Matrix withdrawn Li Na"),
-                                record("other_agency", "Matrix withdrawn Na Li"))
-    services.hits_sync([match.pk for match in (*stage.matches.values(), withdrawn)])
+    withdrawn = factories.hits(record("own", "Matrix withdrawn Li Na"),
+                               record("other_agency", "Matrix withdrawn Na Li"))
+    services.hits_sync([match.pk for match in stage.matches.values()])
     Match.objects.filter(pk=withdrawn.pk).update(status="rejected")
     services.hits_sync([withdrawn.pk])
     across = {**stage.matches, "across_withdrawn": withdrawn}

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
-from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Agency
 from entities import services as entity_services
@@ -23,7 +22,6 @@ from xref import services
 from xref.models import DeconflictionHit, Match
 
 from . import factories
-from .test_resources import assert_constant_queries
 from .test_xref_worker import _wait
 
 pytestmark = pytest.mark.django_db
@@ -261,35 +259,6 @@ def test_filters_q_and_ordering(world, callers):
 def test_a_bad_filter_value_is_a_400_naming_it(world, duplicate, callers, param, value):
     response = callers["a"].get(HITS, {param: value})
     assert response.status_code == 400 and list(response.json()) == [param]
-
-
-def many_hits(world, count: int) -> None:
-    """`count` of SSB's records, each matched to one of another agency of its own (each row its own relations)."""
-    matches = []
-    for i in range(count):
-        theirs = factories.agency(f"X{i:02d}", f"Bureau {i}")
-        matches.append(factories.match(factories.person(world.a, f"Ours {i}"), factories.person(theirs, f"Theirs {i}")))
-    services.hits_sync([match.pk for match in matches])
-
-
-def test_the_list_takes_a_constant_number_of_queries(world, callers):
-    many_hits(world, 22)
-    assert_constant_queries(callers["a"], HITS)
-
-
-def test_the_admin_changelist_takes_a_constant_number_of_queries(world):
-    client = factories.admin_client(factories.user(world.a, "supervisor", world.a1))
-
-    def queries() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            assert client.get(ADMIN).status_code == 200
-        return len(captured)
-
-    many_hits(world, 2)
-    client.get(ADMIN)  # warm-up
-    few = queries()
-    many_hits(world, 12)
-    assert queries() == few
 
 
 # --- nothing of the other agency's record, through any door ---------------------------------------------------
