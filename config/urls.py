@@ -18,8 +18,7 @@ class ApiRoot(APIRootView):
         "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
         "graph": "graph", "imports": "import-list", "xref/runs": "xref-run-list",
         "xref/matches": "xref-match-list", "xref/hits": "xref-hit-list", "watchlists": "watchlist-list",
-        "alerts": "alert-list",
-        "audit": "audit-list",
+        "alerts": "alert-list", "audit": "audit-list",
     }
 
 
