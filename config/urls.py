@@ -17,8 +17,8 @@ class ApiRoot(APIRootView):
         "links": "link-list", "shipments": "shipment-list", "licences": "licence-list",
         "commodities": "commodity-list", "prosecutions": "prosecution-list", "search": "search",
         "graph": "graph", "imports": "import-list", "xref/runs": "xref-run-list",
-        "xref/matches": "xref-match-list", "watchlists": "watchlist-list", "alerts": "alert-list",
-        "audit": "audit-list",
+        "xref/matches": "xref-match-list", "xref/hits": "xref-hit-list", "watchlists": "watchlist-list",
+        "alerts": "alert-list", "audit": "audit-list",
     }
 
 

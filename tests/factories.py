@@ -162,6 +162,16 @@ def confirmed(left: Any, right: Any, by: User | None = None, **extra: Any) -> An
     return obj
 
 
+def hits(mine: Any, theirs: Any, score: float = 0.9, **extra: Any) -> Any:
+    """A match between records of two agencies and its deconfliction hit on each side, as cross-referencing makes
+    them (`xref.services.hits_sync`); returns the match."""
+    from xref.services import hits_sync
+
+    obj = match(mine, theirs, score=score, **extra)
+    hits_sync([obj.pk])
+    return obj
+
+
 def run(agency_obj: Agency, by: User | None = None, **extra: Any) -> Any:
     from xref.models import XrefRun
 

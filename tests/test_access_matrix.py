@@ -22,6 +22,7 @@ a savepoint of it (pytest-django's `db`), so no test's writes reach another.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -323,6 +324,18 @@ def listed_ids(response) -> set[str]:
     body = response.json()
     assert body["next"] is None, "the list outgrew one page; raise page_size"
     return {item["id"] for item in body["results"]}
+
+
+def check_listed(stage: Stage, caller: str, url: str, objects: dict[str, Any], shown: Callable[[str], bool]) -> None:
+    """The whole list at `url`, unfiltered: each of `objects` (by relation) is in it exactly when `shown(relation)`;
+    anonymous is 401."""
+    response = stage.client(caller).get(url, {"page_size": 500})
+    if caller == "anonymous":
+        assert response.status_code == 401
+        return
+    ids = listed_ids(response)
+    assert {relation: str(obj.pk) in ids for relation, obj in objects.items()} == {
+        relation: shown(relation) for relation in objects}
 
 
 # --- the matrix: caller x relation x operation ---------------------------------------------

@@ -5,7 +5,9 @@ Each cell is one test; its expected outcome is read off the tables below, meant 
 API.md § Access:
 
 - caller x a match's relation to the caller x operation (retrieve, decide), and list membership per caller;
-- caller x starting a run; caller x a run's agency (retrieve, list membership).
+- caller x starting a run; caller x a run's agency (retrieve, list membership);
+- caller x a deconfliction hit's relation to the caller x operation (retrieve, list membership, and the writes
+  the read-only resource refuses).
 
 The general rules are tests/test_access_matrix.py's: anonymous → 401; an object the caller does not see → 404
 (never 403) and absent from lists; an object the caller sees but may not change this way → 403, changing nothing;
@@ -17,17 +19,30 @@ The data is built once per module inside a transaction rolled back at the end; e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from audit.models import AuditEvent
-from xref.models import Match, XrefRun
+from xref import services
+from xref.models import DeconflictionHit, Match, XrefRun
 
 from . import factories
 from .stages import built_once
-from .test_access_matrix import CALLERS, INVESTIGATORS, RELATIONS, ROLES, N, Stage, Y, base_stage, listed_ids
+from .test_access_matrix import (
+    CALLERS,
+    INVESTIGATORS,
+    RELATIONS,
+    ROLES,
+    N,
+    Stage,
+    Y,
+    base_stage,
+    check_listed,
+    listed_ids,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +99,43 @@ RUN_STARTERS = ANALYSTS  # policy "xref.run": analysts and up
 RUN_RELATIONS = {"own": Y, "other_agency": N}
 
 
+# --- deconfliction hits: how each stands to the caller ------------------------------------------------------------
+# A hit is one side of a match across agencies (MATCH_RELATIONS' across_hidden and across_shared, and one more
+# pair withdrawn by a rejection): SSB's side names SSB's record, ASB's side ASB's.
+#   relation:                (match, side)
+HIT_RELATIONS: dict[str, tuple[str, str]] = {
+    "own":                   ("across_hidden", "own"),
+    "own_shared":            ("across_shared", "own"),  # the other side's record is seen through a shared case
+    "other_agency":          ("across_hidden", "other"),
+    # reading: "nothing of the other agency's record": its side's hit stays its own even where a case shared with
+    # the caller shows that record.
+    "other_agency_shared":   ("across_shared", "other"),
+    # DESIGN.md: a hit "withdrawn when a record is archived or a decision rejects the pair": shown to nobody.
+    "own_withdrawn":         ("across_withdrawn", "own"),
+    "other_withdrawn":       ("across_withdrawn", "other"),
+}
+# API.md § Cross-referencing: `GET /xref/hits/`, each agency its own (an agency record, never through a share).
+#                        viewer analyst investigator supervisor auditor agency_admin superuser
+HIT_SEES: dict[str, tuple[bool, ...]] = {
+    "own":                   (Y,    Y,      Y,           Y,         Y,      Y,           Y),
+    "own_shared":            (Y,    Y,      Y,           Y,         Y,      Y,           Y),
+    "other_agency":          (N,    N,      N,           N,         N,      N,           Y),
+    "other_agency_shared":   (N,    N,      N,           N,         N,      N,           Y),
+    "own_withdrawn":         (N,    N,      N,           N,         N,      N,           N),
+    "other_withdrawn":       (N,    N,      N,           N,         N,      N,           N),
+}
+# Read-only: no user writes a hit (cross-referencing makes them). Each write: method, whether on the detail.
+HIT_WRITES = {"create": ("post", False), "update": ("patch", True), "archive": ("delete", True)}
+
+
+def hit_expected(caller: str, relation: str, op: str) -> int:
+    if caller == "anonymous":
+        return 401
+    if op in HIT_WRITES:
+        return 405  # refused before any lookup: the answer is the same for a hit the caller does not see
+    return 200 if HIT_SEES[relation][(*ROLES, "superuser").index(caller)] else 404
+
+
 def match_expected(caller: str, relation: str, op: str) -> int:
     success = MATCH_RULES[op][2]
     if caller == "anonymous":
@@ -111,6 +163,7 @@ class XrefStage(Stage):
     matches: dict[str, Match] = field(default_factory=dict)
     ends: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # a match's records, as MATCH_RELATIONS names them
     runs: dict[str, XrefRun] = field(default_factory=dict)
+    hits: dict[str, DeconflictionHit] = field(default_factory=dict)
 
 
 def build_stage() -> XrefStage:
@@ -129,6 +182,15 @@ def build_stage() -> XrefStage:
         ends = (record(left, f"Matrix {relation} Zhang Wei"), record(right, f"Matrix {relation} Wei Zhang"))
         stage.ends[relation] = ends
         stage.matches[relation] = factories.match(*ends, score=0.9)
+    withdrawn = factories.hits(record("own", "Matrix withdrawn Li Na"),
+                               record("other_agency", "Matrix withdrawn Na Li"))
+    services.hits_sync([match.pk for match in stage.matches.values()])
+    Match.objects.filter(pk=withdrawn.pk).update(status="rejected")
+    services.hits_sync([withdrawn.pk])
+    across = {**stage.matches, "across_withdrawn": withdrawn}
+    for relation, (match_relation, side) in HIT_RELATIONS.items():
+        agency = stage.agencies["a" if side == "own" else "b"]
+        stage.hits[relation] = DeconflictionHit.objects.get(match=across[match_relation], agency=agency)
     stage.runs["own"] = factories.run(stage.agencies["a"], stage.users["sup-ssb"])
     stage.runs["other_agency"] = factories.run(stage.agencies["b"], stage.users["sup-asb"])
     return stage
@@ -177,16 +239,21 @@ def test_match_matrix(stage, caller, relation, op):
         assert fingerprint(match) == before, "a refused decision changed something"
 
 
+# The lists of the matrix's objects: url, the stage's objects by relation, the expected answer to retrieving one.
+LISTS: dict[str, tuple[str, str, Callable[[str, str, str], int]]] = {
+    "matches": ("/api/v1/xref/matches/", "matches", match_expected),
+    "hits": ("/api/v1/xref/hits/", "hits", hit_expected),
+}
+
+
+@pytest.mark.parametrize("resource", LISTS)
 @pytest.mark.parametrize("caller", CALLERS)
-def test_match_list(stage, caller):
-    """The whole list, unfiltered: each of the matrix's matches is in it exactly when the caller sees it."""
-    response = stage.client(caller).get("/api/v1/xref/matches/", {"page_size": 500})
-    if caller == "anonymous":
-        assert response.status_code == 401
-        return
-    ids = listed_ids(response)
-    listed = {relation: str(match.pk) in ids for relation, match in stage.matches.items()}
-    assert listed == {relation: match_expected(caller, relation, "retrieve") == 200 for relation in MATCH_RELATIONS}
+def test_list(stage, caller, resource):
+    """The whole list, unfiltered: each of the matrix's matches (or hits) is in it exactly when the caller may
+    retrieve it."""
+    url, objects, expected = LISTS[resource]
+    check_listed(stage, caller, url, getattr(stage, objects),
+                 lambda relation: expected(caller, relation, "retrieve") == 200)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -257,3 +324,56 @@ def test_run_matrix(stage, caller, relation):
         assert listing.status_code == 401
     else:
         assert (str(run.pk) in listed_ids(listing)) is (want == 200)
+
+
+# --- deconfliction hits ------------------------------------------------------------------------------------------
+
+HIT_MATRIX = [pytest.param(caller, relation, op, id=f"{caller}-{relation}-{op}")
+              for caller in CALLERS for relation in HIT_RELATIONS for op in ("retrieve", *HIT_WRITES)]
+
+
+def test_the_stage_has_hits_only_for_matches_across_agencies(stage):
+    within = [match.pk for relation, match in stage.matches.items() if not relation.startswith("across")]
+    assert not DeconflictionHit.objects.filter(match__in=within).exists()
+    assert DeconflictionHit.objects.filter(archived=True).count() == 2
+
+
+@pytest.mark.parametrize(("caller", "relation", "op"), HIT_MATRIX)
+def test_hit_matrix(stage, caller, relation, op):
+    hit = stage.hits[relation]
+    want = hit_expected(caller, relation, op)
+    before = list(DeconflictionHit.objects.order_by("pk").values_list("pk", "version", "archived", "score"))
+    client = stage.client(caller)
+    url = f"/api/v1/xref/hits/{hit.pk}/"
+    if op == "retrieve":
+        response = client.get(url)
+    else:
+        method, on_detail = HIT_WRITES[op]
+        response = getattr(client, method)(url if on_detail else "/api/v1/xref/hits/",
+                                           {"entity": {"type": "person", "id": str(hit.entity_id)}, "score": 0.1},
+                                           format="json")
+    assert response.status_code == want, (response.status_code, response.content[:300])
+    if want >= 400:
+        assert "detail" in response.json()
+    if want == 200:
+        body = response.json()
+        assert body["id"] == str(hit.pk) and body["entity"]["id"] == str(hit.entity_id)
+    assert list(DeconflictionHit.objects.order_by("pk").values_list("pk", "version", "archived", "score")) == before
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_hit_list_by_entity(stage, caller):
+    """Filtering by either record of a hit's match: only the caller's own record finds the caller's hit; the other
+    agency's record finds nothing (an empty list, not a count), even where a shared case shows that record."""
+    client = stage.client(caller)
+    for relation, hit in stage.hits.items():
+        match = hit.match
+        for entity in (match.left_id, match.right_id):
+            response = client.get("/api/v1/xref/hits/", {"entity": str(entity)})
+            if caller == "anonymous":
+                assert response.status_code == 401
+                continue
+            shown = entity == hit.entity_id and hit_expected(caller, relation, "retrieve") == 200
+            assert (str(hit.pk) in listed_ids(response)) is shown
+            if caller != "superuser" and entity != hit.entity_id and hit.agency_id == stage.agencies["a"].pk:
+                assert response.json()["count"] == 0

@@ -438,6 +438,8 @@ def test_link_kind_rules_and_archiving_in_admin(world, staff_client):
     ("/admin/alerts/alert/", lambda w, i: factories.alert(
         factories.shipment(w.a) if i % 2 else factories.organization(w.a), case=factories.case(w.a, w.a1),
         related=({"type": "person", "id": str(factories.person(w.a).pk), "label": f"Kin {i}"},))),
+    ("/admin/xref/deconflictionhit/", lambda w, i: factories.hits(
+        factories.person(w.a), factories.person(factories.agency(f"X{i:02d}")))),
 ])
 def test_changelists_take_a_constant_number_of_queries(world, staff_client, media, url, make):
     world.user = factories.user(world.a, "supervisor", world.a1)

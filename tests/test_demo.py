@@ -13,7 +13,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from accounts.models import User
+from accounts.models import Agency, User
 from audit.models import AuditEvent, ChainHead
 from audit.services import verify_chain
 from cases.commodities import seed_commodities
@@ -271,6 +271,24 @@ def test_a_second_group_in_another_agency(demo, client_for):
     ssb_inv = client_for(User.objects.get(username="demo-investigator"))
     assert ssb_inv.get(f"/api/v1/cases/{case.pk}/").status_code == 404
     assert demo_case(GALLIUM_PORT).shipments.get().transit_countries == ["VN"]
+
+
+def test_the_two_agencies_each_see_a_deconfliction_hit_on_silver_peak(demo, client_for):
+    """After a cross-referencing pass, SSB and ASB each hold a hit on their own record of Silver Peak Resources
+    (the shell company of SSB's antimony ring, consignee in ASB's gallium seizure), naming the other agency."""
+    call_command("xref", "--sync", stdout=StringIO())
+    agencies = {code: Agency.objects.get(code=code) for code in ("SSB", "ASB")}
+    spelling = {"SSB": "Silver Peak Resources Pte. Ltd.", "ASB": "Silver Peak Resources Pte Ltd"}
+    for code, theirs in (("SSB", "ASB"), ("ASB", "SSB")):
+        api = client_for(User.objects.get(username=f"{'demo' if code == 'SSB' else 'asb'}-analyst"))
+        response = api.get("/api/v1/xref/hits/", {"q": "silver peak"})
+        assert response.status_code == 200
+        (hit,) = response.json()["results"]
+        own = Organization.objects.get(agency__code=code, source="demo", source_id="silver-peak-sg")
+        assert hit["entity"] == {"type": "organization", "id": str(own.pk), "name": spelling[code]}
+        other = agencies[theirs]
+        assert hit["other_agency"] == {"code": theirs, "name": other.name, "contact": other.contact}
+        assert hit["score"] >= 0.9
 
 
 def test_background_shipments(demo):

@@ -492,6 +492,8 @@ def build_world() -> World:
         factories.match(factories.person(agencies["a"]), factories.person(agencies["a"]), score=0.5 + n / 100,
                         status="rejected", decided_by=own_user(w, "a"))
         factories.run(agencies["a"], own_user(w, "a"), case=own_case(w, "a"))
+    for n in range(ROWS):  # deconfliction: each of SSB's hits on a record of its own, matched in an agency of its own
+        factories.hits(factories.person(agencies["a"]), factories.person(factories.agency(f"X{n:02d}")))
     return w
 
 
@@ -502,8 +504,9 @@ def stage(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 # Lists that are not a resource above, each with the URL of one holding 21+ rows of distinct relations: the
-# audit trail (the evidence above writes its events), the import jobs and cross-referencing's matches and runs (built
-# above, each by its own user) and the timeline of the case holding the notes (each by its own author).
+# audit trail (the evidence above writes its events), the import jobs and cross-referencing's matches, runs and
+# hits (built above, each by its own user, or on records of its own) and the timeline of the case holding the
+# notes (each by its own author).
 def _watchlists(w) -> str:
     """Lists made by imports, here made directly: enough of them to fill a page."""
     from watchlists.models import Watchlist
@@ -519,6 +522,7 @@ OTHER_LISTS = {
     "/api/v1/xref/matches/": lambda w: "/api/v1/xref/matches/",
     "/api/v1/xref/runs/": lambda w: "/api/v1/xref/runs/",
     "/api/v1/watchlists/": _watchlists,
+    "/api/v1/xref/hits/": lambda w: "/api/v1/xref/hits/",
     "/api/v1/cases/{}/timeline/": lambda w: f"/api/v1/cases/{w.objects['notes']['parent']['a'].pk}/timeline/",
 }
 

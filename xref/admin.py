@@ -1,4 +1,5 @@
-"""Cross-referencing in the admin: matches with their explanation, decided one by one or in bulk, and the runs.
+"""Cross-referencing in the admin: matches with their explanation, decided one by one or in bulk, the runs, and the
+deconfliction hits (read-only).
 
 Every decision goes through `xref.services.match_decide`, as through the API (identity clusters follow, the
 decision is audited); the rows and who may decide them come from `core.policy`.
@@ -19,7 +20,7 @@ from core.admin import PolicyAdminMixin, ServiceAdmin, ServiceForm
 from core.rules import RuleViolation, StateConflict
 
 from . import rules, services
-from .models import Match, MatchStatus, XrefRun
+from .models import DeconflictionHit, Match, MatchStatus, XrefRun
 
 EXPLANATION_SHOWN = 160  # characters of an explanation in the list
 
@@ -151,6 +152,52 @@ class XrefRunAdmin(PolicyAdminMixin, admin.ModelAdmin):
     @admin.display(description="progress")
     def progress_shown(self, obj: XrefRun) -> str:
         return f"{100 * obj.progress:.0f}% ({obj.parts_done}/{obj.parts} parts)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class WithdrawnFilter(admin.BooleanFieldListFilter):
+    """`archived`, as a hit's withdrawal is called."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "withdrawn"
+
+
+HIT_FIELDS = ("entity", "other_agency", "contact", "score_shown", "withdrawn", "agency", "created_at", "updated_at")
+
+
+@admin.register(DeconflictionHit)
+class DeconflictionHitAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    """Another agency holds a record matching one of the agency's: whom to call. Cross-referencing makes,
+    refreshes and withdraws hits; here they are read. The match behind a hit is never shown (it names the other
+    agency's record)."""
+
+    list_display = ("entity", "other_agency", "contact", "score_shown", "withdrawn", "created_at", "agency")
+    list_filter = (("agency", admin.RelatedOnlyFieldListFilter), ("other_agency", admin.RelatedOnlyFieldListFilter),
+                   ScoreFilter, ("archived", WithdrawnFilter))
+    list_select_related = ("entity", "other_agency", "agency")
+    search_fields = ("entity__name",)
+    ordering = ("-created_at", "id")
+    list_per_page = 50
+    fields = HIT_FIELDS
+    readonly_fields = HIT_FIELDS
+
+    @admin.display(description="score", ordering="score")
+    def score_shown(self, obj: DeconflictionHit) -> str:
+        return f"{obj.score:.2f}"
+
+    @admin.display(description="withdrawn", boolean=True, ordering="archived")
+    def withdrawn(self, obj: DeconflictionHit) -> bool:
+        return obj.archived
+
+    @admin.display(description="whom to call")
+    def contact(self, obj: DeconflictionHit) -> str:
+        return obj.other_agency.contact
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -1,4 +1,4 @@
-"""Filters of cross-referencing's lists (API.md § Cross-referencing): matches and runs."""
+"""Filters of cross-referencing's lists (API.md § Cross-referencing): matches, runs and deconfliction hits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from core import policy
 from core.api.filters import BaseFilterSet
 from entities.models import EntityType
 
-from .models import Match, MatchStatus, RunStatus, XrefRun
+from .models import DeconflictionHit, Match, MatchStatus, RunStatus, XrefRun
 
 
 class MatchFilterSet(BaseFilterSet):
@@ -47,3 +47,26 @@ class RunFilterSet(BaseFilterSet):
     class Meta:
         model = XrefRun
         fields: list[str] = []
+
+
+class HitFilterSet(BaseFilterSet):
+    """Over the caller's own hits only: every filter names the caller's records or the other agency, never the
+    other agency's record (the hit does not hold it)."""
+
+    q_fields = ("entity__name",)
+
+    entity = filters.UUIDFilter(field_name="entity_id", label="Your record's id")
+    min_score = filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score at least this (0-1)")
+    other_agency = filters.CharFilter(method="filter_other_agency",
+                                      label="The other agency's code (several comma-separated: any of them)")
+
+    class Meta:
+        model = DeconflictionHit
+        fields: list[str] = []
+
+    def filter_other_agency(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        query = Q()
+        for code in codes:
+            query |= Q(other_agency__code__iexact=code)
+        return queryset.filter(query) if codes else queryset

@@ -1,4 +1,4 @@
-"""The one write path of cross-referencing's records (matches, decisions, identity clusters, runs).
+"""The one write path of cross-referencing's records (matches, decisions, identity clusters, runs, hits).
 
 Every writer (the workers' tasks, the API's decision and run endpoints, the admin, `manage.py xref`) calls these.
 
@@ -7,6 +7,8 @@ Every writer (the workers' tasks, the API's decision and run endpoints, the admi
 - `run_create`, then `run_start` + `run_part` (the `xref.run` and `xref.run_part` tasks) or `run_sync`: a
   full pass over an agency's records (or a case's parties), split into parts that several workers share.
 - `match_decide`: an analyst's decision; identity clusters follow. `same_as`: the clusters, read.
+- `hits_sync`: the deconfliction hits of matches across agencies, one per side, kept in step with the matches
+  by every write above.
 
 How a scored pair becomes a match (`_upsert`): at or above XREF_PROPOSE_THRESHOLD it becomes, or stays, a
 pending match (one row per ordered pair ever, written with INSERT … ON CONFLICT so that two workers on
@@ -190,6 +192,7 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
             result.changed += _withdraw(cursor, below)
         if confirmed:
             _auto_confirmed(confirmed, records)
+        _hits_sync_pairs(cursor, pairs, records)
     return result
 
 
@@ -234,6 +237,74 @@ def _auto_confirmed(rows: list[tuple[Any, ...]], records: Mapping[Any, Mapping[s
         record_many(prepare_events(by_agency[agency.pk], agency=agency, actor=None))
 
 
+# --- deconfliction hits ----------------------------------------------------------------------------------------
+
+# Each side of a cross-agency match as the hit its agency holds. A side holds its hit while the match stands: not
+# withdrawn, not rejected, both records live, and neither a watchlist's entry (reference data, which screening
+# handles). A side that does not hold it withdraws the hit it had (`archived`) and makes none; the same side holding
+# it again brings its hit back. Only a change of state or score writes a row, so syncing again changes nothing.
+# The matches are share-locked (in order) and read as they are once locked: a sync that meets a decision not yet
+# committed waits for it, and never writes back what the match was before it.
+_SYNC_HITS = """
+    WITH matches AS (
+        SELECT m.id, m.left_id, m.right_id, m.left_agency_id, m.right_agency_id, m.score, m.status, m.archived
+        FROM xref_match m
+        WHERE m.id = ANY(%(ids)s::uuid[]) AND m.left_agency_id <> m.right_agency_id
+        ORDER BY m.id
+        FOR SHARE
+    ), sides AS (
+        SELECT m.id AS match_id, s.agency_id, s.entity_id, s.other_agency_id, m.score,
+               NOT (m.archived OR m.status = 'rejected' OR l.archived OR r.archived
+                    OR cardinality(l.lists) > 0 OR cardinality(r.lists) > 0) AS holds
+        FROM matches m
+        JOIN entities_entity l ON l.id = m.left_id
+        JOIN entities_entity r ON r.id = m.right_id
+        CROSS JOIN LATERAL (VALUES (m.left_agency_id, m.left_id, m.right_agency_id),
+                                   (m.right_agency_id, m.right_id, m.left_agency_id))
+             AS s(agency_id, entity_id, other_agency_id)
+    )
+    INSERT INTO xref_deconflictionhit AS h (id, created_at, updated_at, version, archived, agency_id, match_id,
+                                            entity_id, other_agency_id, score)
+    SELECT gen_random_uuid(), now(), now(), 1, NOT s.holds, s.agency_id, s.match_id, s.entity_id, s.other_agency_id,
+           s.score
+    FROM sides s
+    WHERE s.holds OR EXISTS (SELECT 1 FROM xref_deconflictionhit x
+                             WHERE x.match_id = s.match_id AND x.agency_id = s.agency_id)
+    ORDER BY s.match_id, s.agency_id
+    ON CONFLICT (match_id, agency_id) DO UPDATE SET archived = EXCLUDED.archived, score = EXCLUDED.score,
+                                                    version = h.version + 1, updated_at = now()
+    WHERE h.archived IS DISTINCT FROM EXCLUDED.archived OR h.score IS DISTINCT FROM EXCLUDED.score
+"""
+
+_MATCHES_AMONG = """
+    SELECT m.id FROM unnest(%s::uuid[], %s::uuid[]) AS p(l, r) JOIN xref_match m ON m.left_id = p.l AND m.right_id = p.r
+"""
+
+
+def hits_sync(match_ids: Iterable[Any]) -> int:
+    """Bring the deconfliction hits of these matches in step with them (the rule above `_SYNC_HITS`): create,
+    refresh the score of, withdraw or bring back each side's hit of those across agencies; others are ignored. In
+    bulk and idempotent; every write of matches ends here. Returns how many hits were written."""
+    ids = sorted({_uuid(pk) for pk in match_ids})
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_SYNC_HITS, {"ids": ids})
+        return int(cursor.rowcount)
+
+
+def _hits_sync_pairs(cursor: Any, pairs: Sequence[Pair], records: Mapping[Any, Mapping[str, Any]]) -> None:
+    """`hits_sync` for the matches among scored pairs whose records are of two agencies (`records`: each
+    record's agency), whether or not this scoring changed them, so that a pass also mends hits it finds missing."""
+    across = [pair for pair in pairs if pair[0] in records and pair[1] in records
+              and records[pair[0]]["agency_id"] != records[pair[1]]["agency_id"]]
+    if not across:
+        return
+    lefts, rights = zip(*across, strict=True)
+    cursor.execute(_MATCHES_AMONG, [list(lefts), list(rights)])
+    hits_sync(pk for (pk,) in cursor.fetchall())
+
+
 # --- decisions and identity clusters ----------------------------------------------------------------------------
 
 
@@ -255,6 +326,7 @@ def match_decide(user: Any, match: Match, *, decision: str, note: str = "") -> M
         locked.decided_by = user if getattr(user, "pk", None) else None
         locked.decided_at = timezone.now()
         locked.save()
+        hits_sync([locked.pk])
         if MatchStatus.CONFIRMED in (before["status"], decision) and before["status"] != decision:
             _recluster({locked.left_id, locked.right_id})
         changes = {name: [old, getattr(locked, name)] for name, old in before.items() if old != getattr(locked, name)}

@@ -8,11 +8,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import Agency, User
 from core import policy
 from core.api.fields import EntityRefField
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
-from xref.models import Match, MatchStatus, XrefRun
+from xref.models import DeconflictionHit, Match, MatchStatus, XrefRun
 
 
 class RunCaseField(serializers.PrimaryKeyRelatedField):
@@ -79,3 +79,29 @@ class DecisionSerializer(BaseSerializer):
     class Meta:
         model = Match
         fields = ["decision", "note"]
+
+
+class OtherAgencySerializer(serializers.ModelSerializer):
+    """The agency that holds the matching record: whom to call about it."""
+
+    contact = serializers.CharField(read_only=True, help_text="The desk and phone to call about the hit")
+
+    class Meta:
+        model = Agency
+        fields = ["code", "name", "contact"]
+        read_only_fields = fields
+
+
+class DeconflictionHitSerializer(AgencyOwnedSerializer):
+    """Another agency holds a record matching one of yours: your record, that agency and whom to call there, the
+    score. Nothing of the other agency's record."""
+
+    entity = EntityRefField(read_only=True, help_text="Your own record")
+    other_agency = OtherAgencySerializer(read_only=True)
+    score = serializers.FloatField(read_only=True, min_value=0, max_value=1,
+                                   help_text="The probability that both records are the same, 0-1")
+
+    class Meta:
+        model = DeconflictionHit
+        fields = ["id", "created_at", "updated_at", "version", "agency", "entity", "other_agency", "score"]
+        read_only_fields = fields

@@ -1,5 +1,5 @@
-"""Runs and matches (API.md § Cross-referencing): scoped by `core.policy`; each write is one call of
-`xref.services` (`run_create`, `match_decide`), which checks, audits and leaves the work to the outbox."""
+"""Runs, matches and deconfliction hits (API.md § Cross-referencing): scoped by `core.policy`; each write is one
+call of `xref.services` (`run_create`, `match_decide`), which checks, audits and leaves the work to the outbox."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from core import policy
 from core.api.exceptions import PreconditionFailed
 from core.api.viewsets import ReadOnlyViewSet, etag_for, if_match_ok
 from xref import services
-from xref.filtersets import MatchFilterSet, RunFilterSet
-from xref.models import Match, XrefRun
+from xref.filtersets import HitFilterSet, MatchFilterSet, RunFilterSet
+from xref.models import DeconflictionHit, Match, XrefRun
 
-from .serializers import DecisionSerializer, MatchSerializer, XrefRunSerializer
+from .serializers import DecisionSerializer, DeconflictionHitSerializer, MatchSerializer, XrefRunSerializer
 
 NOT_FOUND = OpenApiResponse(description="No such object, or not visible to you")
 REFUSED = OpenApiResponse(description="Your role may not do this (or the object is another agency's, read-only)")
@@ -96,3 +96,18 @@ class MatchViewSet(ReadOnlyViewSet):
         response = Response(self.get_serializer(decided).data)
         response["ETag"] = etag_for(decided)
         return response
+
+
+class DeconflictionHitViewSet(ReadOnlyViewSet):
+    """Deconfliction: another agency holds a record that matches one of yours. Each hit names your record, the
+    other agency and whom to call there, and the score; nothing of the other agency's record. Made, refreshed and
+    withdrawn by cross-referencing; a withdrawn hit (the match rejected, or a record archived) is not shown."""
+
+    queryset = DeconflictionHit.objects.select_related("agency", "entity", "other_agency")
+    serializer_class = DeconflictionHitSerializer
+    filterset_class = HitFilterSet
+    ordering_fields = ["score", "created_at"]
+    ordering = ["-created_at", "id"]
+
+    def scoped_queryset(self) -> Any:
+        return super().scoped_queryset().filter(archived=False)
