@@ -7,13 +7,12 @@ from typing import Any
 
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 
 from alerts import services
 from alerts.filtersets import AlertFilterSet
 from alerts.models import Alert, Severity
-from core.api.filters import FilterBackend
+from core.api.filters import FilterBackend, StableOrdering
 from core.api.viewsets import BaseModelViewSet
 
 from .serializers import AlertSerializer
@@ -22,7 +21,7 @@ SEVERITY_RANK = Case(*(When(severity=value, then=Value(rank)) for rank, value in
                      default=Value(len(Severity.values)), output_field=IntegerField())
 
 
-class AlertOrdering(OrderingFilter):
+class AlertOrdering(StableOrdering):
     """`ordering=severity` ranks low < medium < high rather than by the words' spelling."""
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> Any:

@@ -122,7 +122,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "core.api.filters.FilterBackend",  # django-filter's, every filterset made strict
-        "rest_framework.filters.OrderingFilter",
+        "core.api.filters.StableOrdering",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",

@@ -29,6 +29,7 @@ from django_filters import filterset
 from django_filters import rest_framework as filters
 from rest_framework import exceptions
 from rest_framework.exceptions import ErrorDetail
+from rest_framework.filters import OrderingFilter
 
 MAX_TEXT = 1000
 MAX_OFFSET = dt.timedelta(hours=14)  # the widest offset in use (UTC+14, Kiribati); UTC-12 is the narrowest west
@@ -187,3 +188,14 @@ class BaseFilterSet(StrictFilterSetMixin, filters.FilterSet):
         for field in self.q_fields:
             query |= Q(**{f"{field}__icontains": value})
         return queryset.filter(query) if self.q_fields else queryset
+
+
+class StableOrdering(OrderingFilter):
+    """DRF's `ordering`, with the primary key as the last key: rows that tie on the fields asked for (two
+    commodities controlled since one date) come in one order on every request, and pages never overlap."""
+
+    def get_ordering(self, request: Any, queryset: QuerySet, view: Any) -> Any:
+        ordering = super().get_ordering(request, queryset, view)
+        if ordering and not any(term.lstrip("-") in ("pk", "id") for term in ordering):
+            return [*ordering, "pk"]
+        return ordering
