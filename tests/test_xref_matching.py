@@ -10,7 +10,7 @@ import pytest
 from entities.models import Entity
 from tests import factories
 from xref import matching
-from xref.matching import features, keys, model, records, score
+from xref.matching import explain, features, keys, model, records, score
 from xref.models import BlockKey, Match, XrefModel
 
 pytestmark = pytest.mark.django_db
@@ -249,6 +249,56 @@ def test_different_names_need_evidence_of_one_party():
     assert trusting.posterior(place)[0] < 0.5
     assert trusting.posterior({**place, "name": (3, 0.85, None)})[0] > 0.5
     assert trusting.posterior({**place, "phone": (2, 1.0, ("+8673112345678", 0.0))})[0] > 0.5
+
+
+def _household(first: str, second: str, **more) -> float:
+    """The default model's score of two persons at one address."""
+    def member(name, **fields):
+        return _profile(name=name, addresses=[{"text": "3212 W. 32nd St, Palm Harbor, FL 60527", "country": "US"}],
+                        **fields)
+
+    a, b = member(first, **more.get("a", {})), member(second, **more.get("b", {}))
+    return model.Params.from_json(None).posterior(features.compare(a, b, CTX))[0]
+
+
+@pytest.mark.parametrize(("a", "b", "relation"), [
+    ("Andy Anderson", "Anna Anderson", features.RELATIVES),
+    ("John Smith", "Patricia Smith", features.RELATIVES),
+    ("Wang Jie", "Wang Wei", features.RELATIVES),
+    ("David Dobbins Jr", "David Dobbins Senior", features.GENERATIONS),
+    ("Morris I Klein", "Morris II Klein", features.GENERATIONS),
+    ("Robert E Smith Sr", "Robert Smith", None),  # one generation named, the other not: no contradiction
+    ("Bob J Smith", "B Smith", None),  # an initial
+    ("Kristen Salinger", "Salenger, Kristin", None),  # spellings
+    ("Anastassia Alexopoulos", "Alexopoulos, Nastassia", None),
+    ("Aliaksandr Vasilieu", "Aleksandr Vasilev", None),  # transliterations
+    ("Anna Petrova", "Boris Ivanov", None),  # no family name shared: merely different names (level 0)
+])
+def test_person_names_of_two_relatives(a, b, relation):
+    assert features.compare_name(_profile(name=a), _profile(name=b), CTX)[2][2] == relation
+
+
+def test_household_members_are_not_one_person():
+    """Relatives share a family name and an address: their names, alike letter by letter ("Andy Anderson",
+    "Anna Anderson"), are not one person's unless what points at one person agrees: a birth date, an identity
+    document, a phone. Two generations of one name ("Jr", "Sr") need an identity document."""
+    assert _household("Andy Anderson", "Anna Anderson") < 0.5
+    assert _household("David Dobbins Jr", "David Dobbins Senior") < 0.5
+    born = {"birth_date": datetime.date(1980, 1, 7)}
+    assert _household("Andy Anderson", "Anna Anderson", a=born, b=born) > 0.5
+    phone = {"phones": ["+17279491300"]}
+    assert _household("Keeley Jones", "Kaylee Jones", a=phone, b=phone) > 0.5
+    passport = {"identifier_numbers": ["10251111"], "identifiers": [{"scheme": "passport", "number": "10251111"}]}
+    assert _household("David Dobbins Jr", "David Dobbins Senior", a=born, b=born) < 0.5
+    assert _household("David Dobbins Jr", "David Dobbins Senior", a=passport, b=passport) > 0.5
+    assert _household("Andy Anderson", "Andy Anderson") > 0.5  # one person's two records
+    assert "given names differ" in matching_explanation("Andy Anderson", "Anna Anderson")
+
+
+def matching_explanation(first: str, second: str) -> str:
+    a, b = _profile(name=first), _profile(name=second)
+    compared = features.compare(a, b, CTX)
+    return explain.explain(compared, model.Params.from_json(None).posterior(compared)[1], a, b, {})
 
 
 # --- scoring, explanation, model -----------------------------------------------------------------

@@ -25,10 +25,10 @@ def _common(share: float) -> str:
 def phrase(feature: str, compared: Compared, a: Profile, b: Profile, labels: dict[Any, str]) -> str:
     level, sim, detail = compared
     if feature == "name":
-        left, right = detail
+        left, right, relation = detail
         if level == 6:
             return f"same name ({left} ↔ {right})" if left != right else f"same name {left}"
-        return f"name {sim:.2f} ({left} ↔ {right})"
+        return f"name {sim:.2f} ({left} ↔ {right}{'; ' + relation if relation else ''})"
     if feature == "birth_date":
         if level == 3:
             return f"same birth date {detail.isoformat()}"

@@ -100,20 +100,73 @@ def token_names(a: tuple[str, ...], b: tuple[str, ...], weight: Callable[[str], 
 
 NAME_LEVELS = 7  # 6 exact, 5 near, 4 one within the other, 3 close, 2 partly, 1 faint, 0 different
 
+# What a person's name may say of two records beside its similarity (the third part of the name's detail).
+RELATIVES = "given names differ"  # a shared family name, and on each side a given name the other lacks
+GENERATIONS = "generations differ"  # "Jr" and "Sr", "I" and "II"
+# A person's generation as names write it. A lone "i" is a generation only beside another one ("Morris I Klein",
+# "Morris II Klein"); elsewhere it is an initial.
+_GENERATION = {"jr": "junior", "junior": "junior", "jnr": "junior", "sr": "senior", "senior": "senior",
+               "snr": "senior", "ii": "2", "2nd": "2", "iii": "3", "3rd": "3", "iv": "4", "4th": "4"}
+
+
+def _generations(tokens: tuple[str, ...], beside: bool) -> set[str]:
+    found = {_GENERATION[t] for t in tokens if t in _GENERATION}
+    if beside and "i" in tokens:
+        found.add("1")
+    return found
+
+
+def person_relation(a: tuple[str, ...], b: tuple[str, ...]) -> str | None:
+    """Whether two persons' names, however alike in letters, name two members of one family: generations that
+    differ, or a family name both hold (a token of one agreeing with a token of the other) beside a given name on
+    each side that is no spelling, initial or short form of any of the other's tokens ("John Smith", "Patricia
+    Smith"; "Andy Anderson", "Anna Anderson"). Not the same person's two spellings ("Bob J Smith", "B Smith")."""
+    ga, gb = _generations(a, False), _generations(b, False)
+    if ga or gb:
+        ga, gb = _generations(a, bool(gb)), _generations(b, bool(ga))
+        if ga and gb and not ga & gb:
+            return GENERATIONS
+    a = tuple(t for t in a if t not in _GENERATION)
+    b = tuple(t for t in b if t not in _GENERATION)
+    best_b = [0.0] * len(b)
+    shared = alone_a = False
+    for ta in a:
+        best = 0.0
+        for j, tb in enumerate(b):
+            s = _token_similarity(ta, tb)
+            best = max(best, s)
+            best_b[j] = max(best_b[j], s)
+        shared |= best >= 0.88 and len(ta) > 1
+        alone_a |= best == 0.0 and _unlike(ta, b)
+    alone_b = any(s == 0.0 and _unlike(t, a) for t, s in zip(b, best_b, strict=True))
+    return RELATIVES if shared and alone_a and alone_b else None
+
+
+def _unlike(token: str, others: tuple[str, ...]) -> bool:
+    """A full token that is no letter-by-letter variant of any of the others ("Aliaksandr", "Aleksandr" are one
+    name's two transliterations; "Marie", "Mark" two names)."""
+    return len(token) > 1 and all(fuzz.ratio(token, other) < 75 for other in others)
+
 
 def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
+    """The names' level and similarity, and the detail (the two names compared, and for persons whether they are
+    two relatives' names: `person_relation`, which the model weighs beside the level: the letters of a family name
+    both hold make "Andy Anderson" and "Anna Anderson" alike letter by letter, though the given names differ)."""
     prefix = a.type[0]
+    person = a.type == "person"
 
     def weight(token: str) -> float:
         return ctx.weight(prefix, token)
 
     best: tuple[int, float] = (-1, 0.0)
-    detail = (a.written[0] if a.written else "", b.written[0] if b.written else "")
+    detail: tuple[str, str, str | None] = (a.written[0] if a.written else "", b.written[0] if b.written else "",
+                                           None)
     for i, ta in enumerate(a.tokens):
         for j, tb in enumerate(b.tokens):
             if not ta or not tb:
                 continue
             sa, sb = a.sorted_forms[i], b.sorted_forms[j]
+            relation = person_relation(ta, tb) if person else None
             if sa == sb or a.joined[i] == b.joined[j]:
                 level, sim = 6, 1.0
             else:
@@ -134,9 +187,9 @@ def compare_name(a: Profile, b: Profile, ctx: Context) -> Compared:
                     level = 1
                 else:
                     level = 0
-            if (level, sim) > best:
+            if (level, sim, relation is None) > (*best, detail[2] is None):
                 best = (level, sim)
-                detail = (a.written[i], b.written[j])
+                detail = (a.written[i], b.written[j], relation)
     if best[0] < 0:
         return None, 0.0, None
     return best[0], round(best[1], 4), detail

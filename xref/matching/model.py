@@ -14,7 +14,13 @@ one party rather than at one place: a shared or near identifier, a shared phone 
 counterpart few records have (`STRONG`). Without one, the score is at most NAME_DIFFERS_CAP, below any sensible
 proposal threshold: an address, a city and a jurisdiction are shared by many parties at once (companies at one
 business address, a building's tenants), and EM, which learns from the candidate pairs themselves, can take such
-a cluster of places for the latent class of matches.
+a cluster of places for the latent class of matches. Evidence the model itself weighs against a match (a phone or
+e-mail so many records hold that it counts for nothing) points at no one.
+
+Relatives: two persons' names that share a family name but each hold a given name the other lacks ("Andy Anderson",
+"Anna Anderson"), or that name two generations ("Jr", "Sr"), are relatives' names however alike their letters
+(`features.person_relation`). A household shares its address and family name, so these are proposed only on what
+points at one person (`ONE_OF_RELATIVES`, `ONE_OF_GENERATIONS`), else capped like different names.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from .features import FEATURES, Compared, features_for
+from .features import FEATURES, GENERATIONS, RELATIVES, Compared, features_for
 
 DECISION_WEIGHT = 10.0  # a decided pair counts as this many EM pairs
 EM_ITERATIONS = 40
@@ -40,6 +46,12 @@ FLOOR = 1e-6  # no m or u is taken as less than this: a level never seen is rare
 NAME_DIFFERS_CAP = 0.2
 # Each feature's lowest level that points at one party: a different name needs one of these to be proposed.
 STRONG = {"identifier": 2, "phone": 2, "email": 2, "related": 2}
+# What points at one person among relatives (`features.RELATIVES`): an identity document, the birth date, or a
+# phone or e-mail the model counts for a match (a value many records hold counts for little). A family shares its
+# family name, its address and its companies; none of those tells its members apart.
+ONE_OF_RELATIVES = {"identifier": 2, "phone": 2, "email": 2, "birth_date": 3}
+# ... and between two generations of one name (`features.GENERATIONS`), who may share their birth year too.
+ONE_OF_GENERATIONS = {"identifier": 2}
 # The exact levels whose u rises with the value's share of records.
 RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}
 
@@ -111,9 +123,13 @@ class Params:
         logit = math.log(self.prior / (1 - self.prior)) + sum(weights.values())
         score = 1.0 if logit > 30 else 1 / (1 + math.exp(-logit))
         name = compared.get("name")
-        if name is not None and name[0] == 0 and not any(
-                (compared[f][0] or 0) >= level for f, level in STRONG.items() if f in compared):
-            score = min(score, NAME_DIFFERS_CAP)
+        if name is not None:
+            relation = name[2][2] if isinstance(name[2], tuple) and len(name[2]) > 2 else None
+            needed = (ONE_OF_GENERATIONS if relation == GENERATIONS else ONE_OF_RELATIVES if relation == RELATIVES
+                      else STRONG if name[0] == 0 else None)
+            if needed is not None and not any((compared[f][0] or 0) >= level and weights[f] > 0
+                                              for f, level in needed.items() if f in compared):
+                score = min(score, NAME_DIFFERS_CAP)
         return score, weights
 
 
