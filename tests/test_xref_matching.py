@@ -4,6 +4,7 @@ levels, the explanation, EM and decisions, relationship evidence."""
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 
 import pytest
 
@@ -351,6 +352,38 @@ def test_em_learns_the_name_feature(agency):
     assert u[0] + u[1] + u[2] > m[0] + m[1] + m[2]
     scored = {(s.left, s.right): s.score for s in matching.score_pairs([_pair(*p) for p in dups + namesakes])}
     assert min(scored[_pair(*p)] for p in dups) > 0.5 > max(scored[_pair(*p)] for p in namesakes)
+
+
+def test_an_organisations_place_and_jurisdiction_count_once():
+    """A company's city lies in its jurisdiction: the same place is one agreement, not two (a person's nationality
+    is no consequence of where they live, and still counts)."""
+    def company(text, kind="organization", **fields):
+        return _profile(name="x", type=kind, addresses=[{"text": text, "country": "RU"}], **fields)
+
+    kazan = company("12 Lenina Street, Kazan", jurisdiction="RU")
+    assert "country" not in features.compare(kazan, company("80 Pushkina Street, Kazan", jurisdiction="RU"), CTX)
+    assert "country" not in features.compare(kazan, company("12 Lenina St, Kazan", jurisdiction="RU"), CTX)
+    assert features.compare(kazan, company("5 Mira Street, Omsk", jurisdiction="RU"), CTX)["country"][0] == 1
+    person = company("12 Lenina Street, Kazan", "person", nationalities=["RU"])
+    assert features.compare(person, company("80 Pushkina Street, Kazan", "person", nationalities=["RU"]),
+                            CTX)["country"][0] == 1
+
+
+def test_em_never_learns_a_closer_name_as_less_evidence():
+    """Candidate pairs hold clusters of one place (a formation agent's address shared by companies of every
+    name): EM must not take such a cluster for the matches, learning a different name as a match's mark."""
+    def pat(**levels) -> model.Pattern:
+        return model.pattern("organization", {f: (level, 0.0, None) for f, level in levels.items()})
+
+    patterns = Counter({pat(name=0, address=4, postcode=2): 600, pat(name=1, address=0, postcode=1): 3000,
+                        pat(name=1, country=0): 4000, pat(name=2, country=1, address=0): 800,
+                        pat(name=6, country=1, phone=2): 30, pat(name=5, country=1, address=4): 30})
+    params = model.em("organization", patterns)
+    ratios = [m / u for m, u in zip(params.m["name"], params.u["name"], strict=True)]
+    assert ratios == sorted(ratios)
+    assert params.posterior({"name": (0, 0.2, None), "address": (4, 1.0, None), "postcode": (2, 1.0, None)}
+                            )[0] < 0.5
+    assert model.monotone([0.5, 0.1, 0.4], [0.4, 0.4, 0.2]) == pytest.approx([0.3, 0.3, 0.4])
 
 
 def test_decisions_move_the_model(agency):

@@ -387,7 +387,11 @@ def features_for(entity_type: str) -> list[Feature]:
 
 
 def compare(a: Profile, b: Profile, ctx: Context) -> dict[str, Compared]:
-    """Every feature of the pair's type: {feature: (level, similarity, detail)}, missing ones left out."""
+    """Every feature of the pair's type: {feature: (level, similarity, detail)}, missing ones left out.
+
+    What one agreement implies is counted once: the same address has the same postcode, and an organisation's
+    address (its street, postcode or city) lies in its jurisdiction. Counted twice, the place of many companies
+    weighs as two independent agreements, and EM can take the pairs of one city for the class of matches."""
     out: dict[str, Compared] = {}
     for f in features_for(a.type):
         if f.name == "postcode" and (out.get("address", (0,))[0] or 0) >= 3:
@@ -395,4 +399,7 @@ def compare(a: Profile, b: Profile, ctx: Context) -> dict[str, Compared]:
         got = f.compare(a, b, ctx)
         if got[0] is not None:
             out[f.name] = got
+    if a.type == "organization" and "country" in out and (
+            (out.get("address", (0,))[0] or 0) >= 3 or (out.get("postcode", (0,))[0] or 0) >= 1):
+        del out["country"]  # the jurisdiction of a place both share
     return out

@@ -4,7 +4,8 @@ log(m/u) over its features (a missing feature adds nothing), and its score the p
 
 The parameters are learned per agency and entity type by EM on the agency's own candidate pairs (unsupervised:
 the matches are the latent class), refined by its decisions: a confirmed pair counts as a known match and a
-rejected one as a known non-match, each weighing DECISION_WEIGHT pairs. With no trained model, `DEFAULTS`.
+rejected one as a known non-match, each weighing DECISION_WEIGHT pairs. With no trained model, `DEFAULTS`. Levels are
+ordinal: EM keeps m/u non-decreasing from a feature's worst level to its best (`monotone`).
 
 Rarity: for an exact shared identifier, phone or email, u is at least the share of records holding that value,
 so a phone every shell company of a mass registration gives says less than a private one.
@@ -210,9 +211,28 @@ def em(entity_type: str, patterns: Counter[Pattern], *, matches: Iterable[Patter
             if f.name not in learnable:
                 continue
             ms, us = sum(m_counts[f.name]), sum(u_counts[f.name])
-            params.m[f.name] = [x / ms for x in m_counts[f.name]]
             params.u[f.name] = [x / us for x in u_counts[f.name]]
+            params.m[f.name] = monotone([x / ms for x in m_counts[f.name]], params.u[f.name])
     return params
+
+
+def monotone(m: list[float], u: list[float]) -> list[float]:
+    """m adjusted so that m/u never falls from a level to a better one (pooling adjacent levels that would, as
+    isotonic regression does): a closer name, a nearer address is never less evidence of one party than a farther
+    one. Without it EM may take a cluster of pairs that agree on a place but not on names (companies at one
+    formation agent's address) for the class of matches, and learn that a different name is a match's mark."""
+    blocks: list[tuple[float, float, int]] = []  # (m, u, levels) of each run of pooled levels, best last
+    for mi, ui in zip(m, u, strict=True):
+        pooled = (mi, ui, 1)
+        while blocks and blocks[-1][0] * pooled[1] > pooled[0] * blocks[-1][1]:
+            pm, pu, n = blocks.pop()
+            pooled = (pm + pooled[0], pu + pooled[1], n + pooled[2])
+        blocks.append(pooled)
+    out: list[float] = []
+    for pooled_m, pooled_u, n in blocks:
+        for level in range(len(out), len(out) + n):
+            out.append(pooled_m * u[level] / pooled_u if pooled_u > 0 else pooled_m / n)
+    return out
 
 
 def _learnable(feats: list[Any], patterns: Counter[Pattern], labelled: int) -> set[str]:
