@@ -259,7 +259,7 @@ def _household(first: str, second: str, **more) -> float:
                         **fields)
 
     a, b = member(first, **more.get("a", {})), member(second, **more.get("b", {}))
-    return model.Params.from_json(None).posterior(features.compare(a, b, CTX))[0]
+    return model.Params.from_json(None, "person").posterior(features.compare(a, b, CTX))[0]
 
 
 @pytest.mark.parametrize(("a", "b", "relation"), [
@@ -292,6 +292,9 @@ def test_household_members_are_not_one_person():
     passport = {"identifier_numbers": ["10251111"], "identifiers": [{"scheme": "passport", "number": "10251111"}]}
     assert _household("David Dobbins Jr", "David Dobbins Senior", a=born, b=born) < 0.5
     assert _household("David Dobbins Jr", "David Dobbins Senior", a=passport, b=passport) > 0.5
+    # Names that differ altogether: the household's phone is no evidence; an identity document is.
+    assert _household("Miruiiya Doin", "Shi Jia", a=phone, b=phone) < 0.5
+    assert _household("Miruiiya Doin", "Shi Jia", a={**phone, **passport}, b={**phone, **passport}) > 0.5
     assert _household("Andy Anderson", "Andy Anderson") > 0.5  # one person's two records
     assert "given names differ" in matching_explanation("Andy Anderson", "Anna Anderson")
 
@@ -299,7 +302,7 @@ def test_household_members_are_not_one_person():
 def matching_explanation(first: str, second: str) -> str:
     a, b = _profile(name=first), _profile(name=second)
     compared = features.compare(a, b, CTX)
-    return explain.explain(compared, model.Params.from_json(None).posterior(compared)[1], a, b, {})
+    return explain.explain(compared, model.Params.from_json(None, "person").posterior(compared)[1], a, b, {})
 
 
 # --- scoring, explanation, model -----------------------------------------------------------------

@@ -21,7 +21,9 @@ e-mail so many records hold that it counts for nothing) points at no one.
 Relatives: two persons' names that share a family name but each hold a given name the other lacks ("Andy Anderson",
 "Anna Anderson"), or that name two generations ("Jr", "Sr"), are relatives' names however alike their letters
 (`features.person_relation`). A household shares its address and family name, so these are proposed only on what
-points at one person (`ONE_OF_RELATIVES`, `ONE_OF_GENERATIONS`), else capped like different names.
+points at one person (`ONE_OF_RELATIVES`; between generations an identity document), else capped like different
+names. A person's name that differs altogether needs an identity document: a household's members share its
+address and phone (`STRONG_PERSON`).
 """
 
 from __future__ import annotations
@@ -47,12 +49,13 @@ FLOOR = 1e-6  # no m or u is taken as less than this: a level never seen is rare
 NAME_DIFFERS_CAP = 0.2
 # Each feature's lowest level that points at one party: a different name needs one of these to be proposed.
 STRONG = {"identifier": 2, "phone": 2, "email": 2, "related": 2}
+# ... of a person: an identity document. A household shares its address and phone (and often an e-mail and a
+# company), so a person named otherwise at the same address with the same phone is another member of it.
+STRONG_PERSON = {"identifier": 2}
 # What points at one person among relatives (`features.RELATIVES`): an identity document, the birth date, or a
 # phone or e-mail the model counts for a match (a value many records hold counts for little). A family shares its
 # family name, its address and its companies; none of those tells its members apart.
 ONE_OF_RELATIVES = {"identifier": 2, "phone": 2, "email": 2, "birth_date": 3}
-# ... and between two generations of one name (`features.GENERATIONS`), who may share their birth year too.
-ONE_OF_GENERATIONS = {"identifier": 2}
 # The exact levels whose u rises with the value's share of records.
 RARITY_LEVELS = {"identifier": 3, "phone": 2, "email": 2}
 
@@ -89,9 +92,10 @@ class Params:
     prior: float
     m: dict[str, list[float]]
     u: dict[str, list[float]]
+    entity_type: str = "organization"
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> Params:
+    def from_json(cls, data: dict[str, Any] | None, entity_type: str = "organization") -> Params:
         data = data or {}
         m = {f: list(v) for f, v in DEFAULTS["m"].items()}
         u = {f: list(v) for f, v in DEFAULTS["u"].items()}
@@ -101,7 +105,7 @@ class Params:
         for name, values in (data.get("u") or {}).items():
             if name in u and len(values) == len(u[name]):
                 u[name] = [float(x) for x in values]
-        return cls(float(data.get("prior", DEFAULTS["prior"])), m, u)
+        return cls(float(data.get("prior", DEFAULTS["prior"])), m, u, entity_type)
 
     def to_json(self) -> dict[str, Any]:
         return {"prior": float(f"{self.prior:.6g}"),
@@ -125,13 +129,23 @@ class Params:
         score = 1.0 if logit > 30 else 1 / (1 + math.exp(-logit))
         name = compared.get("name")
         if name is not None:
-            relation = name[2][2] if isinstance(name[2], tuple) and len(name[2]) > 2 else None
-            needed = (ONE_OF_GENERATIONS if relation == GENERATIONS else ONE_OF_RELATIVES if relation == RELATIVES
-                      else STRONG if name[0] == 0 else None)
+            needed = self._evidence_needed(name)
             if needed is not None and not any((compared[f][0] or 0) >= level and weights[f] > 0
                                               for f, level in needed.items() if f in compared):
                 score = min(score, NAME_DIFFERS_CAP)
         return score, weights
+
+    def _evidence_needed(self, name: Compared) -> dict[str, int] | None:
+        """The evidence of one party a pair with this name comparison needs to score over NAME_DIFFERS_CAP: any
+        of these features at this level or more (None: no cap)."""
+        relation = name[2][2] if isinstance(name[2], tuple) and len(name[2]) > 2 else None
+        if relation == GENERATIONS:  # father and son may share an address, a phone, even a birth date
+            return STRONG_PERSON
+        if relation == RELATIVES:
+            return ONE_OF_RELATIVES
+        if name[0] == 0:
+            return STRONG_PERSON if self.entity_type == "person" else STRONG
+        return None
 
 
 # --- which model ----------------------------------------------------------------------------------
@@ -151,7 +165,7 @@ def params_for(agency_id: Any, entity_type: str) -> Params:
         return cached[1]
     rows = {str(agency): data for agency, data in XrefModel.objects.filter(entity_type=entity_type)
             .filter(Q(agency_id=agency_id) | Q(agency__isnull=True)).values_list("agency_id", "params")}
-    params = Params.from_json(rows.get(str(agency_id)) or rows.get("None"))
+    params = Params.from_json(rows.get(str(agency_id)) or rows.get("None"), entity_type)
     _CACHE[key] = (now, params)
     return params
 
@@ -176,7 +190,7 @@ def em(entity_type: str, patterns: Counter[Pattern], *, matches: Iterable[Patter
     """Estimate prior, m and u from candidate pairs' level patterns (counts), with decided pairs as labelled
     ones. Deterministic: the same patterns give the same model."""
     feats = features_for(entity_type)
-    params = start or Params.from_json(None)
+    params = start or Params.from_json(None, entity_type)
     labelled = [(p, 1.0) for p in matches] + [(p, 0.0) for p in non_matches]
     items = sorted(patterns.items(), key=lambda kv: tuple(-1 if x is None else x for x in kv[0]))
     total = sum(patterns.values())
