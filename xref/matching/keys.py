@@ -78,10 +78,10 @@ def index(entity_ids: Iterable[Any]) -> None:
     if not ids:
         return
     profiles = load(ids)
-    wanted = {(p.id, key): p.agency_id for p in profiles.values() for key in keys(p)}
+    wanted = {(str(p.id), key): str(p.agency_id) for p in profiles.values() for key in keys(p)}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT id, entity_id, agency_id, key FROM xref_blockkey WHERE entity_id = ANY(%s::uuid[])",
-                       [id_array(ids)])
+        cursor.execute("SELECT id, entity_id::text, agency_id::text, key FROM xref_blockkey "
+                       "WHERE entity_id = ANY(%s::uuid[])", [id_array(ids)])
         stale = []
         for row_id, entity_id, agency_id, key in cursor.fetchall():
             if wanted.get((entity_id, key)) == agency_id:
@@ -91,10 +91,10 @@ def index(entity_ids: Iterable[Any]) -> None:
         if stale:
             cursor.execute("DELETE FROM xref_blockkey WHERE id = ANY(%s::bigint[])", [id_array(stale)])
         if wanted:
-            new = sorted(wanted.items(), key=lambda item: (str(item[0][0]), item[0][1]))
+            new = sorted(wanted.items())
             cursor.execute("INSERT INTO xref_blockkey (entity_id, agency_id, key) "
                            "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::varchar[])",
-                           [[str(pk) for (pk, _), _ in new], [str(agency) for _, agency in new],
+                           [id_array(pk for (pk, _), _ in new), id_array(agency for _, agency in new),
                             [key for (_, key), _ in new]])
 
 
