@@ -144,6 +144,47 @@ def test_full_candidates_split_into_disjoint_parts(agency):
     assert _pair(outsider, unrelated) not in whole  # neither side is the agency's
 
 
+def test_indexing_again_writes_only_the_keys_that_changed(agency):
+    p = factories.person(agency, "Lena Moroz", phones=["+74951234567"])
+    _index(p)
+    before = dict(BlockKey.objects.filter(entity=p).values_list("key", "id"))
+    _index(p)
+    assert dict(BlockKey.objects.filter(entity=p).values_list("key", "id")) == before  # the same rows, unwritten
+    Entity.objects.filter(pk=p.pk).update(phones=["+74957654321"])
+    _index(p)
+    after = dict(BlockKey.objects.filter(entity=p).values_list("key", "id"))
+    assert set(after) == (set(before) - {"p:t:+74951234567"}) | {"p:t:+74957654321"}
+    assert {k: v for k, v in after.items() if k in before} == {k: v for k, v in before.items() if k in after}
+
+
+def test_training_takes_whole_parts_until_it_has_enough_pairs(agency, monkeypatch):
+    people = [factories.person(agency, f"Lena {s} {n}") for s in ("Moroz", "Morozova") for n in range(12)]
+    _index(*people)
+    whole = set(matching.full_candidates(agency.pk, 0, 1))
+    groups = score._training_pairs(agency.pk)
+    assert sorted(p for g in groups for p in g) == sorted(whole)  # few pairs: all of them
+    monkeypatch.setattr(score, "TRAIN_PAIRS", len(whole) // 3)
+    groups = score._training_pairs(agency.pk)
+    taken = [p for g in groups for p in g]
+    assert len(taken) == len(set(taken)) == len(whole) // 3 and set(taken) <= whole
+    assert score._training_pairs(agency.pk) == groups  # deterministic
+
+
+def test_pinned_records_score_as_loaded_ones(agency):
+    a = factories.person(agency, "Wei Zhang", birth_date=datetime.date(1975, 3, 2), phones=["+8613800138000"])
+    b = factories.person(agency, "张伟", birth_date=datetime.date(1975, 3, 2), phones=["+8613800138000"])
+    c = factories.person(agency, "Wei Zhang", birth_date=datetime.date(1990, 8, 9))
+    gone = factories.person(agency, "Wei Zhang")
+    _index(a, b, c, gone)
+    Entity.objects.filter(pk=gone.pk).update(archived=True)
+    pairs = [_pair(a, b), _pair(a, c), _pair(b, c), _pair(a, gone)]
+    loaded = matching.score_pairs(pairs)
+    with matching.pinned({pk for pair in pairs for pk in pair}):
+        assert set(matching.profiles([a.pk, gone.pk])) == {a.pk}  # the live ones
+        assert matching.score_pairs(pairs) == loaded
+    assert len(loaded) == 3
+
+
 def test_an_archived_record_has_no_keys(agency):
     p = factories.person(agency, "Gone Away")
     _index(p)

@@ -33,6 +33,7 @@ from uuid import UUID
 
 import networkx as nx
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Value
@@ -71,7 +72,7 @@ def _uuid(value: Any) -> UUID:
 
 def _ordered(a: Any, b: Any) -> Pair:
     a, b = _uuid(a), _uuid(b)
-    return (a, b) if a < b else (b, a)  # UUIDs order as PostgreSQL's uuid does (by their bytes)
+    return (a, b) if a.int < b.int else (b, a)  # UUIDs order as PostgreSQL's uuid does (by their bytes)
 
 
 # --- incremental ------------------------------------------------------------------------------------------------
@@ -147,25 +148,22 @@ class Upserted:
 def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
     """Score `pairs` and write what follows (module docstring), in bulk: one statement for the proposals, one
     for the withdrawals."""
-    pairs = sorted(set(pairs))
+    pairs = sorted(set(pairs), key=matching.pair_order)
     if not pairs:
         return Upserted()
-    from entities.models import Entity
-
     ids = {pk for pair in pairs for pk in pair}
-    records = {row["id"]: row for row in Entity.objects.filter(pk__in=ids).values("id", "agency_id", "type",
-                                                                                   "archived")}
-    live: list[Pair] = []
-    gone: list[Pair] = []
-    for pair in pairs:
-        alive = all(pk in records and not records[pk]["archived"] for pk in pair)
-        (live if alive else gone).append(pair)
+    with matching.pinned(ids):  # each record loaded once, for its liveness and its scoring
+        records = matching.profiles(ids)  # the live ones
+        live: list[Pair] = []
+        gone: list[Pair] = []
+        for pair in pairs:
+            (live if pair[0] in records and pair[1] in records else gone).append(pair)
+        found: dict[Pair, tuple[float, dict[str, Any], str]] = {}
+        for scored in matching.score_pairs(live):
+            score = min(max(float(scored.score), 0.0), 1.0)
+            found[_ordered(scored.left, scored.right)] = (score, dict(scored.features), scored.explanation)
     propose = settings.XREF_PROPOSE_THRESHOLD
     auto = settings.XREF_AUTO_CONFIRM_THRESHOLD
-    found: dict[Pair, tuple[float, dict[str, Any], str]] = {}
-    for scored in matching.score_pairs(live):
-        score = min(max(float(scored.score), 0.0), 1.0)
-        found[_ordered(scored.left, scored.right)] = (score, dict(scored.features), scored.explanation)
     up: dict[str, list[Any]] = {k: [] for k in ("id", "l", "r", "la", "ra", "t", "s", "f", "e", "auto")}
     below: dict[Pair, tuple[float, dict[str, Any], str] | None] = dict.fromkeys(gone)
     for pair in live:
@@ -174,7 +172,7 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
         score, features, explanation = found[pair]
         left, right = records[pair[0]], records[pair[1]]
         if score >= propose:
-            for key, value in zip(up, (uuid.uuid4(), *pair, left["agency_id"], right["agency_id"], left["type"],
+            for key, value in zip(up, (uuid.uuid4(), *pair, left.agency_id, right.agency_id, left.type,
                                        score, json.dumps(features, sort_keys=True), explanation,
                                        auto is not None and score >= auto), strict=True):
                 up[key].append(value)
@@ -221,14 +219,14 @@ def _withdraw(cursor: Any, below: dict[Pair, tuple[float, dict[str, Any], str] |
     return int(cursor.rowcount)
 
 
-def _auto_confirmed(rows: list[tuple[Any, ...]], records: Mapping[Any, Mapping[str, Any]]) -> None:
+def _auto_confirmed(rows: list[tuple[Any, ...]], records: Mapping[Any, Any]) -> None:
     """Matches the system confirmed by their score: their clusters join, and each is audited as a decision."""
     _recluster({pk for row in rows for pk in (row[1], row[2])})
     from accounts.models import Agency
 
     by_agency: dict[Any, list[dict[str, Any]]] = {}
     for match_id, left_id, *_ in rows:
-        by_agency.setdefault(records[left_id]["agency_id"], []).append(
+        by_agency.setdefault(records[left_id].agency_id, []).append(
             {"action": "decision", "object_type": "match", "object_id": str(match_id), "case_id": None,
              "changes": {"status": [MatchStatus.PENDING, MatchStatus.CONFIRMED], "note": ["", AUTO_NOTE]}})
     from audit.services import prepare_events
@@ -431,6 +429,8 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
                 matching.index(chunk)
         matching.analyze()
         matching.train(run.agency_id)
+        # The keys too common to be blocks, found once for every part (each would scan the whole index for them).
+        cache.set(_common_cache_key(run_id), matching.common_keys(run.agency_id), settings.XREF_RUN_TIME_LIMIT * 4)
         with transaction.atomic():
             run = XrefRun.objects.select_for_update().get(pk=run_id)
             if run.parts or run.status != RunStatus.RUNNING:
@@ -445,6 +445,10 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
         run_fail(run_id, exc)
         raise
     return True
+
+
+def _common_cache_key(run_id: Any) -> str:
+    return f"xref:run:{run_id}:common_keys"
 
 
 def _run_entities(run: XrefRun) -> list[UUID]:
@@ -476,10 +480,13 @@ def run_part(run_id: Any, part: int) -> bool:
     try:
         matching.forget(run.agency_id)  # the run trained its model just now, maybe in another worker process
         candidates = proposed = 0
-        pairs = matching.full_candidates(run.agency_id, part, run.parts, case_id=run.case_id)
-        for chunk in _chunks(pairs, settings.XREF_BATCH):
-            candidates += len(chunk)
-            proposed += _upsert((_ordered(a, b) for a, b in chunk), run=run).proposed
+        found = matching.full_candidates(run.agency_id, part, run.parts, case_id=run.case_id,
+                                         common=cache.get(_common_cache_key(run.pk)))
+        pairs = sorted((_ordered(a, b) for a, b in found), key=matching.pair_order)
+        with matching.pinned({pk for pair in pairs for pk in pair}):  # the part's records, loaded once
+            for chunk in _chunks(pairs, settings.XREF_BATCH):
+                candidates += len(chunk)
+                proposed += _upsert(chunk, run=run).proposed
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_PART_DONE, {"run": run.pk, "part": part, "candidates": candidates, "matches": proposed})
             done = cursor.fetchone()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +26,7 @@ import jellyfish
 from django.conf import settings
 from django.db import connection, transaction
 
-from .records import Profile, load
+from .records import Profile, id_array, load
 
 Pair = tuple[UUID, UUID]
 
@@ -72,25 +72,30 @@ def keys(p: Profile) -> set[str]:
 
 
 def index(entity_ids: Iterable[Any]) -> None:
-    """(Re)write the keys of these entities; an archived or missing entity keeps none."""
+    """(Re)write the keys of these entities; an archived or missing entity keeps none. Only what changed is
+    written: a full pass over records whose keys are as they were (most of them) reads their rows and writes none."""
     ids = [str(i) for i in entity_ids]
     if not ids:
         return
     profiles = load(ids)
-    entity_col: list[str] = []
-    agency_col: list[str] = []
-    key_col: list[str] = []
-    for p in profiles.values():
-        for key in sorted(keys(p)):
-            entity_col.append(str(p.id))
-            agency_col.append(str(p.agency_id))
-            key_col.append(key)
+    wanted = {(str(p.id), key): str(p.agency_id) for p in profiles.values() for key in keys(p)}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM xref_blockkey WHERE entity_id = ANY(%s::uuid[])", [ids])
-        if key_col:
+        cursor.execute("SELECT id, entity_id::text, agency_id::text, key FROM xref_blockkey "
+                       "WHERE entity_id = ANY(%s::uuid[])", [id_array(ids)])
+        stale = []
+        for row_id, entity_id, agency_id, key in cursor.fetchall():
+            if wanted.get((entity_id, key)) == agency_id:
+                del wanted[(entity_id, key)]  # there already (a second row of the same key is stale)
+            else:
+                stale.append(row_id)
+        if stale:
+            cursor.execute("DELETE FROM xref_blockkey WHERE id = ANY(%s::bigint[])", [id_array(stale)])
+        if wanted:
+            new = sorted(wanted.items())
             cursor.execute("INSERT INTO xref_blockkey (entity_id, agency_id, key) "
                            "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::varchar[])",
-                           [entity_col, agency_col, key_col])
+                           [id_array(pk for (pk, _), _ in new), id_array(agency for _, agency in new),
+                            [key for (_, key), _ in new]])
 
 
 # --- caps -----------------------------------------------------------------------------------------
@@ -234,25 +239,37 @@ def _scope(agency_id: Any, case_id: Any) -> tuple[str, list[Any]]:
             [case_id])
 
 
-def full_candidates(agency_id: Any, part: int, parts: int, case_id: Any = None) -> Iterator[Pair]:
-    """One part of a full pass's candidate pairs: those with a record in the scope (the agency's records, or a
-    case's parties), the other side anywhere. Parts split the scope's records by a hash of their id, and a pair
-    of two in-scope records belongs to its smaller id's part, so every pair is in exactly one part."""
-    max_size = block_cap(agency_id)
-    scope, params = _scope(agency_id, case_id)
-    in_scope_other = scope.replace("m.", "b.")
+def common_keys(agency_id: Any) -> list[str]:
+    """The keys too common to be blocks for the agency (held by more records than its block cap, or by more than
+    its share cap of its records): one scan of the index. A full pass finds them once and gives them to each part
+    (`full_candidates`), instead of each part scanning the index again."""
     caps = {prefix: share_cap(agency_id, prefix) for prefix in ("p", "o")}
     with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT key FROM xref_blockkey GROUP BY key
+            HAVING count(*) > %s OR count(*) FILTER (WHERE agency_id = %s)
+                                    > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
+            ORDER BY key
+        """, [block_cap(agency_id), agency_id, caps["p"], caps["o"]])
+        return [key for (key,) in cursor.fetchall()]
+
+
+def full_candidates(agency_id: Any, part: int, parts: int, case_id: Any = None,
+                    common: Sequence[str] | None = None) -> Iterator[Pair]:
+    """One part of a full pass's candidate pairs: those with a record in the scope (the agency's records, or a
+    case's parties), the other side anywhere. Parts split the scope's records by a hash of their id, and a pair
+    of two in-scope records belongs to its smaller id's part, so every pair is in exactly one part. `common`: the
+    agency's `common_keys` when the caller has them (else found here)."""
+    scope, params = _scope(agency_id, case_id)
+    in_scope_other = scope.replace("m.", "b.")
+    if common is None:
+        common = common_keys(agency_id)
+    with connection.cursor() as cursor:
         cursor.execute(f"""
-            WITH common AS (
-                SELECT key FROM xref_blockkey GROUP BY key
-                HAVING count(*) > %s OR count(*) FILTER (WHERE agency_id = %s)
-                                        > CASE WHEN left(key, 1) = 'p' THEN %s ELSE %s END
-            )
             SELECT DISTINCT LEAST(m.entity_id, b.entity_id), GREATEST(m.entity_id, b.entity_id)
             FROM xref_blockkey m JOIN xref_blockkey b ON b.key = m.key AND b.entity_id <> m.entity_id
             WHERE {scope} AND mod(hashtext(m.entity_id::text)::bigint + 2147483648, %s) = %s
-              AND NOT EXISTS (SELECT 1 FROM common c WHERE c.key = m.key)
+              AND m.key <> ALL(%s::varchar[])
               AND (m.entity_id < b.entity_id OR NOT ({in_scope_other}))
-        """, [max_size, agency_id, caps["p"], caps["o"], *params, parts, part, *params])  # noqa: S608
+        """, [*params, parts, part, list(common), *params])  # noqa: S608
         yield from cursor.fetchall()

@@ -2,6 +2,8 @@
 
 Pairs are scored in batches: each batch loads its records (one query), the frequencies of their name tokens and
 contact points (one query, cached a minute), and their relations (two queries); each record is folded once.
+Within `pinned(ids)` (a run's part, a training part, one upsert) those are loaded once for all these records and
+every batch answers from them: a part's tens of thousands of pairs meet the same records again and again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -25,6 +28,7 @@ Pair = tuple[UUID, UUID]
 BATCH = 2000
 COUNTS_TTL = 60.0
 TRAIN_PAIRS = 200_000  # candidate pairs EM looks at, at most (a deterministic sample beyond)
+TRAIN_PARTS = 16  # the full pass's parts training takes its pairs from, one after the other, until it has enough
 
 
 @dataclass
@@ -80,16 +84,71 @@ def context(profiles: dict[Any, records.Profile], *, with_relations: bool = True
     return Context(counts=_key_counts(wanted), totals=_totals(), related=related, labels=labels)
 
 
+@dataclass
+class _Pinned:
+    ids: set[Any]  # every id asked for, live or not
+    profiles: dict[Any, records.Profile]  # the live ones'
+    contexts: dict[bool, Context] = field(default_factory=dict)  # by with_relations, made when first needed
+
+    def context(self, with_relations: bool) -> Context:
+        if with_relations not in self.contexts:
+            self.contexts[with_relations] = context(self.profiles, with_relations=with_relations)
+        return self.contexts[with_relations]
+
+
+_PINNED: list[_Pinned] = []
+
+
+def _uuid(value: Any) -> Any:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+@contextmanager
+def pinned(ids: Iterable[Any]) -> Iterator[None]:
+    """Within the block, the profiles, relations and key counts of these entities are loaded once, here, and
+    `profiles`, `score_pairs` and training answer from them. (Within an enclosing block that holds them all,
+    nothing is loaded again.)"""
+    wanted = {_uuid(i) for i in ids}
+    outer = _PINNED[-1] if _PINNED else None
+    if outer is not None and wanted <= outer.ids:
+        _PINNED.append(outer)
+    else:
+        _PINNED.append(_Pinned(wanted, records.load(wanted)))
+    try:
+        yield
+    finally:
+        _PINNED.pop()
+
+
+def _covering(ids: set[Any]) -> _Pinned | None:
+    top = _PINNED[-1] if _PINNED else None
+    return top if top is not None and ids <= top.ids else None
+
+
+def profiles(ids: Iterable[Any]) -> dict[Any, records.Profile]:
+    """The live (not archived) profiles of these entities: from `pinned` when it holds them, else loaded."""
+    wanted = {_uuid(i) for i in ids}
+    held = _covering(wanted)
+    if held is None:
+        return records.load(wanted)
+    return {pk: held.profiles[pk] for pk in wanted if pk in held.profiles}
+
+
 def compared_batches(pairs: Iterable[Pair], batch: int = BATCH, *, with_relations: bool = True,
                      ) -> Iterator[tuple[Pair, records.Profile, records.Profile, dict[str, Compared], Context]]:
     """(pair, left, right, {feature: compared}, context) for each pair whose records both still exist."""
     chunk: list[Pair] = []
 
     def run(chunk: list[Pair]):
-        profiles = records.load({i for pair in chunk for i in pair})
-        ctx = context(profiles, with_relations=with_relations)
+        ids = {_uuid(i) for pair in chunk for i in pair}
+        held = _covering(ids)
+        if held is not None:
+            profiles, ctx = held.profiles, held.context(with_relations)
+        else:
+            profiles = records.load(ids)
+            ctx = context(profiles, with_relations=with_relations)
         for a, b in chunk:
-            left, right = profiles.get(a), profiles.get(b)
+            left, right = profiles.get(_uuid(a)), profiles.get(_uuid(b))
             if left is None or right is None or left.type != right.type:
                 continue
             yield (a, b), left, right, compare(left, right, ctx), ctx
@@ -128,9 +187,36 @@ def _decided(agency_id: Any) -> list[tuple[Pair, str]]:
     return [((left, right), status) for left, right, status in rows.values_list("left_id", "right_id", "status")]
 
 
+def pair_order(pair: Pair) -> tuple[int, int]:
+    """A sort key of pairs: the order of their UUIDs themselves, compared as ints (sorting UUIDs calls Python for
+    every comparison)."""
+    return _uuid(pair[0]).int, _uuid(pair[1]).int
+
+
+def _training_pairs(agency_id: Any) -> list[list[Pair]]:
+    """The candidate pairs EM learns from, in groups (each group's records are loaded together): the pairs of the
+    first of TRAIN_PARTS parts of a full pass (`keys.full_candidates`) until they number TRAIN_PAIRS, so that a
+    large agency's pairs are never all found, held and sorted; a deterministic sample of TRAIN_PAIRS of those.
+    An agency with TRAIN_PAIRS candidate pairs or fewer trains on them all."""
+    found: list[list[Pair]] = []
+    total = 0
+    common = keys.common_keys(agency_id)
+    for part in range(TRAIN_PARTS):
+        found.append(sorted(keys.full_candidates(agency_id, part, TRAIN_PARTS, common=common), key=pair_order))
+        total += len(found[-1])
+        if total >= TRAIN_PAIRS:
+            break
+    if total <= TRAIN_PAIRS:
+        return found
+    everything = sorted((pair for group in found for pair in group), key=pair_order)
+    chosen = set(random.Random(str(agency_id)).sample(everything, TRAIN_PAIRS))
+    return [[pair for pair in group if pair in chosen] for group in found]
+
+
 def train(agency_id: Any) -> dict[str, Any]:
-    """Estimate the agency's model per entity type by EM on its candidate pairs (a deterministic sample of
-    TRAIN_PAIRS at most), its confirmed and rejected matches as labelled pairs; store it (`XrefModel`).
+    """Estimate the agency's model per entity type by EM on its candidate pairs (TRAIN_PAIRS at most, from the
+    first parts of a full pass: `_training_pairs`), its confirmed and rejected matches as labelled pairs; store it
+    (`XrefModel`).
     The agency's block size cap (`keys.compute_block_cap`) is fixed here too, so that a run's parts and the
     incremental lookups after it block alike. Returns {entity_type: (pairs, decisions)}."""
     from xref.models import XrefModel
@@ -138,12 +224,11 @@ def train(agency_id: Any) -> dict[str, Any]:
     cap = keys.compute_block_cap(agency_id)
     keys.forget_caps(agency_id)
     keys._CAPS[str(agency_id)] = (time.monotonic(), cap)
-    pairs = list(keys.full_candidates(agency_id, 0, 1))
-    if len(pairs) > TRAIN_PAIRS:
-        pairs = random.Random(str(agency_id)).sample(sorted(pairs), TRAIN_PAIRS)
     patterns: dict[str, Counter[model.Pattern]] = {"person": Counter(), "organization": Counter()}
-    for _pair, left, _right, compared, _ctx in compared_batches(pairs):
-        patterns[left.type][model.pattern(left.type, compared)] += 1
+    for pairs in _training_pairs(agency_id):
+        with pinned({i for pair in pairs for i in pair}):
+            for _pair, left, _right, compared, _ctx in compared_batches(pairs):
+                patterns[left.type][model.pattern(left.type, compared)] += 1
     labelled: dict[str, dict[str, list[model.Pattern]]] = {t: {"confirmed": [], "rejected": []} for t in patterns}
     decided = _decided(agency_id)
     for pair, left, _right, compared, _ctx in compared_batches(p for p, _ in decided):
