@@ -36,7 +36,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,7 +48,7 @@ sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != R
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 os.environ.setdefault("DEBUG", "false")
 
-from xref_scale import drop_database, fresh_database, say, wait, workers  # noqa: E402
+from xref_scale import bench_database, drop_database, say, wait, workers  # noqa: E402
 
 AGENCY = "BENCH"
 SOURCE = "bench-alerts"
@@ -74,16 +73,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for each stage")
     args = parser.parse_args()
 
-    database = fresh_database("alerts")
-    os.environ["DATABASE_NAME"] = database
-    os.environ["TASK_QUEUE_PREFIX"] = f"alerts-bench-{uuid.uuid4().hex[:8]}-"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    say(f"database {database}: migrating …")
-    call_command("migrate", verbosity=0)
+    database = bench_database("alerts", "alerts-bench")
     results: dict[str, Any] = {}
     try:
         bench = Bench(args.shipments, results, args.timeout)

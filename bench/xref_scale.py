@@ -71,16 +71,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for each stage")
     args = parser.parse_args()
 
-    database = fresh_database()
-    os.environ["DATABASE_NAME"] = database
-    os.environ["TASK_QUEUE_PREFIX"] = f"xref-scale-{uuid.uuid4().hex[:8]}-"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    say(f"database {database}: migrating …")
-    call_command("migrate", verbosity=0)
+    database = bench_database("xref_scale", "xref-scale")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -122,6 +113,22 @@ def fresh_database(suffix: str = "xref_scale") -> str:
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return database
+
+
+def bench_database(suffix: str, queue_prefix: str) -> str:
+    """A fresh, migrated database of this bench's own (`<DATABASE_URL's name>_<suffix>`), Django set up on it, and
+    queues of its own (`<queue_prefix>-<random>-`) for its workers. Returns the database's name."""
+    database = fresh_database(suffix)
+    os.environ["DATABASE_NAME"] = database
+    os.environ["TASK_QUEUE_PREFIX"] = f"{queue_prefix}-{uuid.uuid4().hex[:8]}-"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    say(f"database {database}: migrating …")
+    call_command("migrate", verbosity=0)
     return database
 
 

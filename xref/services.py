@@ -190,7 +190,7 @@ def _upsert(pairs: Iterable[Pair], *, run: XrefRun | None = None) -> Upserted:
             result.changed += _withdraw(cursor, below)
         if confirmed:
             _auto_confirmed(confirmed, records)
-        _hits_sync_pairs(cursor, pairs, records)
+        _hits_sync_pairs(cursor, pairs)
     return result
 
 
@@ -274,8 +274,9 @@ _SYNC_HITS = """
     WHERE h.archived IS DISTINCT FROM EXCLUDED.archived OR h.score IS DISTINCT FROM EXCLUDED.score
 """
 
-_MATCHES_AMONG = """
+_MATCHES_ACROSS_AMONG = """
     SELECT m.id FROM unnest(%s::uuid[], %s::uuid[]) AS p(l, r) JOIN xref_match m ON m.left_id = p.l AND m.right_id = p.r
+    WHERE m.left_agency_id <> m.right_agency_id
 """
 
 
@@ -291,15 +292,11 @@ def hits_sync(match_ids: Iterable[Any]) -> int:
         return int(cursor.rowcount)
 
 
-def _hits_sync_pairs(cursor: Any, pairs: Sequence[Pair], records: Mapping[Any, Mapping[str, Any]]) -> None:
-    """`hits_sync` for the matches among scored pairs whose records are of two agencies (`records`: each
-    record's agency), whether or not this scoring changed them, so that a pass also mends hits it finds missing."""
-    across = [pair for pair in pairs if pair[0] in records and pair[1] in records
-              and records[pair[0]]["agency_id"] != records[pair[1]]["agency_id"]]
-    if not across:
-        return
-    lefts, rights = zip(*across, strict=True)
-    cursor.execute(_MATCHES_AMONG, [list(lefts), list(rights)])
+def _hits_sync_pairs(cursor: Any, pairs: Sequence[Pair]) -> None:
+    """`hits_sync` for the matches among scored pairs whose records are of two agencies, live or archived, whether
+    or not this scoring changed them, so that a pass also mends hits it finds missing."""
+    lefts, rights = zip(*pairs, strict=True)
+    cursor.execute(_MATCHES_ACROSS_AMONG, [list(lefts), list(rights)])
     hits_sync(pk for (pk,) in cursor.fetchall())
 
 
