@@ -75,6 +75,35 @@ def heartbeat_stale() -> datetime.timedelta:
     return datetime.timedelta(seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
 
 
+def resume_stale() -> list[str]:
+    """Re-enqueue the jobs no worker is on: RUNNING with a heartbeat older than IMPORT_HEARTBEAT_STALE_SECONDS
+    (its worker died; the unacked message only comes back after the broker's visibility timeout) and QUEUED for
+    longer than that (a lost message). Through the outbox, as `job_create` sends a job's run: with the broker away
+    the runs wait for it in the database, none lost. Safe to repeat: the run leaves a finished job, or one with a
+    live heartbeat, as it is. Returns the ids re-enqueued."""
+    now = timezone.now()
+    cutoff = now - heartbeat_stale()
+    # A queued job's heartbeat is when it was last sent: one sent again is not sent again for as long.
+    lost = (models.Q(status=ImportStatus.RUNNING) & (models.Q(heartbeat_at__lt=cutoff)
+                                                       | models.Q(heartbeat_at__isnull=True))
+            | models.Q(status=ImportStatus.QUEUED, created_at__lt=cutoff)
+            & (models.Q(heartbeat_at__lt=cutoff) | models.Q(heartbeat_at__isnull=True)))
+    with transaction.atomic():
+        ids = [str(pk) for pk in ImportJob.objects.select_for_update(skip_locked=True).filter(lost)
+               .order_by("created_at").values_list("pk", flat=True)]
+        ImportJob.objects.filter(pk__in=ids, status=ImportStatus.QUEUED).update(heartbeat_at=now)
+        for job_id in ids:
+            _enqueue_run(job_id)
+    return ids
+
+
+def _enqueue_run(job_id: str) -> None:
+    """The job's run, after the current transaction commits (through the outbox; one unsent row a job)."""
+    from core import outbox
+
+    outbox.enqueue("imports.run", kwargs={"job_id": job_id}, key=job_id)
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -638,12 +667,10 @@ def job_create(*, agency: Any, actor: Any, upload: Any, kind: str, mode: str = I
     sent when the broker returns). `run=False` for a caller that runs the job itself."""
     from pathlib import PurePath
 
-    from core import outbox
-
     with transaction.atomic():
         job = ImportJob(agency=agency, kind=kind, mode=mode, source=default_source(kind, source), created_by=actor)
         job.file.save(PurePath(upload.name or "upload").name, upload, save=False)
         job.save()
         if run:
-            outbox.enqueue("imports.run", kwargs={"job_id": str(job.pk)}, key=str(job.pk))
+            _enqueue_run(str(job.pk))
     return job
