@@ -349,12 +349,17 @@ def _person_duplicate(rng: random.Random, original: _Record) -> tuple[_Record, l
     if isinstance(birth, datetime.date) and rng.random() < 0.08:
         r["birth_date"] = _vary_date(rng, birth)
         variations.append("date")
+    _vary_contacts(rng, r, variations)
+    return r, variations
+
+
+def _vary_contacts(rng: random.Random, r: _Record, variations: list[str]) -> None:
+    """A duplicate's phones written with spaces (a `phone_format` variation) and its addresses reworded, at times."""
     if r.get("phones") and rng.random() < 0.3:
         r["phones"] = [_phone_spaced(p) for p in r["phones"]]
         variations.append("phone_format")
     if r.get("addresses") and rng.random() < 0.3:
         r["addresses"] = [_vary_address(rng, a) for a in r["addresses"]]
-    return r, variations
 
 
 def _vary_person_name(rng: random.Random, r: _Record, variation: str) -> str:
@@ -553,11 +558,7 @@ def _organization_duplicate(rng: random.Random, original: _Record) -> tuple[_Rec
         r["name"] = _changed(r["name"], original["name"])
     r["names"] = []
     variations += _drop_fields(rng, r, ("kind", "incorporated_on", *ORGANIZATION_EVIDENCE), ORGANIZATION_EVIDENCE)
-    if r.get("phones") and rng.random() < 0.3:
-        r["phones"] = [_phone_spaced(p) for p in r["phones"]]
-        variations.append("phone_format")
-    if r.get("addresses") and rng.random() < 0.3:
-        r["addresses"] = [_vary_address(rng, a) for a in r["addresses"]]
+    _vary_contacts(rng, r, variations)
     return r, variations
 
 
