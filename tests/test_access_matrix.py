@@ -149,17 +149,23 @@ OPS: dict[str, tuple[str, str, dict[str, Any] | None, str | None]] = {
 assert OPS.keys() == RULES.keys()
 
 
-def expected_status(caller: str, relation: str, op: str) -> int:
-    success = RULES[op][3]
+def matrix_status(caller: str, sees: tuple[bool, ...], success: int, allowed_roles: Callable[[], object]) -> int:
+    """What the access rules answer `caller`: 401 anonymous; `success` for a superuser; 404 for a role that does
+    not see the object (`sees`, one flag per role of ROLES); else `success` if the role is among `allowed_roles()`
+    (asked only then: a relation no role sees has no access column), 403 if not."""
     if caller == "anonymous":
         return 401
     if caller == "superuser":  # "Superusers see and do everything."
         return success
-    if not SEES[relation][ROLES.index(caller)]:
+    if not sees[ROLES.index(caller)]:
         return 404
-    allowed = RULES[op][ACCESS_COLUMN[ACCESS[relation]]]
-    assert isinstance(allowed, frozenset)  # one of the three role columns, not the status
+    allowed = allowed_roles()
+    assert isinstance(allowed, frozenset)  # one of the role columns of a rules table, not its status
     return success if caller in allowed else 403
+
+
+def expected_status(caller: str, relation: str, op: str) -> int:
+    return matrix_status(caller, SEES[relation], RULES[op][3], lambda: RULES[op][ACCESS_COLUMN[ACCESS[relation]]])
 
 
 # --- clearance x classification ------------------------------------------------------------

@@ -42,6 +42,7 @@ from .test_access_matrix import (
     base_stage,
     check_listed,
     listed_ids,
+    matrix_status,
 )
 
 pytestmark = pytest.mark.django_db
@@ -137,16 +138,8 @@ def hit_expected(caller: str, relation: str, op: str) -> int:
 
 
 def match_expected(caller: str, relation: str, op: str) -> int:
-    success = MATCH_RULES[op][2]
-    if caller == "anonymous":
-        return 401
-    if caller == "superuser":  # "Superusers see and do everything."
-        return success
-    if not MATCH_SEES[relation][ROLES.index(caller)]:
-        return 404
-    allowed = MATCH_RULES[op][MATCH_COLUMN[MATCH_ACCESS[relation]]]
-    assert isinstance(allowed, frozenset)
-    return success if caller in allowed else 403
+    return matrix_status(caller, MATCH_SEES[relation], MATCH_RULES[op][2],
+                         lambda: MATCH_RULES[op][MATCH_COLUMN[MATCH_ACCESS[relation]]])
 
 
 def run_expected(caller: str, relation: str) -> int:
