@@ -275,3 +275,21 @@ IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", defau
 # imports.run's own limits (a job may take long; a resumed one carries on after its last committed batch).
 IMPORT_SOFT_TIME_LIMIT = env.int("IMPORT_SOFT_TIME_LIMIT", default=3 * 3600)
 IMPORT_TIME_LIMIT = env.int("IMPORT_TIME_LIMIT", default=3 * 3600 + 300)
+
+# --- Object storage for uploads (issue 11: docker/, django-storages) ------------------------------------------------
+# (storage settings go here)
+
+
+
+# --- Security of a deployment (issue 11: check --deploy, rate limits on sign-in) -----------------------------------
+# (security settings go here)
+
+
+
+# --- Audit checkpoints (issue 11: signed checkpoints, incremental verification) -------------------------------------
+# (checkpoint settings go here)
+
+
+
+# --- Logs and metrics (issue 11: JSON logs, Prometheus multiprocess, local API docs) -------------------------------
+# (observability settings go here)
