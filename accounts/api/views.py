@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import ApiToken
+from accounts.throttles import SignInRateThrottle
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -25,7 +26,7 @@ class TokenView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AnonRateThrottle]
+    throttle_classes = [AnonRateThrottle, SignInRateThrottle]  # before any password is checked
 
     @extend_schema(request=TokenRequestSerializer, responses={201: TokenResponseSerializer}, auth=[])
     def post(self, request):

@@ -282,7 +282,16 @@ IMPORT_TIME_LIMIT = env.int("IMPORT_TIME_LIMIT", default=3 * 3600 + 300)
 
 
 # --- Security of a deployment (issue 11: check --deploy, rate limits on sign-in) -----------------------------------
-# (security settings go here)
+# Sign-in attempts per client address (AUTH_RATE: "10/minute", "100/hour"), whichever door they come through:
+# POST /api/v1/auth/tokens/, the admin's and the browsable API's login forms share one count, kept in the shared
+# cache so every web process and host counts together. Past it the answer is 429 and no password is checked, so a
+# spray from one address meets 429 long before it can lock other people's accounts (AUTH_LOCKOUT_THRESHOLD). The
+# address is the throttles' (REMOTE_ADDR, or X-Forwarded-For as TRUSTED_PROXY_COUNT says), never one a client wrote.
+AUTH_RATE = env("AUTH_RATE", default="10/minute")
+MIDDLEWARE = [*MIDDLEWARE, "accounts.middleware.SignInRateLimitMiddleware"]
+# Paths (regular expressions, without the leading slash) answered over plain HTTP even with SECURE_SSL_REDIRECT on:
+# container healthchecks and metrics scrapers call them on the container's own loopback (production.py).
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$", r"^readyz$", r"^metrics$"])
 
 
 
