@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class AccountsConfig(AppConfig):
@@ -9,6 +10,9 @@ class AccountsConfig(AppConfig):
         from core import policy
 
         from .models import Agency, Unit, User
+        from .throttles import check_auth_rate
+
+        checks.register(check_auth_rate)
 
         policy.register_account_records(Agency, agency_field="pk")
         policy.register_account_records(Unit, agency_field="agency_id")

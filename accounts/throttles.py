@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
@@ -23,6 +24,17 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'10/minute' -> (10, 60): the number of attempts and the period in seconds (its first letter: s, m, h, d)."""
     number, _, period = rate.partition("/")
     return int(number), PERIODS[period.strip()[:1].lower()]
+
+
+def check_auth_rate(**kwargs: Any) -> list[checks.CheckMessage]:
+    """A rate that does not parse would fail every sign-in: refuse to start instead."""
+    try:
+        limit, _ = parse_rate(settings.AUTH_RATE)
+    except (ValueError, KeyError):
+        limit = 0
+    if limit > 0:
+        return []
+    return [checks.Error(f"AUTH_RATE {settings.AUTH_RATE!r} is not a rate such as '10/minute'", id="accounts.E001")]
 
 
 class SignInRateThrottle(BaseThrottle):

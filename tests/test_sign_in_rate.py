@@ -14,6 +14,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.throttles import check_auth_rate
 
 from . import factories
 
@@ -129,3 +130,11 @@ def test_behind_a_trusted_proxy_the_address_is_the_one_it_forwards(world, settin
              .status_code for _ in range(11)]
     assert codes == [401] * 10 + [429]
     assert api_sign_in(proxy, user.username, PASSWORD, HTTP_X_FORWARDED_FOR=second).status_code == 201
+
+
+@pytest.mark.parametrize("rate", ["ten/minute", "10/fortnight", "10", "0/minute"])
+def test_a_rate_that_does_not_parse_stops_the_start(settings, rate):
+    settings.AUTH_RATE = rate
+    assert [error.id for error in check_auth_rate()] == ["accounts.E001"]
+    settings.AUTH_RATE = "100/hour"
+    assert check_auth_rate() == []

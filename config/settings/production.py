@@ -10,7 +10,7 @@ if not SECRET_KEY.strip():
 
 # --- Security of a deployment -----------------------------------------------------------------------------------
 # Every setting below comes from the environment; the defaults are those of a service behind a TLS-terminating
-# proxy, and `manage.py check --deploy` reports nothing with them (README § Configuration, "Security").
+# proxy, and `manage.py check --deploy` reports nothing with them (README § Security of a deployment).
 #
 # The host names clients use, plus the loopback names, so that a healthcheck or scraper inside the container can
 # call /healthz, /readyz and /metrics on 127.0.0.1 (set LOOPBACK_HOSTS empty to refuse them).
