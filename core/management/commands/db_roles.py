@@ -58,14 +58,14 @@ class Command(BaseCommand):
         quote = connection.ops.quote_name
         with transaction.atomic(using=database), connection.cursor() as cursor:
             owner = self._owner(cursor, schema)
-            cursor.execute("SELECT current_user, current_database()")
-            current_user, dbname = cursor.fetchone()
+            cursor.execute("SELECT current_user, current_database(), current_setting('server_version_num')::int")
+            current_user, dbname, version = cursor.fetchone()
             if role in (owner, current_user):
                 raise CommandError(f"the runtime role must not be the migration role {owner!r} or {current_user!r}")
             created = self._ensure_role(cursor, role, quote(role), password)
             self._refuse_owning(cursor, role, schema)
             names = {"role": quote(role), "owner": quote(owner), "schema": quote(schema), "db": quote(dbname)}
-            read_write = ", ".join((*READ_WRITE, "MAINTAIN") if connection.pg_version >= MAINTAIN_SINCE else READ_WRITE)
+            read_write = ", ".join((*READ_WRITE, "MAINTAIN") if version >= MAINTAIN_SINCE else READ_WRITE)
             for statement in (
                 "GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}",
                 "GRANT USAGE ON SCHEMA {schema} TO {role}",
