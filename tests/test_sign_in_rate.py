@@ -20,6 +20,7 @@ from . import factories
 
 TOKENS = "/api/v1/auth/tokens/"
 ADMIN_LOGIN = "/admin/login/"
+BROWSABLE_LOGIN = "/api-auth/login/"
 PASSWORD = "correct horse battery"  # what tests.factories.user sets
 
 
@@ -42,6 +43,10 @@ def admin_sign_in(addr: str, username: str, password: str):
     return Client(REMOTE_ADDR=addr).post(ADMIN_LOGIN, {"username": username, "password": password})
 
 
+def browsable_sign_in(addr: str, username: str, password: str):
+    return Client(REMOTE_ADDR=addr).post(BROWSABLE_LOGIN, {"username": username, "password": password})
+
+
 def accounts(world, n: int = 3) -> list[User]:
     return [factories.user(world.a, "investigator", is_staff=True, username=f"spray-{i}") for i in range(n)]
 
@@ -51,13 +56,13 @@ def lock_state(users: list[User]) -> list[tuple[int, bool]]:
             for user in User.objects.filter(pk__in=[u.pk for u in users]).order_by("username")]
 
 
-@pytest.mark.parametrize("sign_in", [api_sign_in, admin_sign_in], ids=["api", "admin"])
+@pytest.mark.parametrize("sign_in", [api_sign_in, admin_sign_in, browsable_sign_in], ids=["api", "admin", "browsable"])
 def test_a_password_spray_meets_429_before_it_can_lock_an_account(world, sign_in):
     users = accounts(world)
     spray = address()
     codes = [sign_in(spray, users[i % 3].username, "wrong password").status_code for i in range(30)]
 
-    wrong = 401 if sign_in is api_sign_in else 200  # the admin shows its form again, with the error
+    wrong = 401 if sign_in is api_sign_in else 200  # a login form is shown again, with the error
     assert codes == [wrong] * 10 + [429] * 20
     # The first 10 were checked (4, 3 and 3 failures: under AUTH_LOCKOUT_THRESHOLD, 5); the 20 refused were not.
     assert lock_state(users) == [(4, False), (3, False), (3, False)]
@@ -65,6 +70,7 @@ def test_a_password_spray_meets_429_before_it_can_lock_an_account(world, sign_in
     # Another address signs in, whatever the spray's.
     assert api_sign_in(address(), users[0].username, PASSWORD).status_code == 201
     assert admin_sign_in(address(), users[1].username, PASSWORD).status_code == 302
+    assert browsable_sign_in(address(), users[2].username, PASSWORD).status_code == 302
 
 
 def test_without_the_limit_the_same_spray_locks_every_account(world, settings):
