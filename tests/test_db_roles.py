@@ -6,6 +6,7 @@ The command must commit for another connection to see the role: these tests run 
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import subprocess
@@ -24,6 +25,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from core.management.commands import db_roles
+from core.models import OutboxMessage
 from entities.models import Entity
 
 from . import factories
@@ -48,21 +50,10 @@ def role(monkeypatch) -> Iterator[SimpleNamespace]:
 
 
 def grant(runtime: SimpleNamespace, *, password: bool = True) -> str:
-    out = _Out()
+    out = io.StringIO()
     call_command("db_roles", "--role", runtime.name, *(["--password-env", "TEST_APP_DB_PASSWORD"] if password else []),
                  stdout=out)
-    return out.text
-
-
-class _Out:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> None:
-        self.text += text
-
-    def flush(self) -> None:
-        pass
+    return out.getvalue()
 
 
 def connect_as(runtime: SimpleNamespace) -> psycopg.Connection:
@@ -254,3 +245,4 @@ def test_the_api_writes_through_its_services_as_the_runtime_role(world, role):
     person = Entity.objects.get(pk=answer["body"]["id"])
     assert person.name == "Runtime Role Person"
     assert AuditEvent.objects.filter(object_id=str(person.pk), action="create").count() == 1
+    assert OutboxMessage.objects.filter(task="xref.records_changed").count() == 1
