@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from storages.backends.s3 import S3File
 
 from cases.models import CustodyEntry, Evidence
 from imports.models import ImportJob
@@ -169,6 +170,7 @@ def test_evidence_is_stored_in_the_bucket_and_downloaded_back_byte_identical(buc
 
     download = api.get(f"/api/v1/cases/{case.pk}/evidence/{body['id']}/download/")
     assert download.status_code == 200
+    assert not isinstance(download.file_to_stream, S3File)  # the object's body as it arrives, not a copy made first
     received = b"".join(download.streaming_content)
     assert received == content and hashlib.sha256(received).hexdigest() == digest
     assert download["ETag"] == f'"{digest}"' and download["Content-Length"] == str(len(content))
