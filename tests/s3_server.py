@@ -34,6 +34,20 @@ class Unavailable(RuntimeError):
 class S3Server:
     endpoint: str
     directory: Path
+    process: subprocess.Popen[bytes]
+    sockets: list[Path]
+
+    def stop(self) -> None:
+        """Stopped at once (its graceful stop takes long, and nothing of it is kept), and its files removed."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        for path in self.sockets:
+            path.unlink(missing_ok=True)
 
     def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
@@ -65,9 +79,27 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def seaweedfs(timeout: float = 60) -> Iterator[S3Server]:
-    """`weed server` (master, volume, filer and S3 gateway in one process) on loopback, stopped and removed after."""
+def seaweedfs(timeout: float = 60, attempts: int = 3) -> Iterator[S3Server]:
+    """`weed server` (master, volume, filer and S3 gateway in one process) on loopback, stopped and removed after.
+    A start that fails (another process took a port between choosing it and binding it) is tried again."""
     binary = weed_binary()
+    for attempt in range(1, attempts + 1):
+        server = _launch(binary)
+        try:
+            _wait_until_it_stores(server, timeout)
+        except Unavailable:
+            server.stop()
+            if attempt == attempts:
+                raise
+            continue
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+
+
+def _launch(binary: str) -> S3Server:
     directory = Path(tempfile.mkdtemp(prefix="s3srv"))
     (directory / "data").mkdir()
     config = directory / "s3.json"
@@ -85,37 +117,26 @@ def seaweedfs(timeout: float = 60) -> Iterator[S3Server]:
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
         f"-s3.localSocket={directory / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]
-    log = (directory / "weed.log").open("wb")
-    # TMPDIR: its logs go to its own directory.
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory,
-                               env={**os.environ, "TMPDIR": str(directory)})
-    server = S3Server(endpoint=f"http://127.0.0.1:{s3}", directory=directory)
-    try:
-        _wait_until_it_stores(server, process, timeout)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=3)
-        except subprocess.TimeoutExpired:  # its graceful stop takes long; nothing of it is kept anyway
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
-        shutil.rmtree(directory, ignore_errors=True)
-        # The gRPC sockets it makes in the system's temporary directory whatever TMPDIR says.
-        for name, port in (("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc), ("s3", s3_grpc)):
-            Path(tempfile.gettempdir(), f"seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
+    with (directory / "weed.log").open("wb") as log:
+        # TMPDIR: its logs go to its own directory.
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory,
+                                   env={**os.environ, "TMPDIR": str(directory)})
+    # It makes its gRPC sockets in /tmp whatever TMPDIR says: they are removed with it.
+    sockets = [Path("/tmp", f"seaweedfs-{name}-grpc-{port}.sock")  # noqa: S108
+               for name, port in (("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc),
+                                  ("s3", s3_grpc))]
+    return S3Server(endpoint=f"http://127.0.0.1:{s3}", directory=directory, process=process, sockets=sockets)
 
 
-def _wait_until_it_stores(server: S3Server, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_until_it_stores(server: S3Server, timeout: float) -> None:
     """Ready is when an object can be written and read back (the gateway answers before the volumes are up)."""
     client = server.client()
     deadline = time.monotonic() + timeout
     problem = "no answer"
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             tail = (server.directory / "weed.log").read_text(errors="replace")[-2000:]
-            raise Unavailable(f"weed exited with {process.returncode}: {tail}")
+            raise Unavailable(f"weed exited with {server.process.returncode}: {tail}")
         try:
             _create_bucket(client, "readiness")
             client.put_object(Bucket="readiness", Key="probe", Body=b"ok")
