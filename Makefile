@@ -11,12 +11,13 @@ PORT   ?= 8000
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt bench clean
+.PHONY: help install run test lint lint-docker fmt bench clean
 
 help:
 	@echo "make run      migrate, load demo data, serve http://127.0.0.1:$(PORT)/ with a Celery worker"
 	@echo "make test     run the test suite (pytest arguments in ARGS=\"...\")"
 	@echo "make lint     ruff check and mypy"
+	@echo "make lint-docker  hadolint on docker/Dockerfile"
 	@echo "make fmt      sort imports and format with ruff"
 	@echo "make bench    run every bench/*.py"
 	@echo "make install  create .venv and install the project"
@@ -40,6 +41,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+
+lint-docker: $(STAMP)
+	$(VENV)/bin/hadolint docker/Dockerfile
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --select I --fix .

@@ -28,6 +28,7 @@ from cases.services import (
 from core.api.filters import BaseFilterSet
 from core.api.parsers import LimitedJSONParser, PayloadTooLarge
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
+from core.storage import open_stream
 
 from .views import CASE_UUID, CaseChildViewSet
 
@@ -197,13 +198,14 @@ def evidence_file_response(evidence: Any, *, actor: Any, headers_only: bool = Fa
         response["Content-Length"] = str(evidence.size)
         response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     else:
-        handle = evidence.file.storage.open(evidence.file.name, "rb")
+        handle, size = open_stream(evidence.file)  # from an object store: streamed as it arrives, never copied first
         try:
             evidence_record_download(evidence=evidence, actor=actor)
         except BaseException:
             handle.close()
             raise
         response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+        response["Content-Length"] = str(size)
     response["ETag"] = f'"{evidence.sha256}"'
     response["Digest"] = evidence_digest_header(evidence)
     response["Cache-Control"] = "private, no-store"  # every copy must be fetched, and so logged, here

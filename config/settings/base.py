@@ -277,7 +277,36 @@ IMPORT_SOFT_TIME_LIMIT = env.int("IMPORT_SOFT_TIME_LIMIT", default=3 * 3600)
 IMPORT_TIME_LIMIT = env.int("IMPORT_TIME_LIMIT", default=3 * 3600 + 300)
 
 # --- Object storage for uploads (issue 11: docker/, django-storages) ------------------------------------------------
-# (storage settings go here)
+# Import files and evidence are kept by the `default` storage. STORAGE_BACKEND=local (the default: `make run`, the
+# tests) keeps them under MEDIA_ROOT, which only the host that wrote them can read. STORAGE_BACKEND=s3 keeps them in
+# an S3-compatible bucket (AWS S3, MinIO, SeaweedFS) through django-storages, so that a worker on any host reads
+# the import a web host received: the AWS_* variables below are the bucket's, under django-storages' names. A name
+# already taken gets a random suffix (never overwritten: two uploads named alike stay two files). A file read from
+# the bucket is copied, streaming, to a temporary file (in memory up to AWS_S3_MAX_MEMORY_SIZE bytes, on disk past
+# it) so that the readers can seek in it; an evidence download streams the object's body to the client as it comes.
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")
+if STORAGE_BACKEND not in ("local", "s3"):
+    raise environ.ImproperlyConfigured(f"STORAGE_BACKEND is 'local' or 's3', not {STORAGE_BACKEND!r}.")
+STORAGES: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"} if STORAGE_BACKEND == "local" else {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),  # unset: AWS itself
+            "region_name": env("AWS_S3_REGION_NAME", default=None),
+            # Unset: boto3's own chain (an instance or task role, a profile).
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="path"),  # what MinIO and SeaweedFS take
+            "signature_version": "s3v4",
+            "location": env("AWS_LOCATION", default=""),  # a key prefix inside the bucket
+            "file_overwrite": False,
+            "default_acl": None,  # the bucket's policy decides; no object is made public
+            "max_memory_size": env.int("AWS_S3_MAX_MEMORY_SIZE", default=8 * 1024 * 1024),
+        },
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 
 
