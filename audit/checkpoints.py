@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
@@ -108,6 +109,15 @@ def verification_keys() -> dict[str, Ed25519PublicKey]:
     if private is not None:
         keys[key_id(private.public_key())] = private.public_key()
     return keys
+
+
+def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """System check: a checkpoint key that is set must be usable (`manage.py check`, runserver, the deploy)."""
+    try:
+        verification_keys()
+    except CheckpointKeyError as exc:
+        return [checks.Error(str(exc), hint="manage.py audit_keygen PATH makes a key pair", id="audit.E001")]
+    return []
 
 
 # --- what is signed --------------------------------------------------------------------------------------------

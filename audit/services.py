@@ -289,8 +289,14 @@ class Verification:
                 "from_seq": self.from_seq, "head_seq": self.head_seq, "signed": self.signed,
                 "complete": self.complete,
                 "checkpoint": None if checkpoint is None else {
-                    "seq": checkpoint.seq, "hash": checkpoint.head_hash, "at": checkpoint.at.isoformat(),
+                    "seq": checkpoint.seq, "hash": checkpoint.head_hash, "at": _api_time(checkpoint.at),
                     "key_id": checkpoint.key_id}}
+
+
+def _api_time(at: datetime) -> str:
+    """As the API writes times (UTC as "Z")."""
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 _WALKED = ("chain", "seq", "at", "agency_code", "actor_id", "actor", "action", "object_type", "object_id",
