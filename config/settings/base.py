@@ -292,8 +292,8 @@ IMPORT_TIME_LIMIT = env.int("IMPORT_TIME_LIMIT", default=3 * 3600 + 300)
 # base64 in AUDIT_CHECKPOINT_KEY (`manage.py audit_keygen PATH` makes one). Without a key nothing is signed and
 # verification says so. Signatures are verified with AUDIT_CHECKPOINT_PUBLIC_KEYS (base64, comma-separated: keep
 # retired keys listed after a rotation) and the private key's own public key. Each checkpoint is also appended as
-# a JSON line to AUDIT_CHECKPOINT_EXPORT_FILE (when set) and logged (logger "audit.checkpoint"). /audit/verify/ and
-# `verify_audit` rehash at most AUDIT_VERIFY_MAX_EVENTS events after the latest signed checkpoint.
+# a JSON line to AUDIT_CHECKPOINT_EXPORT_FILE (when set) and logged (logger "audit.checkpoint"). /audit/verify/
+# rehashes at most AUDIT_VERIFY_MAX_EVENTS events after the latest signed checkpoint (README § Audit trail).
 AUDIT_CHECKPOINT_KEY_FILE = env("AUDIT_CHECKPOINT_KEY_FILE", default="")
 AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="")
 AUDIT_CHECKPOINT_PUBLIC_KEYS = env.list("AUDIT_CHECKPOINT_PUBLIC_KEYS", default=[])
