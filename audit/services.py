@@ -316,9 +316,13 @@ def verify_chain(chain: str, *, full: bool = False, max_events: int | None = Non
     anchor = None
     # Checkpoints are read before the head, and only name committed heads: the head read next is at or past them.
     latest = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first() if keys else None
+    latest_problem = signature_problem(latest, keys) if latest is not None else None
     if latest is not None:
-        signed = AuditCheckpoint.objects.filter(chain=chain).order_by("seq").iterator() if full else [latest]
-        problems += [(cp.seq, problem) for cp in signed if (problem := signature_problem(cp, keys))]
+        earlier = AuditCheckpoint.objects.filter(chain=chain, seq__lt=latest.seq).order_by("seq")
+        problems += [(cp.seq, problem) for cp in (earlier.iterator() if full else [])
+                     if (problem := signature_problem(cp, keys))]
+        if latest_problem is not None:
+            problems.append((latest.seq, latest_problem))
         mismatch = _first_checkpoint_mismatch(chain, latest.seq, keys)
         if mismatch is not None:
             problems.append(mismatch)
@@ -333,7 +337,7 @@ def verify_chain(chain: str, *, full: bool = False, max_events: int | None = Non
         head_seq, head_hash = last or 0, None
     else:
         head_seq, head_hash = head
-    if latest is not None and latest.seq > head_seq and signature_problem(latest, keys) is None:
+    if latest is not None and latest_problem is None and latest.seq > head_seq:
         problems.append((head_seq + 1, f"the chain's head (seq {head_seq}) is behind the signed checkpoint at seq "
                                        f"{latest.seq}: the chain was rewound"))
 
@@ -387,8 +391,10 @@ def _first_checkpoint_mismatch(chain: str, up_to: int, keys: dict[str, Any]) -> 
     if missing:
         before = AuditEvent.objects.filter(chain=chain, seq__lt=checkpoint.seq).aggregate(last=Max("seq"))["last"]
         first_missing = (before or 0) + 1
-        return first_missing, (f"events {first_missing} to {checkpoint.seq} are missing, yet a signed checkpoint "
-                               f"names seq {checkpoint.seq}: the chain was truncated")
+        gone = f"event {first_missing} is" if first_missing == checkpoint.seq else (
+            f"events {first_missing} to {checkpoint.seq} are")
+        return first_missing, (f"{gone} missing, yet a signed checkpoint names seq {checkpoint.seq}: the chain was "
+                               f"truncated")
     previous = AuditCheckpoint.objects.filter(chain=chain, seq__lt=checkpoint.seq).aggregate(last=Max("seq"))["last"]
     return checkpoint.seq, (f"event {checkpoint.seq} does not have the hash its signed checkpoint names: the chain "
                             f"was rewritten after seq {previous or 0}")
