@@ -102,10 +102,9 @@ def rewrite_from(agency, seq: int, changes: dict) -> None:
     as_owner(*statements)
 
 
-def assert_found(agency, seq: int, reason: str, auditor_client, *, full_too: bool = True) -> None:
+def assert_found(agency, seq: int, reason: str, auditor_client) -> None:
     """verify_audit (incremental and --full) exits non-zero naming `seq`; /audit/verify/ says the same."""
-    for args in (["--agency", agency.code], ["--agency", agency.code, "--full"]) if full_too else (
-            ["--agency", agency.code],):
+    for args in (["--agency", agency.code], ["--agency", agency.code, "--full"]):
         out = io.StringIO()
         with pytest.raises(CommandError, match=rf"\bseq {seq}\b"):
             call_command("verify_audit", *args, stdout=out)
