@@ -62,3 +62,24 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain}#{self.seq} {self.action} {self.object_type}"
+
+
+class AuditCheckpoint(models.Model):
+    """A chain's head (seq, hash) at a moment, signed with an Ed25519 key the database does not hold
+    (audit.checkpoints). Append-only like the events: PostgreSQL refuses UPDATE, DELETE and TRUNCATE here."""
+
+    chain = models.CharField(max_length=40, help_text="Agency id, or 'global'")
+    agency_code = models.CharField(max_length=16, blank=True)
+    seq = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    key_id = models.CharField(max_length=64, help_text="Fingerprint of the public key that verifies the signature")
+    signature = models.CharField(max_length=128, help_text="Ed25519 signature of the checkpoint's text, base64")
+
+    class Meta:
+        ordering = ["chain", "-seq"]
+        # One checkpoint per head position, whoever writes it (two runs at once, a rerun of the task).
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_checkpoint_per_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.chain}@{self.seq} ({self.key_id})"

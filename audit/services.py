@@ -14,7 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 from psycopg.types.json import Jsonb
@@ -23,7 +24,8 @@ from core import context
 from core.bulk import NewRows, copy_insert
 from core.snapshots import created_json
 
-from .models import GLOBAL_CHAIN, AuditEvent, ChainHead
+from .checkpoints import signature_problem, verification_keys
+from .models import GLOBAL_CHAIN, AuditCheckpoint, AuditEvent, ChainHead
 
 
 def _canonical(payload: Any) -> str:
@@ -267,33 +269,135 @@ def record_many(prepared: PreparedEvents) -> int:
 
 @dataclass
 class Verification:
+    """What a verification of one chain found: the first bad seq and why (or none), and how far it looked."""
+
     chain: str
     ok: bool
-    checked: int
+    checked: int  # events rehashed
     first_bad_seq: int | None
     reason: str = ""
+    from_seq: int = 1  # the first event rehashed: 1, or the one after the signed checkpoint the walk started from
+    head_seq: int = 0
+    checkpoint: AuditCheckpoint | None = None  # that checkpoint
+    signed: bool = False  # a verification key is configured, so signed checkpoints were checked
+    complete: bool = True  # the walk reached the head (an incremental one stops after AUDIT_VERIFY_MAX_EVENTS)
+
+    def summary(self) -> dict[str, Any]:
+        """The verification as /audit/verify/ answers it and the beat task caches it."""
+        checkpoint = self.checkpoint
+        return {"ok": self.ok, "checked": self.checked, "first_bad_seq": self.first_bad_seq, "reason": self.reason,
+                "from_seq": self.from_seq, "head_seq": self.head_seq, "signed": self.signed,
+                "complete": self.complete,
+                "checkpoint": None if checkpoint is None else {
+                    "seq": checkpoint.seq, "hash": checkpoint.head_hash, "at": _api_time(checkpoint.at),
+                    "key_id": checkpoint.key_id}}
 
 
-def verify_chain(chain: str) -> Verification:
-    """Walk one chain in order and report the first event whose link or hash does not hold."""
-    prev_hash = ""
-    expected_seq = 1
-    checked = 0
-    events = AuditEvent.objects.filter(chain=chain).order_by("seq")
-    for event in events.iterator(chunk_size=2000):
+def _api_time(at: datetime) -> str:
+    """As the API writes times (UTC as "Z")."""
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+_WALKED = ("chain", "seq", "at", "agency_code", "actor_id", "actor", "action", "object_type", "object_id",
+           "case_id", "changes", "request_id", "ip", "prev_hash", "hash")
+
+
+def verify_chain(chain: str, *, full: bool = False, max_events: int | None = None) -> Verification:
+    """Verify one chain against its signed checkpoints (README § Audit trail).
+
+    Every checkpoint's (seq, hash) must be the stored event's, and the latest checkpoint's signature must hold;
+    then the events after it are rehashed, link by link, up to the head (at most `max_events` of them when
+    given: /audit/verify/ gives AUDIT_VERIFY_MAX_EVENTS). `full`: every checkpoint's signature is checked and
+    every event rehashed from the first. Without a verification key, checkpoints prove nothing and the walk starts
+    at seq 1 (`signed` False). The first problem found (lowest seq) is reported."""
+    keys = verification_keys()
+    problems: list[tuple[int, str]] = []
+    anchor = None
+    # Checkpoints are read before the head, and only name committed heads: the head read next is at or past them.
+    latest = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first() if keys else None
+    latest_problem = signature_problem(latest, keys) if latest is not None else None
+    if latest is not None:
+        earlier = AuditCheckpoint.objects.filter(chain=chain, seq__lt=latest.seq).order_by("seq")
+        problems += [(cp.seq, problem) for cp in (earlier.iterator() if full else [])
+                     if (problem := signature_problem(cp, keys))]
+        if latest_problem is not None:
+            problems.append((latest.seq, latest_problem))
+        mismatch = _first_checkpoint_mismatch(chain, latest.seq, keys)
+        if mismatch is not None:
+            problems.append(mismatch)
+        if not full and not problems:
+            anchor = latest
+
+    head = ChainHead.objects.filter(chain=chain).values_list("last_seq", "last_hash").first()
+    head_seq: int
+    head_hash: str | None
+    if head is None:  # no head row: the stored events say how far the chain goes
+        last = AuditEvent.objects.filter(chain=chain).order_by("-seq").values_list("seq", flat=True).first()
+        head_seq, head_hash = last or 0, None
+    else:
+        head_seq, head_hash = head
+    if latest is not None and latest_problem is None and latest.seq > head_seq:
+        problems.append((head_seq + 1, f"the chain's head (seq {head_seq}) is behind the signed checkpoint at seq "
+                                       f"{latest.seq}: the chain was rewound"))
+
+    start = anchor.seq + 1 if anchor is not None else 1
+    prev_hash = anchor.head_hash if anchor is not None else ""
+    end = head_seq if full or max_events is None else min(head_seq, start + max_events - 1)
+    checked, expected = 0, start
+    rows = AuditEvent.objects.filter(chain=chain, seq__gte=start, seq__lte=end).order_by("seq")
+    for values in rows.values_list(*_WALKED).iterator(chunk_size=2000):
+        event = SimpleNamespace(**dict(zip(_WALKED, values, strict=True)))
         checked += 1
-        if event.seq != expected_seq:
-            return Verification(chain, False, checked, expected_seq, "missing event")
+        if event.seq != expected:
+            problems.append((expected, "missing event"))
+            break
         if event.prev_hash != prev_hash:
-            return Verification(chain, False, checked, event.seq, "prev_hash does not match")
+            problems.append((event.seq, "prev_hash does not match"))
+            break
         if compute_hash(prev_hash, event) != event.hash:
-            return Verification(chain, False, checked, event.seq, "content does not match its hash")
+            problems.append((event.seq, "content does not match its hash"))
+            break
         prev_hash = event.hash
-        expected_seq += 1
-    head = ChainHead.objects.filter(chain=chain).first()
-    if head is not None and head.last_seq != expected_seq - 1:
-        return Verification(chain, False, checked, expected_seq, "events missing at the end")
-    return Verification(chain, True, checked, None)
+        expected += 1
+    else:
+        if expected <= end:
+            problems.append((expected, "events missing at the end"))
+        elif expected == head_seq + 1 and head_hash is not None and head_seq > 0 and prev_hash != head_hash:
+            problems.append((head_seq, "the chain's head does not hold its last event's hash"))
+    first_bad_seq, reason = min(problems) if problems else (None, "")
+    return Verification(chain, not problems, checked, first_bad_seq, reason, from_seq=start, head_seq=head_seq,
+                        checkpoint=anchor, signed=bool(keys), complete=end >= head_seq)
+
+
+def _first_checkpoint_mismatch(chain: str, up_to: int, keys: dict[str, Any]) -> tuple[int, str] | None:
+    """The first checkpoint (to seq `up_to`) whose (seq, hash) is not the stored event's, as (first bad seq,
+    reason): a forged checkpoint, a rewritten chain (its events no longer hash to the signed head) or a truncated
+    one (the event a signed checkpoint names is gone). One query, whatever the number of checkpoints."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id, e.hash IS NULL FROM audit_auditcheckpoint c"
+            " LEFT JOIN audit_auditevent e ON e.chain = c.chain AND e.seq = c.seq"
+            " WHERE c.chain = %s AND c.seq <= %s AND e.hash IS DISTINCT FROM c.head_hash ORDER BY c.seq LIMIT 1",
+            [chain, up_to],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    checkpoint, missing = AuditCheckpoint.objects.get(pk=row[0]), row[1]
+    problem = signature_problem(checkpoint, keys)
+    if problem is not None:
+        return checkpoint.seq, problem
+    if missing:
+        before = AuditEvent.objects.filter(chain=chain, seq__lt=checkpoint.seq).aggregate(last=Max("seq"))["last"]
+        first_missing = (before or 0) + 1
+        gone = f"event {first_missing} is" if first_missing == checkpoint.seq else (
+            f"events {first_missing} to {checkpoint.seq} are")
+        return first_missing, (f"{gone} missing, yet a signed checkpoint names seq {checkpoint.seq}: the chain was "
+                               f"truncated")
+    previous = AuditCheckpoint.objects.filter(chain=chain, seq__lt=checkpoint.seq).aggregate(last=Max("seq"))["last"]
+    return checkpoint.seq, (f"event {checkpoint.seq} does not have the hash its signed checkpoint names: the chain "
+                            f"was rewritten after seq {previous or 0}")
 
 
 def chain_of(agency: Any) -> str:

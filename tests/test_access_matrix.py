@@ -469,7 +469,7 @@ def test_audit(stage, caller, endpoint):
         return
     body = response.json()
     if endpoint.endswith("verify/"):
-        assert body == {"ok": True, "checked": body["checked"], "first_bad_seq": None}
+        assert (body["ok"], body["first_bad_seq"]) == (True, None)
         assert body["checked"] >= 1
     else:
         agencies = {event["agency"] for event in body["results"]}

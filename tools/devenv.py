@@ -448,6 +448,21 @@ def settings_default(env: dict[str, str], module: str) -> None:
     env.setdefault("PYTHONUNBUFFERED", "1")
 
 
+def dev_checkpoint_key(env: dict[str, str]) -> None:
+    """Unless a key is configured, audit checkpoints are signed with a development key under var/ and exported
+    beside it (README § Audit trail)."""
+    if env.get("AUDIT_CHECKPOINT_KEY") or env.get("AUDIT_CHECKPOINT_KEY_FILE"):
+        return
+    key = VAR / "audit" / "checkpoint-key.pem"
+    if not key.exists():
+        code, _ = run_foreground(manage("audit_keygen", str(key)), env, capture=True)
+        if code:
+            say(f"audit_keygen failed (exit {code}); audit checkpoints will not be signed")
+            return
+    env["AUDIT_CHECKPOINT_KEY_FILE"] = str(key)
+    env.setdefault("AUDIT_CHECKPOINT_EXPORT_FILE", str(VAR / "audit" / "checkpoints.jsonl"))
+
+
 # ------------------------------------------------------------------ Commands
 
 
@@ -462,6 +477,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
     with Services() as env:
         settings_default(env, "config.settings.local")
         try:
+            dev_checkpoint_key(env)
             code, _ = run_foreground(manage("migrate", "--noinput"), env)
             if code:
                 say(f"migrate failed (exit {code})")

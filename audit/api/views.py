@@ -1,3 +1,4 @@
+from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -63,11 +64,20 @@ class AuditEventViewSet(ReadOnlyViewSet):
         responses=inline_serializer(
             "AuditVerification",
             {"ok": serializers.BooleanField(), "checked": serializers.IntegerField(),
-             "first_bad_seq": serializers.IntegerField(allow_null=True)},
+             "first_bad_seq": serializers.IntegerField(allow_null=True),
+             "reason": serializers.CharField(help_text="Why first_bad_seq is bad; empty when ok"),
+             "from_seq": serializers.IntegerField(help_text="The first event rehashed"),
+             "head_seq": serializers.IntegerField(),
+             "signed": serializers.BooleanField(
+                 help_text="Whether signed checkpoints were checked (false: no checkpoint key is configured)"),
+             "complete": serializers.BooleanField(
+                 help_text="Whether the rehash reached the head (it stops after AUDIT_VERIFY_MAX_EVENTS)"),
+             "checkpoint": inline_serializer("AuditCheckpointRef", {
+                 "seq": serializers.IntegerField(), "hash": serializers.CharField(),
+                 "at": serializers.DateTimeField(), "key_id": serializers.CharField()}, allow_null=True)},
         )
     )
     @action(detail=False, methods=["get"])
     def verify(self, request):
-        """Walk the caller's agency's chain and report the first broken link."""
-        result = verify_chain(self._chain())
-        return Response({"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq})
+        """Verify the caller's agency's chain from its latest signed checkpoint to its head, in bounded time."""
+        return Response(verify_chain(self._chain(), max_events=settings.AUDIT_VERIFY_MAX_EVENTS).summary())

@@ -325,7 +325,20 @@ SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$
 
 
 # --- Audit checkpoints (issue 11: signed checkpoints, incremental verification) -------------------------------------
-# (checkpoint settings go here)
+# Beat writes a checkpoint of every chain whose head moved (audit.checkpoint, every AUDIT_CHECKPOINT_SECONDS), signed
+# with an Ed25519 private key the database never holds: a PEM or raw key in AUDIT_CHECKPOINT_KEY_FILE, or its 32 bytes
+# base64 in AUDIT_CHECKPOINT_KEY (`manage.py audit_keygen PATH` makes one). Without a key nothing is signed and
+# verification says so. Signatures are verified with AUDIT_CHECKPOINT_PUBLIC_KEYS (base64, comma-separated: keep
+# retired keys listed after a rotation) and the private key's own public key. Each checkpoint is also appended as
+# a JSON line to AUDIT_CHECKPOINT_EXPORT_FILE (when set) and logged (logger "audit.checkpoint"). /audit/verify/
+# rehashes at most AUDIT_VERIFY_MAX_EVENTS events after the latest signed checkpoint (README § Audit trail).
+AUDIT_CHECKPOINT_KEY_FILE = env("AUDIT_CHECKPOINT_KEY_FILE", default="")
+AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="")
+AUDIT_CHECKPOINT_PUBLIC_KEYS = env.list("AUDIT_CHECKPOINT_PUBLIC_KEYS", default=[])
+AUDIT_CHECKPOINT_EXPORT_FILE = env("AUDIT_CHECKPOINT_EXPORT_FILE", default="")
+AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=300)
+AUDIT_VERIFY_MAX_EVENTS = env.int("AUDIT_VERIFY_MAX_EVENTS", default=20_000)
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {"task": "audit.checkpoint", "schedule": AUDIT_CHECKPOINT_SECONDS}
 
 
 
