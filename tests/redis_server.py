@@ -20,10 +20,13 @@ from config.celery import app
 
 @dataclass
 class RedisServer:
-    """A redis-server on a unix socket in a directory of its own; `start()` and `stop()` as often as wanted."""
+    """A redis-server on a unix socket in a directory of its own; `start()` and `stop()` as often as wanted.
+    `persistent`: every write is in its append-only file before it is answered (as a broker in production should
+    be), so what it held comes back after a stop; else it starts empty."""
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rds")))
     process: subprocess.Popen[bytes] | None = None
+    persistent: bool = False
 
     @property
     def socket(self) -> Path:
@@ -41,7 +44,8 @@ class RedisServer:
     def start(self) -> None:
         assert self.process is None
         command = ["redis-server", "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                   "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+                   "--save", "", "--dir", str(self.directory),
+                   *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"])]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -68,8 +72,8 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(*, running: bool = True) -> Iterator[RedisServer]:
-    server = RedisServer()
+def redis_server(*, running: bool = True, persistent: bool = False) -> Iterator[RedisServer]:
+    server = RedisServer(persistent=persistent)
     if running:
         server.start()
     try:
