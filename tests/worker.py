@@ -7,6 +7,7 @@ the same prefix (`worker.prefix`)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,15 +30,16 @@ class Worker:
     process: subprocess.Popen[bytes]
 
     def kill(self) -> None:
-        """SIGKILL, as the OOM killer or a lost node would: the task stops mid-way, nothing is acked or cleaned up."""
-        self.process.kill()
+        """SIGKILL, as the OOM killer or a lost node would: the task stops mid-way, nothing is acked or cleaned up.
+        To the whole process group: a prefork worker's pool processes die with it."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=20)
 
 
 @contextmanager
 def celery_worker(**extra_env: str) -> Iterator[str]:
     """The worker's private queue; `extra_env` is added to the worker's environment (its settings read it)."""
-    with worker_process(**extra_env) as worker:
+    with worker_process(None, "worker", 1, **extra_env) as worker:
         yield worker.queue
 
 
@@ -56,16 +58,19 @@ def process_env(prefix: str, **extra_env: str) -> dict[str, str]:
 
 
 @contextmanager
-def worker_process(prefix: str | None = None, node: str = "worker", **extra_env: str) -> Iterator[Worker]:
+def worker_process(prefix: str | None = None, node: str = "worker", concurrency: int = 1,
+                   **extra_env: str) -> Iterator[Worker]:
     """A worker on the queues of `prefix`; several at once on one prefix share its queues (give each its own
-    `node`, the first part of its node name: `<prefix><node>@host`)."""
+    `node`, the first part of its node name: `<prefix><node>@host`). One task at a time in its own process (solo
+    pool), or `concurrency` pool processes (prefork), in a process group of its own."""
     prefix = prefix or f"test-{uuid.uuid4().hex[:8]}-"
     queue = f"{prefix}default"
     queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
+    pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", *pool, "-Q", queues,
          "-n", f"{prefix}{node}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
-        env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
     )
     try:
         deadline = time.monotonic() + 60

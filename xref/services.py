@@ -21,6 +21,7 @@ explanation did not change is not written again.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import uuid
@@ -424,6 +425,7 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
         for chunk in _chunks(_run_entities(run), settings.XREF_BATCH):
             with transaction.atomic():
                 matching.index(chunk)
+            _heartbeat(run_id)
         matching.analyze()
         matching.train(run.agency_id)
         # The keys too common to be blocks, found once for every part (each would scan the whole index for them).
@@ -442,6 +444,36 @@ def run_start(run_id: Any, *, enqueue: bool = True) -> bool:
         run_fail(run_id, exc)
         raise
     return True
+
+
+def _heartbeat(run_id: Any) -> None:
+    """A worker is on the run: `updated_at` is its heartbeat, which `resume_stale` reads."""
+    XrefRun.objects.filter(pk=run_id).update(updated_at=timezone.now())
+
+
+def resume_stale() -> list[str]:
+    """Send again the steps of the runs no worker is on (beat's `xref.resume_stale`): a run queued or running
+    whose `updated_at` (set at each of its steps' batches, and here when it is sent again) is older than
+    XREF_RUN_STALE_SECONDS lost its worker or its message (a worker killed mid-task leaves its unacknowledged
+    message to the broker's visibility timeout, an hour). A run not split yet gets its `xref.run` again, a split
+    one its parts not done. Through the outbox, as `run_create` sends them, so none is lost with the broker away;
+    safe to repeat (a step done twice changes nothing, a part counts once). Returns the ids of the runs."""
+    now = timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.XREF_RUN_STALE_SECONDS)
+    with transaction.atomic():
+        runs = list(XrefRun.objects.select_for_update(skip_locked=True)
+                    .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING], updated_at__lt=cutoff)
+                    .order_by("created_at").only("pk", "parts", "done_parts"))
+        for run in runs:
+            if not run.parts:
+                outbox.enqueue(RUN_TASK, kwargs={"run_id": str(run.pk)}, key=str(run.pk))
+            for part in sorted(set(range(run.parts)) - set(run.done_parts)):
+                outbox.enqueue(RUN_PART_TASK, kwargs={"run_id": str(run.pk), "part": part}, key=f"{run.pk}:{part}")
+        XrefRun.objects.filter(pk__in=[run.pk for run in runs]).update(updated_at=now)
+    if runs:
+        logger.warning("xref: runs %s had no worker for %s s: sent again", [str(run.pk) for run in runs],
+                       settings.XREF_RUN_STALE_SECONDS)
+    return [str(run.pk) for run in runs]
 
 
 def _common_cache_key(run_id: Any) -> str:
@@ -484,6 +516,7 @@ def run_part(run_id: Any, part: int) -> bool:
             for chunk in _chunks(pairs, settings.XREF_BATCH):
                 candidates += len(chunk)
                 proposed += _upsert(chunk, run=run).proposed
+                _heartbeat(run.pk)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_PART_DONE, {"run": run.pk, "part": part, "candidates": candidates, "matches": proposed})
             done = cursor.fetchone()

@@ -28,3 +28,11 @@ def run_part(run_id: Any, part: int) -> bool:
     from .services import run_part as do_part
 
     return do_part(run_id, int(part))
+
+
+@task("xref.resume_stale", acks_late=True)
+def resume_stale() -> list[str]:
+    """Beat's sweep (every minute) for the runs no worker is on: `services.resume_stale`."""
+    from .services import resume_stale as resume
+
+    return resume()

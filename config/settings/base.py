@@ -74,6 +74,9 @@ if env("DATABASE_NAME", default=""):
     DATABASES["default"]["NAME"] = env("DATABASE_NAME")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database that does not answer is a 503 after this many seconds (core.api.exceptions), never a hung request.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout",
+                                                          env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -202,6 +205,7 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("WORKER_MAX_MEMORY_PER_CHILD", defa
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains": {"task": "audit.verify_chains", "schedule": env.int("AUDIT_VERIFY_SECONDS", default=3600)},
     "resume-stale-imports": {"task": "imports.resume_stale", "schedule": 60},
+    "resume-stale-xref-runs": {"task": "xref.resume_stale", "schedule": 60},
     "dispatch-outbox": {"task": "core.outbox.dispatch", "schedule": env.float("OUTBOX_DISPATCH_SECONDS", default=5)},
 }
 
@@ -232,6 +236,9 @@ XREF_BATCH = env.int("XREF_BATCH", default=2000)
 # The limits of a full run's tasks (xref.run indexes the agency's records, each xref.run_part scores a part).
 XREF_RUN_SOFT_TIME_LIMIT = env.int("XREF_RUN_SOFT_TIME_LIMIT", default=1800)
 XREF_RUN_TIME_LIMIT = env.int("XREF_RUN_TIME_LIMIT", default=1900)
+# A queued or running run whose worker was silent this long (no batch done) is sent again (xref.resume_stale):
+# longer than any one step (a part's candidate query, the model's training) takes, or a live step is doubled.
+XREF_RUN_STALE_SECONDS = env.int("XREF_RUN_STALE_SECONDS", default=900)
 
 # Red-flag rules (alerts.redflags; API.md § Alerts). An export is a shipment whose origin is one of
 # ALERT_EXPORT_COUNTRIES (empty: any origin). A transit through one of ALERT_TRANSIT_HUBS is high severity. A
