@@ -63,7 +63,7 @@ def worker_process(prefix: str | None = None, node: str = "worker", **extra_env:
     queue = f"{prefix}default"
     queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
+        [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", "--pool", "solo", "-Q", queues,
          "-n", f"{prefix}{node}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
         env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

@@ -1,5 +1,5 @@
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, LOG_FORMAT, env, logging_settings
 
 SECRET_KEY = env("SECRET_KEY", default="test-only-not-a-secret")
 DEBUG = False
@@ -11,7 +11,9 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"user": "1000000/minute", "anon": "1000000/minute"},
 }
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# JSON lines as in production, warnings and worse unless LOG_LEVEL says otherwise (a test's worker may).
+LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
+LOGGING = logging_settings(LOG_FORMAT, LOG_LEVEL)
 
 # What the suite sends through the outbox goes to queues of its own, never to those a development worker on the
 # same Redis consumes (it would run the tests' tasks against its own database). tests/conftest.py empties them
