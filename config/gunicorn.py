@@ -1,8 +1,8 @@
-"""gunicorn's settings: `gunicorn -c config/gunicorn.py` serves config.wsgi (README § Logs and metrics).
+"""gunicorn's settings: `gunicorn -c config/gunicorn.py` serves config.wsgi (the container's command).
 
-Environment: GUNICORN_BIND (default 0.0.0.0:8000), WEB_CONCURRENCY (worker processes, default 2), LOG_FORMAT and
-LOG_LEVEL as the application's, PROMETHEUS_MULTIPROC_DIR (where the workers' metric files go; a new temporary
-directory when unset). Any other gunicorn setting can be given in GUNICORN_CMD_ARGS.
+Environment: GUNICORN_BIND (default 0.0.0.0:8000), WEB_CONCURRENCY (worker processes, default 2). Any other gunicorn
+setting can be given in GUNICORN_CMD_ARGS. LOG_FORMAT and LOG_LEVEL as the application's; PROMETHEUS_MULTIPROC_DIR
+where the workers' metric files go (a new temporary directory when unset). README § Logs and metrics.
 """
 
 import os
@@ -12,6 +12,7 @@ import tempfile
 wsgi_app = "config.wsgi:application"
 bind = [os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+accesslog = "-"  # one line a request on stdout; gunicorn's own lines on stderr
 # No runtime control socket (gunicornc): it is a file under $HOME, which two servers on one host would share.
 control_socket_disable = True
 
@@ -45,9 +46,8 @@ def on_exit(server):
 
 
 # --- Logs: gunicorn's own lines as JSON, like the application's (core.logs) ----------------------------------------
-# The access log (one line a request: client address, method, path, status, bytes, duration, user agent, and the
-# request id the application answered with) goes to stdout; gunicorn's other lines to stderr.
-accesslog = "-"
+# An access line: client address, method, path, status, bytes, duration, user agent, and the request id the
+# application answered with.
 _level = os.environ.get("LOG_LEVEL", "INFO").upper()
 logconfig_dict = {
     "version": 1,

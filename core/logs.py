@@ -54,8 +54,11 @@ def _foreign_fields(logger: Any, method: str, event: EventDict) -> EventDict:
     if record is None or not isinstance(args, Mapping):
         return event
     if record.name.startswith("celery.") and "id" in args and "name" in args:
+        # Written outside the task's own context too ("received"): its id stands for the request's, as inside.
         event.setdefault("task_id", args["id"])
         event.setdefault("task", args["name"])
+        if event.get("request_id") is None:
+            event["request_id"] = args["id"]
     elif record.name == "gunicorn.access":
         status = str(args.get("s", ""))
         request_id = args.get("{x-request-id}o", "-")

@@ -62,6 +62,7 @@ def worker_process(prefix: str | None = None, node: str = "worker", **extra_env:
     prefix = prefix or f"test-{uuid.uuid4().hex[:8]}-"
     queue = f"{prefix}default"
     queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
+    # --quiet: no banner, so that its output is its log lines alone (LOG_LEVEL, not -l, sets their level).
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", "--pool", "solo", "-Q", queues,
          "-n", f"{prefix}{node}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
