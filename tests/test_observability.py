@@ -89,6 +89,14 @@ def test_an_anonymous_request_logs_no_user(db, log_lines):
     assert line["status"] == 401
 
 
+def test_an_admin_request_logs_its_signed_in_user(supervisor, log_lines):
+    browser = factories.admin_client(supervisor)
+    assert browser.get("/admin/", HTTP_X_REQUEST_ID="admin-1").status_code == 200
+    [line] = [line for line in log_lines() if line["event"] == "request"]
+    assert (line["request_id"], line["user"], line["agency"], line["route"]) == ("admin-1", "sup-a", "SSB",
+                                                                                  "admin:index")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_writes_json_lines_with_its_task_and_job(world, settings):
     factories.shipment(world.a, commodity_id="antimony", origin_country="CN", reference="BL-LOG-1")
