@@ -8,7 +8,7 @@ from typing import Any
 from core.tasks import TRANSIENT, task
 
 
-@task("alerts.run", acks_late=True)
+@task("alerts.run", acks_late=True, job_arg="run_id")
 def run(run_id: Any) -> bool:
     """Plan a full pass and send its parts. Idempotent: a run already started is left as it is."""
     from . import services
@@ -22,7 +22,7 @@ def run(run_id: Any) -> bool:
         raise
 
 
-@task("alerts.run_part", acks_late=True)
+@task("alerts.run_part", acks_late=True, job_arg="run_id")
 def run_part(run_id: Any, part: int) -> bool:
     """Evaluate one part of a full pass; the last part ends it. Idempotent: a part counted done is not done again,
     and evaluating twice settles to the same alerts."""

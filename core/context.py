@@ -28,6 +28,11 @@ def current() -> RequestContext:
     return ctx
 
 
+def peek() -> RequestContext | None:
+    """The current context if there is one (unlike `current`, never makes one): for log lines."""
+    return _current.get()
+
+
 def begin(ctx: RequestContext) -> contextvars.Token:
     return _current.set(ctx)
 

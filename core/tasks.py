@@ -49,9 +49,13 @@ def route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **k
 
 
 def task(name: str, *, acks_late: bool, retry: bool = True, soft_time_limit: int | None = None,
-         time_limit: int | None = None, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+         time_limit: int | None = None, job_arg: str | None = None,
+         **options: Any) -> Callable[[Callable[..., Any]], Any]:
     """shared_task with the conventions above; `retry=False` for a task that must not be repeated by Celery
-    (e.g. one beat sends again anyway)."""
+    (e.g. one beat sends again anyway); `job_arg` names the argument holding the id of the job the task runs
+    (an import job, a full run), which its log lines carry as `job_id` (core.logs)."""
+    if job_arg is not None:
+        options["job_arg"] = job_arg
     if retry:
         options.update(autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300, retry_jitter=True,
                        max_retries=8)

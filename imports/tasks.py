@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 @task("imports.run", acks_late=True, soft_time_limit=settings.IMPORT_SOFT_TIME_LIMIT,
-      time_limit=settings.IMPORT_TIME_LIMIT)
+      time_limit=settings.IMPORT_TIME_LIMIT, job_arg="job_id")
 def run(job_id: Any) -> str:
     """Idempotent: a finished job returns at once; a running job with a stale heartbeat is resumed (so a second
     delivery, or a retry after a lost database connection, is harmless). Sent through the outbox by

@@ -67,8 +67,9 @@ def worker_process(prefix: str | None = None, node: str = "worker", concurrency:
     queue = f"{prefix}default"
     queues = ",".join(f"{prefix}{name}" for name in settings.TASK_QUEUES)
     pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
+    # --quiet: no banner, so that its output is its log lines alone (LOG_LEVEL, not -l, sets their level).
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", *pool, "-Q", queues,
+        [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", *pool, "-Q", queues,
          "-n", f"{prefix}{node}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
         env=process_env(prefix, **extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
     )

@@ -11,7 +11,7 @@ from core.tasks import task
 
 
 @task("xref.run", acks_late=True, soft_time_limit=settings.XREF_RUN_SOFT_TIME_LIMIT,
-      time_limit=settings.XREF_RUN_TIME_LIMIT)
+      time_limit=settings.XREF_RUN_TIME_LIMIT, job_arg="run_id")
 def run(run_id: Any) -> bool:
     """Start a full run: index its records, train the model, split it into parts sent through the outbox.
     Idempotent: a run already split or finished is left as it is (a second delivery does nothing)."""
@@ -21,7 +21,7 @@ def run(run_id: Any) -> bool:
 
 
 @task("xref.run_part", acks_late=True, soft_time_limit=settings.XREF_RUN_SOFT_TIME_LIMIT,
-      time_limit=settings.XREF_RUN_TIME_LIMIT)
+      time_limit=settings.XREF_RUN_TIME_LIMIT, job_arg="run_id")
 def run_part(run_id: Any, part: int) -> bool:
     """Score one part of a run's candidate pairs and upsert its matches; the last part ends the run.
     Idempotent: a part counted done is not done again; its upserts write the same rows."""

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import environ
 
+from core.logs import logging_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -257,14 +259,6 @@ ALERT_SUSPECT_ROLES = env.list("ALERT_SUSPECT_ROLES", default=[
 ALERT_BATCH = env.int("ALERT_BATCH", default=2000)
 ALERT_RUN_PARTS = env.int("ALERT_RUN_PARTS", default=16)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-}
-
 # Evidence files (API.md § Cases, nested `evidence`): an upload over this many bytes is a 413 and nothing of it is
 # kept. Uploads stream to a temporary file (FILE_UPLOAD_TEMP_DIR, the system's by default) while they are hashed.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
@@ -350,4 +344,20 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {"task": "audit.checkpoint", "schedul
 
 
 # --- Logs and metrics (issue 11: JSON logs, Prometheus multiprocess, local API docs) -------------------------------
-# (observability settings go here)
+# Every log line of the web processes, workers and beat is one JSON object with its request id, user and agency
+# (and a worker's task and job), through one formatter (core.logs); LOG_FORMAT=console prints readable lines
+# instead (make run's default). Celery leaves logging to this configuration (config/celery.py).
+# Metrics: /metrics (core.metrics); under gunicorn PROMETHEUS_MULTIPROC_DIR adds up its workers (config/gunicorn.py).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING_CONFIG = "core.logs.configure"
+LOGGING = logging_settings(LOG_FORMAT, LOG_LEVEL)
+# Swagger UI and Redoc from this server's static files (drf-spectacular-sidecar), never a CDN: the docs work on a
+# network without the Internet. Swagger UI's validator badge would call out, so it is off.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+SPECTACULAR_SETTINGS.update({
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+})

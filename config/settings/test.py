@@ -1,5 +1,5 @@
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, LOG_FORMAT, env, logging_settings
 
 SECRET_KEY = env("SECRET_KEY", default="test-only-not-a-secret")
 DEBUG = False
@@ -14,7 +14,9 @@ REST_FRAMEWORK = {
 # Out of reach too, as the throttles' (many tests sign in from 127.0.0.1); the tests of the limit set their own and
 # sign in from addresses of their own.
 AUTH_RATE = "1000000/minute"
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# JSON lines as in production, warnings and worse unless LOG_LEVEL says otherwise (a test's worker may).
+LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
+LOGGING = logging_settings(LOG_FORMAT, LOG_LEVEL)
 
 # What the suite sends through the outbox goes to queues of its own, never to those a development worker on the
 # same Redis consumes (it would run the tests' tasks against its own database). tests/conftest.py empties them
