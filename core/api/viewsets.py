@@ -59,6 +59,22 @@ class ScopedViewSetMixin(_ViewBase):
         return qs
 
 
+class ScopeInQueryMixin(_ViewBase):
+    """The policy's scope ANDed into the list's own query rather than wrapped round it as `id IN (scope)`.
+
+    The wrapped form makes PostgreSQL read every row of the agency to build the `IN` set before the filters
+    narrow anything (a sequential scan of 100,000 shipments for a page of 100, and a hash join of the whole
+    table with itself for a page of persons); ANDed, the scope is one more condition beside the filters, and the
+    indexes the filters use still serve. It comes before BaseModelViewSet among a viewset's bases.
+    """
+
+    queryset: QuerySet
+    request: Request
+
+    def scoped_queryset(self) -> QuerySet:
+        return self.queryset.all() & policy.visible(self.request.user, self.queryset.model)
+
+
 class BaseModelViewSet(
     ScopedViewSetMixin,
     mixins.ListModelMixin,
