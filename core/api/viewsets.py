@@ -114,9 +114,11 @@ class BaseModelViewSet(
             raise exceptions.PermissionDenied("This change would put the record out of your reach.")
 
     def get_locked_object(self) -> Any:
-        """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write."""
+        """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write;
+        with the rows the viewset's queryset joins (its agency, its unit, …), which the write's audit event and the
+        response read again otherwise, one query each."""
         obj = self.get_object()
-        locked = type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
+        locked = self.queryset.prefetch_related(None).select_for_update(of=("self",)).get(pk=obj.pk)
         self.check_object_permissions(self.request, locked)
         return locked
 
