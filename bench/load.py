@@ -241,8 +241,8 @@ def server(logs: Path) -> Iterator[int]:
     metrics = logs / "metrics"
     metrics.mkdir()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": SERVER_SETTINGS, "THROTTLE_USER": THROTTLE,
-           "THROTTLE_ANON": THROTTLE, "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-           "LOG_LEVEL": "WARNING"}
+           "THROTTLE_ANON": THROTTLE, "WEB_CONCURRENCY": "2", "GUNICORN_BIND": f"127.0.0.1:{port}",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics), "LOG_LEVEL": "WARNING"}
     log = logs / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

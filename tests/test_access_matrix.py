@@ -518,6 +518,18 @@ def test_audit(stage, caller, endpoint):
         assert agencies == {"SSB"}, "the audit trail is the caller's agency's only"
 
 
+@pytest.mark.parametrize("caller", CALLERS)
+def test_me(stage, caller):
+    response = stage.client(caller).get("/api/v1/auth/me/")
+    if caller == "anonymous":
+        assert response.status_code == 401
+        return
+    user = stage.users[caller]
+    assert response.status_code == 200
+    assert response.json() == {"username": user.username, "agency": "SSB", "unit": "econ",
+                               "role": user.role, "clearance": user.clearance}
+
+
 @pytest.mark.parametrize("relation", ["own", "other_agency"])
 @pytest.mark.parametrize("caller", CALLERS)
 def test_audit_event(stage, caller, relation):
@@ -543,18 +555,6 @@ def test_audit_event(stage, caller, relation):
         assert (response.json()["hash"], response.json()["agency"]) == (event.hash, "SSB")
     else:
         assert "detail" in response.json()
-
-
-@pytest.mark.parametrize("caller", CALLERS)
-def test_me(stage, caller):
-    response = stage.client(caller).get("/api/v1/auth/me/")
-    if caller == "anonymous":
-        assert response.status_code == 401
-        return
-    user = stage.users[caller]
-    assert response.status_code == 200
-    assert response.json() == {"username": user.username, "agency": "SSB", "unit": "econ",
-                               "role": user.role, "clearance": user.clearance}
 
 
 # --- references and read-only fields ------------------------------------------------------
