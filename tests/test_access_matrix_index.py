@@ -110,7 +110,7 @@ RECORD_RULES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
     # reading: archiving a record of the master index is editing it (as archiving a party or a note is editing the
     # case's parties or notes in tests/test_access_matrix.py); the supervisors' "archiving" is the case's own.
     "archive":  (WRITERS,              NOBODY,                                        204),
-    "put":      (WRITERS,              NOBODY,                                        200),  # the create body
+    "put":      (WRITERS,              NOBODY,                                        200),  # a whole record: put_body
 }
 RECORD_COLUMN = {"own": 0, "shared": 1}
 
