@@ -30,11 +30,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Agency, Unit, User
-from audit.services import record
+from audit.models import AuditEvent
+from audit.services import chain_of, record
 from cases.models import Case, CaseParty, CaseShare, Note
 from entities.models import Person
 
 from . import factories
+from .access_routes import Route
 from .stages import built_once
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +119,16 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str], int]] = {
     "note_archive":  (NOTE_WRITERS,      NOTE_WRITERS,      NOBODY,           204),
     "share_add":     (SUPERVISORS,       NOBODY,            NOBODY,           201),
     "share_revoke":  (SUPERVISORS,       NOBODY,            NOBODY,           204),
+    "put":           (INVESTIGATORS,     INVESTIGATORS,     NOBODY,           200),  # as "patch", the whole body
+    "party_get":     (EVERYONE,          EVERYONE,          EVERYONE,         200),
+    "party_put":     (INVESTIGATORS,     INVESTIGATORS,     NOBODY,           200),
+    "note_get":      (EVERYONE,          EVERYONE,          EVERYONE,         200),
+    "note_edit":     (NOTE_WRITERS,      NOTE_WRITERS,      NOBODY,           200),
+    "note_put":      (NOTE_WRITERS,      NOTE_WRITERS,      NOBODY,           200),
+    "share_get":     (SUPERVISORS,       NOBODY,            NOBODY,           200),  # as "shares"
+    "share_edit":    (SUPERVISORS,       NOBODY,            NOBODY,           200),
+    "share_put":     (SUPERVISORS,       NOBODY,            NOBODY,           200),
+    "graph":         (EVERYONE,          EVERYONE,          EVERYONE,         200),
 }
 ACCESS_COLUMN = {"own": 0, "write": 1, "read": 2}
 
@@ -145,8 +157,38 @@ OPS: dict[str, tuple[str, str, dict[str, Any] | None, str | None]] = {
     "note_archive":  ("delete", "notes/{note}/",     None, None),
     "share_add":     ("post",   "shares/",           {"agency": "{bystander}", "access": "read"}, None),
     "share_revoke":  ("delete", "shares/{share}/",   None, None),
+    "put":           ("put",    "",                  {"title": "Renamed"}, None),
+    "party_get":     ("get",    "parties/{party}/",  None, None),
+    "party_put":     ("put",    "parties/{party}/",  {"entity": {"type": "person", "id": "{person}"},
+                                                      "role": "financier"}, None),
+    "note_get":      ("get",    "notes/{note}/",     None, None),
+    "note_edit":     ("patch",  "notes/{note}/",     {"body": "Seen at the port, twice."}, None),
+    "note_put":      ("put",    "notes/{note}/",     {"body": "Seen at the airport."}, None),
+    "share_get":     ("get",    "shares/{share}/",   None, None),
+    "share_edit":    ("patch",  "shares/{share}/",   {"access": "write"}, None),
+    "share_put":     ("put",    "shares/{share}/",   {"agency": "{bystander}", "access": "write"}, None),
+    "graph":         ("get",    "graph/",            None, None),
 }
 assert OPS.keys() == RULES.keys()
+
+# The routes (tests/access_routes.py) this module exercises, each by an operation of OPS (crossed with every caller
+# and every relation by test_case_matrix) or by the test named.
+ROUTES: dict[Route, str] = {
+    ("case-list", "GET"): "list", ("case-list", "POST"): "test_create_case",
+    ("case-detail", "GET"): "retrieve", ("case-detail", "PATCH"): "patch", ("case-detail", "PUT"): "put",
+    ("case-detail", "DELETE"): "archive", ("case-timeline", "GET"): "timeline", ("case-graph", "GET"): "graph",
+    ("case-party-list", "GET"): "parties", ("case-party-list", "POST"): "party_add",
+    ("case-party-detail", "GET"): "party_get", ("case-party-detail", "PATCH"): "party_edit",
+    ("case-party-detail", "PUT"): "party_put", ("case-party-detail", "DELETE"): "party_archive",
+    ("case-note-list", "GET"): "notes", ("case-note-list", "POST"): "note_add",
+    ("case-note-detail", "GET"): "note_get", ("case-note-detail", "PATCH"): "note_edit",
+    ("case-note-detail", "PUT"): "note_put", ("case-note-detail", "DELETE"): "note_archive",
+    ("case-share-list", "GET"): "shares", ("case-share-list", "POST"): "share_add",
+    ("case-share-detail", "GET"): "share_get", ("case-share-detail", "PATCH"): "share_edit",
+    ("case-share-detail", "PUT"): "share_put", ("case-share-detail", "DELETE"): "share_revoke",
+    ("audit-list", "GET"): "test_audit", ("audit-verify", "GET"): "test_audit",
+    ("audit-detail", "GET"): "test_audit_event",
+}
 
 
 def matrix_status(caller: str, sees: tuple[bool, ...], success: int, allowed_roles: Callable[[], object]) -> int:
@@ -486,6 +528,33 @@ def test_me(stage, caller):
     assert response.status_code == 200
     assert response.json() == {"username": user.username, "agency": "SSB", "unit": "econ",
                                "role": user.role, "clearance": user.clearance}
+
+
+@pytest.mark.parametrize("relation", ["own", "other_agency"])
+@pytest.mark.parametrize("caller", CALLERS)
+def test_audit_event(stage, caller, relation):
+    """One event by its `seq`: the caller's agency's chain only. Another agency's event is one whose seq the caller's
+    chain has not reached: 404 to a reader, as a seq past the end is; a role that reads no audit trail is 403 first.
+    reading: a superuser signed in as an agency's user reads that agency's chain, as the list gives it."""
+    mine, theirs = (stage.agencies[code] for code in ("a", "b"))
+    last = {agency: AuditEvent.objects.filter(chain=chain_of(agency)).order_by("-seq").values_list("seq", flat=True)
+            .first() or 0 for agency in (mine, theirs)}
+    their_case = Case.objects.filter(agency=theirs).first()
+    assert their_case is not None
+    for _ in range(last[mine] - last[theirs] + 1):  # their chain runs past mine
+        record(action="view", obj=their_case, agency=theirs, case_id=their_case.pk)
+    event = AuditEvent.objects.filter(chain=chain_of(mine if relation == "own" else theirs)).order_by("-seq").first()
+    assert event is not None
+
+    response = stage.client(caller).get(f"/api/v1/audit/{event.seq}/")
+
+    reads = caller == "superuser" or caller in AUDIT_READERS
+    want = 401 if caller == "anonymous" else 403 if not reads else 200 if relation == "own" else 404
+    assert response.status_code == want, (response.status_code, response.content[:300])
+    if want == 200:
+        assert (response.json()["hash"], response.json()["agency"]) == (event.hash, "SSB")
+    else:
+        assert "detail" in response.json()
 
 
 # --- references and read-only fields ------------------------------------------------------

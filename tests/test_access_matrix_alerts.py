@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from cases.models import Case
 
 from . import factories
+from .access_routes import Route
 from .stages import built_once
 from .test_access_matrix import CALLERS, RELATIONS, Stage, base_stage, listed_ids
 from .test_access_matrix_index import RECORD_RELATIONS, record_expected
@@ -27,6 +28,10 @@ pytestmark = pytest.mark.django_db
 # The operations: retrieve; patch its status; attach it to a case of SSB's unit a1 (one every a1 caller sees, and
 # analysts and up may write) — a change as its status is.
 ALERT_OPS = {"retrieve": "retrieve", "patch": "patch", "attach": "patch"}
+# The routes (tests/access_routes.py) this module exercises: by an operation of ALERT_OPS (test_alert_matrix crosses
+# it with every caller and RECORD_RELATIONS) or by the test named.
+ROUTES: dict[Route, str] = {("alert-list", "GET"): "test_alert_list", ("alert-detail", "GET"): "retrieve",
+                            ("alert-detail", "PATCH"): "patch"}
 
 
 def alert_expected(caller: str, relation: str, op: str) -> int:

@@ -24,6 +24,7 @@ The data is built once per module inside a transaction rolled back at the end; e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from entities.models import Entity, Link, Person
 from shipments.models import Licence, Shipment
 
 from . import factories
+from .access_routes import Route
 from .stages import built_once
 from .test_access_matrix import (
     ACCESS,
@@ -108,6 +110,7 @@ RECORD_RULES: dict[str, tuple[frozenset[str], frozenset[str], int]] = {
     # reading: archiving a record of the master index is editing it (as archiving a party or a note is editing the
     # case's parties or notes in tests/test_access_matrix.py); the supervisors' "archiving" is the case's own.
     "archive":  (WRITERS,              NOBODY,                                        204),
+    "put":      (WRITERS,              NOBODY,                                        200),  # a whole record: put_body
 }
 RECORD_COLUMN = {"own": 0, "shared": 1}
 
@@ -157,10 +160,11 @@ CHILD_RULES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str], int
     "create":   (INVESTIGATORS,     INVESTIGATORS,     NOBODY,           201),
     "patch":    (INVESTIGATORS,     INVESTIGATORS,     NOBODY,           200),
     "archive":  (INVESTIGATORS,     INVESTIGATORS,     NOBODY,           204),
+    "put":      (INVESTIGATORS,     INVESTIGATORS,     NOBODY,           200),
 }
 CHILD_OPS: dict[str, tuple[str, ...]] = {
-    "prosecutions": ("list", "retrieve", "create", "patch", "archive"),
-    "evidence":     ("list", "retrieve", "download", "create", "patch", "archive"),
+    "prosecutions": ("list", "retrieve", "create", "patch", "put", "archive"),
+    "evidence":     ("list", "retrieve", "download", "create", "patch", "put", "archive"),
 }
 
 
@@ -184,6 +188,25 @@ def child_expected(caller: str, resource: str, relation: str, op: str) -> int:
     if caller in allowed:
         return success
     return 400 if case_in_body else 403
+
+
+# The routes (tests/access_routes.py) this module exercises: by an operation of RECORD_RULES for the master index's
+# details (test_record_matrix crosses it with every caller and RECORD_RELATIONS), of CHILD_RULES for the case-owned
+# records (test_case_owned_matrix: every caller and CHILD_RELATIONS), or by the test named.
+RECORD_ROUTE_NAMES = {"persons": "person", "organizations": "organization", "links": "link", "shipments": "shipment",
+                      "licences": "licence"}
+ROUTES: dict[Route, str] = {
+    **{(f"{name}-list", "GET"): "test_record_list" for name in RECORD_ROUTE_NAMES.values()},
+    **{(f"{name}-list", "POST"): "test_create_record" for name in RECORD_ROUTE_NAMES.values()},
+    **{(f"{name}-detail", method): op for name in RECORD_ROUTE_NAMES.values()
+       for method, op in (("GET", "retrieve"), ("PATCH", "patch"), ("PUT", "put"), ("DELETE", "archive"))},
+    ("prosecution-list", "GET"): "test_prosecution_list", ("prosecution-list", "POST"): "create",
+    ("case-evidence-list", "GET"): "list", ("case-evidence-list", "POST"): "create",
+    **{(f"{name}-detail", method): op for name in ("prosecution", "case-evidence")
+       for method, op in (("GET", "retrieve"), ("PATCH", "patch"), ("PUT", "put"), ("DELETE", "archive"))},
+    ("case-evidence-download", "GET"): "download",
+    ("search", "GET"): "test_search", ("graph", "GET"): "test_graph", ("graph-path", "GET"): "test_graph",
+}
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -306,6 +329,8 @@ def test_record_matrix(stage, caller, resource, relation, op):
         response = client.get(url)
     elif op == "patch":
         response = client.patch(url, RECORD_PATCH[resource], format="json")
+    elif op == "put":
+        response = client.put(url, put_body(resource, obj), format="json")
     else:
         response = client.delete(url)
 
@@ -315,7 +340,7 @@ def test_record_matrix(stage, caller, resource, relation, op):
     if op == "retrieve" and want == 200:
         assert response.json()["id"] == str(obj.pk)
         assert response["ETag"] == f'"{before[0]}"'
-    if op == "patch" and want == 200:
+    if op in ("patch", "put") and want == 200:
         assert fingerprint(obj)[0] == before[0] + 1
     if op == "archive" and want == 204:
         assert type(obj)._default_manager.get(pk=obj.pk).archived
@@ -339,6 +364,21 @@ def test_record_list(stage, caller, resource):
                       for relation in RECORD_RELATIONS}
     hidden = {pk for pk in ids if pk in stage.universe and not stage.sees(caller, pk)}
     assert not hidden, "the list shows records the caller may not see"
+
+
+def put_body(resource: str, obj: Any) -> dict[str, Any]:
+    """A whole record for PUT, naming only the record's own agency's records (what it names already)."""
+    bodies: dict[str, Callable[[], dict[str, Any]]] = {
+        "persons":       lambda: {"name": "Li Mei", "nationalities": ["CN"]},
+        "organizations": lambda: {"name": "Red River Metals Co., Ltd.", "jurisdiction": "VN"},
+        "links":         lambda: {"kind": "employment", "source": ref(obj.source), "target": ref(obj.target),
+                                   "description": "Signs the payroll."},
+        "shipments":     lambda: {"reference": obj.reference, "consignee": ref(obj.consignee),
+                                   "seizure_location": "Lao Cai"},
+        "licences":      lambda: {"number": obj.number, "holder": ref(obj.holder), "commodity": "antimony",
+                                   "destination_country": "DE"},
+    }
+    return bodies[resource]()
 
 
 # --- creating records of the master index --------------------------------------------------------
@@ -394,6 +434,8 @@ def send_child(stage: IndexStage, caller: str, resource: str, relation: str, op:
                                                          "charges": [{"statute": "Customs Law art. 82"}]},
                                format="json")
         body: dict[str, Any] = {"court": "Intermediate People's Court"}
+        if op == "put":
+            body.update(case=str(case.pk), defendant={"type": "person", "id": stage.refs[case.pk]["person"]})
     else:
         base = f"/api/v1/cases/{case.pk}/evidence/"
         url = f"{base}{obj.pk}/"
@@ -412,6 +454,9 @@ def send_child(stage: IndexStage, caller: str, resource: str, relation: str, op:
         return client.get(url)
     if op == "patch":
         return client.patch(url, body, format="json")
+    if op == "put":
+        return client.put(url, {**body, "kind": "document"}, format="json") if resource == "evidence" else \
+            client.put(url, body, format="json")
     return client.delete(url)
 
 
@@ -446,7 +491,7 @@ def test_case_owned_matrix(stage, caller, resource, relation, op):
     elif op == "create" and want == 201:
         assert after[1] == before[1] + 1
         assert response.json()["case"] == str(stage.by_relation[relation].pk)
-    elif op == "patch" and want == 200:
+    elif op in ("patch", "put") and want == 200:
         assert after[0][0] == before[0][0] + 1
     elif op == "archive" and want == 204:
         assert type(obj)._default_manager.get(pk=obj.pk).archived

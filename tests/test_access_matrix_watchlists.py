@@ -19,6 +19,7 @@ from django.utils import timezone
 from watchlists.models import Watchlist
 
 from . import factories
+from .access_routes import Route
 from .stages import built_once
 from .test_access_matrix import CALLERS, Stage, base_stage, listed_ids
 
@@ -31,6 +32,10 @@ OPERATIONS = {
     "update": ("patch", {"source": "renamed"}, None),
     "archive": ("delete", None, None),
 }
+
+# The routes (tests/access_routes.py) this module exercises: by an operation of OPERATIONS (test_watchlist_matrix
+# crosses it with every caller and RELATIONS) or by the test named. The writes have no route: 405.
+ROUTES: dict[Route, str] = {("watchlist-list", "GET"): "test_watchlist_list", ("watchlist-detail", "GET"): "retrieve"}
 
 
 @dataclass

@@ -30,6 +30,7 @@ from xref import services
 from xref.models import DeconflictionHit, Match, XrefRun
 
 from . import factories
+from .access_routes import Route
 from .stages import built_once
 from .test_access_matrix import (
     CALLERS,
@@ -127,6 +128,18 @@ HIT_SEES: dict[str, tuple[bool, ...]] = {
 }
 # Read-only: no user writes a hit (cross-referencing makes them). Each write: method, whether on the detail.
 HIT_WRITES = {"create": ("post", False), "update": ("patch", True), "archive": ("delete", True)}
+
+
+# The routes (tests/access_routes.py) this module exercises: by an operation of MATCH_RULES (test_match_matrix crosses
+# it with every caller and MATCH_RELATIONS), "retrieve" of the hits (test_hit_matrix: every caller, HIT_RELATIONS), or
+# by the test named.
+ROUTES: dict[Route, str] = {
+    ("xref-match-list", "GET"): "test_list", ("xref-match-detail", "GET"): "retrieve",
+    ("xref-match-decision", "POST"): "decide",
+    ("xref-hit-list", "GET"): "test_list", ("xref-hit-detail", "GET"): "retrieve",
+    ("xref-run-list", "GET"): "test_run_matrix", ("xref-run-list", "POST"): "test_start_a_run",
+    ("xref-run-detail", "GET"): "test_run_matrix",
+}
 
 
 def hit_expected(caller: str, relation: str, op: str) -> int:

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cases.models import Case
 
@@ -274,3 +276,21 @@ def test_patch_that_changes_nothing_keeps_the_version(api, case):
     assert response.status_code == 200 and response["ETag"] == '"1"'
     case.refresh_from_db()
     assert case.version == 1
+
+
+def test_an_update_reads_the_case_s_unit_and_users_with_its_locked_row(api, world, investigator):
+    """The row locked for the write comes with what the viewset joins (agency, unit, lead, author): the audit event
+    and the response read them from it, not one query each after the write."""
+    case = factories.case(world.a, world.a1, lead=investigator)
+    Case.objects.filter(pk=case.pk).update(created_by=investigator)
+    case.refresh_from_db()
+    with CaptureQueriesContext(connection) as queries:
+        response = api.patch(f"{URL}{case.pk}/", {"title": "Gallium, second route"}, format="json",
+                             HTTP_IF_MATCH=f'"{case.version}"')
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["title"], body["unit"], body["lead"], body["created_by"], body["agency"]) == (
+        "Gallium, second route", "econ", investigator.username, investigator.username, "SSB")
+    separate = [query["sql"] for query in queries
+                if query["sql"].startswith(('SELECT "accounts_unit"', 'SELECT "accounts_agency"'))]
+    assert not separate, separate

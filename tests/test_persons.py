@@ -457,3 +457,20 @@ def test_list_queries_do_not_grow_with_page_size(api, world, investigator):
 def test_a_nul_in_a_filter_is_a_400(api, param):
     response = api.get(URL, {param: "a\x00b"})
     assert response.status_code == 400 and param in response.json()
+
+
+@pytest.mark.parametrize("url", [URL, "/api/v1/organizations/"])
+def test_the_list_reads_the_caller_s_scope_in_its_own_query(world, api, url):
+    """The access scope is ANDed into the list's query (the agency's own rows by the table's agency column), not
+    wrapped round it as `id IN (<the whole scope>)`, which has PostgreSQL join the table with itself in full to find
+    one page. What it shows is the access matrix's (tests/test_access_matrix_index.py)."""
+    factories.person(world.a, "Li Mei")
+    factories.organization(world.a, "Red River Metals Co., Ltd.")
+    assert api.get(url, {"page_size": 1}).status_code == 200  # warm-up: first use of the token writes
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(url, {"page_size": 10})
+    assert response.status_code == 200 and response.json()["count"] == 1
+    reads = [query["sql"] for query in queries if query["sql"].startswith(("SELECT COUNT(*)",
+                                                                           'SELECT "entities_entity"."id"'))]
+    assert len(reads) == 2, reads  # the count and the page
+    assert all('"entities_entity"."agency_id" = ' in sql for sql in reads), reads

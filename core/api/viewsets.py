@@ -59,6 +59,22 @@ class ScopedViewSetMixin(_ViewBase):
         return qs
 
 
+class ScopeInQueryMixin(_ViewBase):
+    """The policy's scope ANDed into the list's own query rather than wrapped round it as `id IN (scope)`.
+
+    The wrapped form makes PostgreSQL read every row of the agency to build the `IN` set before the filters
+    narrow anything (a sequential scan of 100,000 shipments for a page of 100, and a hash join of the whole
+    table with itself for a page of persons); ANDed, the scope is one more condition beside the filters, and the
+    indexes the filters use still serve. It comes before BaseModelViewSet among a viewset's bases.
+    """
+
+    queryset: QuerySet
+    request: Request
+
+    def scoped_queryset(self) -> QuerySet:
+        return self.queryset.all() & policy.visible(self.request.user, self.queryset.model)
+
+
 class BaseModelViewSet(
     ScopedViewSetMixin,
     mixins.ListModelMixin,
@@ -98,9 +114,11 @@ class BaseModelViewSet(
             raise exceptions.PermissionDenied("This change would put the record out of your reach.")
 
     def get_locked_object(self) -> Any:
-        """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write."""
+        """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write;
+        with the rows the viewset's queryset joins (its agency, its unit, …), which the write's audit event and the
+        response read again otherwise, one query each."""
         obj = self.get_object()
-        locked = type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
+        locked = self.queryset.prefetch_related(None).select_for_update(of=("self",)).get(pk=obj.pk)
         self.check_object_permissions(self.request, locked)
         return locked
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from audit.services import record
-from core.api.viewsets import BaseModelViewSet
+from core.api.viewsets import BaseModelViewSet, ScopeInQueryMixin
 from entities import services
 from entities.filtersets import LinkFilterSet, OrganizationFilterSet, PersonFilterSet
 from entities.models import Entity, Link, Organization, Person
@@ -16,7 +16,7 @@ from entities.models import Entity, Link, Organization, Person
 from .serializers import LinkSerializer, OrganizationSerializer, PersonSerializer, visible_case_parties
 
 
-class EntityViewSet(BaseModelViewSet):
+class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
     """Persons or organisations: one table, seen through its proxy so the other type is a 404 here."""
 
     create_action = "entity.change"
