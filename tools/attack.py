@@ -1,0 +1,300 @@
+"""`make attack`: schemathesis against the published OpenAPI schema, as an investigator and as a viewer.
+
+    .venv/bin/python tools/devenv.py exec -- .venv/bin/python tools/attack.py [--max-examples N]
+
+What it does, start to end:
+
+1. A database of its own, made afresh: `<DATABASE_URL's database>_attack`, migrated, with the demo data set
+   (`manage.py load_demo`) and two users of the demo agency SSB made by `create_user`: `attack-investigator` and
+   `attack-viewer`, each with API tokens from `issue_token`.
+2. The API served by gunicorn (two workers, `DEBUG` off, as deployed) on a free loopback port.
+3. For each of the two users, schemathesis runs every operation of `/api/v1/schema/` with generated input, valid
+   and invalid (its `fuzzing` and `stateful` phases, `--max-examples` test cases an operation), and checks every
+   response: no 5xx (`not_a_server_error`), a status the schema documents for the operation
+   (`status_code_conformance`), its content type (`content_type_conformance`), its body
+   (`response_schema_conformance`) and its required headers (`response_headers_conformance`, e.g. `ETag`).
+   Path parameters are pinned to records the user can see (read from the lists with the user's token), so the
+   details, updates and actions reach their logic rather than a 404; records the user cannot see are what the
+   generated ids already are.
+4. It prints the counts (operations tested, test cases generated, failures by kind) and exits non-zero on any
+   failure, error or untested operation.
+
+One operation runs apart, on a token of its own: `DELETE /auth/tokens/current/` revokes the token that calls it,
+so run among the others it would turn every later request into a 401.
+
+Reports (schemathesis' JSON, and the server's log) are left in `var/attack/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "attack"
+MANAGE = ROOT / "manage.py"
+API = "/api/v1"
+
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_schema_conformance", "response_headers_conformance")
+PHASES = "fuzzing,stateful"
+REVOKE_OPERATION = "auth_tokens_current_destroy"  # DELETE /auth/tokens/current/: revokes the caller's own token
+USERS = {  # role -> create_user arguments; SSB and its unit `econ` come with the demo data
+    "investigator": ["--agency", "SSB", "--unit", "econ", "--role", "investigator", "--clearance", "secret"],
+    "viewer": ["--agency", "SSB", "--unit", "econ", "--role", "viewer", "--clearance", "restricted"],
+}
+TASK_QUEUES = ("default", "imports", "xref", "audit")
+
+
+def say(message: str) -> None:
+    print(f"attack: {message}", flush=True)
+
+
+# --- the database and the server -------------------------------------------------------------------------------
+
+
+def attack_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "enforcement"
+    return urlunsplit(parts._replace(path=f"/{name}_attack"))
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    conninfo = re.sub(r"^(pgsql|psql|postgis)://", "postgresql://", url)
+    name = conninfo_to_dict(conninfo)["dbname"]
+    with psycopg.connect(conninfo, dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, str(MANAGE), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"attack: manage.py {args[0]} failed (exit {done.returncode})")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"attack: the server exited with {server.returncode}; see var/attack/server.log")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
+            if response.status == 200:
+                return
+        time.sleep(0.3)
+    raise SystemExit("attack: the server did not answer /healthz in time")
+
+
+def get_json(url: str, token: str) -> Any:
+    # Only URLs of the server this script started (http on loopback).
+    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}",  # noqa: S310
+                                                   "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.load(response)
+    except (urllib.error.HTTPError, ValueError):
+        return None
+
+
+# --- pinning path parameters to visible records ----------------------------------------------------------------
+
+
+def pin_path_parameters(base: str, schema: dict[str, Any], token: str) -> dict[str, dict[str, str]]:
+    """operationId -> {"path.<name>": value} for every operation whose path parameters name records the token sees.
+
+    A parameter's value comes from the list above it (`/cases/{id}/` from `/cases/`, `/cases/{case_pk}/notes/{id}/`
+    from `/cases/{case_pk}/notes/` once `case_pk` is chosen), trying the first rows until the rest resolves too.
+    """
+    lists: dict[str, list[dict[str, Any]]] = {}
+
+    def rows(path: str) -> list[dict[str, Any]]:
+        if path not in lists:
+            page = get_json(f"{base}{path}?page_size=20", token)
+            lists[path] = page.get("results", []) if isinstance(page, dict) else []
+        return lists[path]
+
+    def resolve(template: str, values: dict[str, str]) -> dict[str, str] | None:
+        match = re.search(r"\{(\w+)\}", template)
+        if match is None:
+            return values
+        name, prefix = match.group(1), template[:match.start()]
+        for row in rows(prefix)[:5]:
+            value = row.get(name, row.get("id"))
+            if value is None:
+                continue
+            resolved = resolve(template[:match.start()] + str(value) + template[match.end():],
+                               {**values, f"path.{name}": str(value)})
+            if resolved is not None:
+                return resolved
+        return None
+
+    pins = {}
+    for path, item in schema["paths"].items():
+        if "{" not in path:
+            continue
+        values = resolve(path, {})
+        for operation in item.values():
+            if isinstance(operation, dict) and values:
+                pins[operation["operationId"]] = values
+    return pins
+
+
+def config_toml(pins: dict[str, dict[str, str]]) -> str:
+    lines = []
+    for operation_id, values in sorted(pins.items()):
+        lines += ["[[operations]]", f"include-operation-id = {json.dumps(operation_id)}",
+                  "parameters = { " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in values.items())
+                  + " }", ""]
+    return "\n".join(lines)
+
+
+# --- schemathesis ----------------------------------------------------------------------------------------------
+
+
+def schemathesis(label: str, *, base: str, token: str, config: Path, max_examples: int, only: str | None = None,
+                 skip: str | None = None) -> dict[str, Any]:
+    report = OUT / f"{label}.json"
+    report.unlink(missing_ok=True)
+    st = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
+    command = [st, "--config-file", str(config), "run", f"{base}{API}/schema/",
+               "--header", f"Authorization: Token {token}",
+               "--checks", ",".join(CHECKS), "--phases", PHASES, "--max-examples", str(max_examples),
+               "--workers", "2", "--seed", "1", "--no-color", "--generation-database", "none",
+               "--report", "json", "--report-json-path", str(report)]
+    if only:
+        command += ["--include-operation-id", only]
+    if skip:
+        command += ["--exclude-operation-id", skip]
+    say(f"== {label}: schemathesis {' '.join(command[4:])}".replace(token, "<token>"))
+    subprocess.run(command, cwd=OUT, check=False)
+    if not report.exists():
+        raise SystemExit(f"attack: schemathesis wrote no report for {label}")
+    return json.loads(report.read_text())
+
+
+def summarise(label: str, result: dict[str, Any]) -> list[str]:
+    """Print one run's counts; return what is wrong with it."""
+    operations, cases = result["operations"], result["test_cases"]
+    failures = {f"{f['code']} {f['title']}": f["count"] for f in result.get("failures", [])}
+    errors = {e["title"]: e["count"] for e in result.get("errors", [])}
+    say(f"{label}: {operations['tested']}/{operations['selected']} operations tested, {cases['generated']} test "
+        f"cases generated, {cases['with_failures']} with failures; failures by kind: "
+        f"{json.dumps(failures) if failures else 'none'}; errors: {json.dumps(errors) if errors else 'none'}; "
+        f"{result.get('running_time') or 0:.0f} s")
+    problems = [f"{label}: {kind} x{count}" for kind, count in failures.items()]
+    problems += [f"{label}: error {title} x{count}" for title, count in errors.items()]
+    if operations["tested"] != operations["selected"]:
+        problems.append(f"{label}: {operations['selected'] - operations['tested']} operations not tested")
+    return problems
+
+
+# --- the whole run ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("ATTACK_MAX_EXAMPLES", "5")),
+                        help="test cases generated per operation and phase (default 5, or ATTACK_MAX_EXAMPLES)")
+    opts = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        raise SystemExit("attack: DATABASE_URL and REDIS_URL are needed: run it through `make attack`")
+    started = time.monotonic()
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+
+    env = dict(os.environ, DATABASE_URL=attack_database_url(os.environ["DATABASE_URL"]),
+               DJANGO_SETTINGS_MODULE="config.settings.local", DEBUG="false", PYTHONUNBUFFERED="1")
+    env.setdefault("TASK_QUEUE_PREFIX", "attack-")  # what the writes send waits in queues no worker of ours reads
+    recreate_database(env["DATABASE_URL"])
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_demo")
+    tokens: dict[str, list[str]] = {}
+    for role, arguments in USERS.items():
+        manage(env, "create_user", f"attack-{role}", *arguments)
+        tokens[role] = [manage(env, "issue_token", f"attack-{role}").strip().splitlines()[-1] for _ in range(2)]
+    say(f"database {urlsplit(env['DATABASE_URL']).path.lstrip('/')} ready in {time.monotonic() - started:.0f} s")
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (OUT / "server.log").open("w")
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    server = subprocess.Popen([gunicorn, "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                               "--timeout", "60"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              process_group=0)
+    problems: list[str] = []
+    try:
+        wait_until_up(base, server)
+        schema = get_json(f"{base}{API}/schema/?format=json", tokens["investigator"][0])
+        every = {op["operationId"] for item in schema["paths"].values() for op in item.values()
+                 if isinstance(op, dict) and "operationId" in op}
+        tested = cases = 0
+        for role, (token, revoked_token) in tokens.items():
+            config = OUT / f"{role}.toml"
+            config.write_text(config_toml(pin_path_parameters(base, schema, token)))
+            main_run = schemathesis(role, base=base, token=token, config=config, max_examples=opts.max_examples,
+                                    skip=REVOKE_OPERATION)
+            revoke_run = schemathesis(f"{role}-revoke", base=base, token=revoked_token, config=config,
+                                      max_examples=opts.max_examples, only=REVOKE_OPERATION)
+            for label, result in ((role, main_run), (f"{role}-revoke", revoke_run)):
+                problems += summarise(label, result)
+            selected = main_run["operations"]["selected"] + revoke_run["operations"]["selected"]
+            if selected != len(every):
+                problems.append(f"{role}: {selected} operations selected of the schema's {len(every)}")
+            tested += main_run["operations"]["tested"] + revoke_run["operations"]["tested"]
+            cases += main_run["test_cases"]["generated"] + revoke_run["test_cases"]["generated"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        log.close()
+        purge_queues(env)
+
+    errors = [line for line in (OUT / "server.log").read_text().splitlines() if "Traceback" in line or " 500 " in line]
+    if errors:
+        problems.append(f"the server logged {len(errors)} errors (var/attack/server.log)")
+    say(f"total: {len(every)} operations in the schema, tested {tested} times ({len(tokens)} users); "
+        f"{cases} test cases; took {time.monotonic() - started:.0f} s")
+    if problems:
+        say("FAILED:\n  " + "\n  ".join(problems))
+        return 1
+    say("0 server errors, 0 responses breaking the schema")
+    return 0
+
+
+def purge_queues(env: dict[str, str]) -> None:
+    """Drop what the writes sent to the broker: no worker of this run consumes it."""
+    import redis
+
+    with contextlib.suppress(redis.RedisError):
+        client = redis.Redis.from_url(env["REDIS_URL"])
+        client.delete(*(env["TASK_QUEUE_PREFIX"] + queue for queue in TASK_QUEUES))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
