@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import re
@@ -38,8 +39,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -58,6 +57,13 @@ USERS = {  # role -> create_user arguments; SSB and its unit `econ` come with th
     "viewer": ["--agency", "SSB", "--unit", "econ", "--role", "viewer", "--clearance", "restricted"],
 }
 TASK_QUEUES = ("default", "imports", "xref", "audit")
+WATCHLIST = [  # FollowTheMoney rows: a watchlist of two entries, and a bad row for `/imports/{id}/errors/`
+    {"id": "attack-listed-1", "schema": "Person", "properties": {"name": ["Attack Listed Person"],
+                                                                 "topics": ["sanction"]}},
+    {"id": "attack-listed-2", "schema": "Company", "properties": {"name": ["Attack Listed Trading Ltd"],
+                                                                  "jurisdiction": ["hk"], "topics": ["sanction"]}},
+    {"id": "attack-bad-row", "schema": "Person", "properties": {"birthDate": ["not a date"]}},
+]
 
 
 def say(message: str) -> None:
@@ -85,13 +91,38 @@ def recreate_database(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
 
 
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, str(MANAGE), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
-    if done.returncode:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"attack: manage.py {args[0]} failed (exit {done.returncode})")
-    return done.stdout
+def manage(*args: str) -> str:
+    """A management command, run in this process (Django is set up for the attack database); its stdout."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def prepare_database(env: dict[str, str]) -> dict[str, list[str]]:
+    """Migrate, the demo data and what cross-referencing and the rules make of it, a watchlist with a bad row, and
+    the two users; each user's two tokens."""
+    recreate_database(env["DATABASE_URL"])
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.db import connections
+
+    django.setup()
+    manage("migrate", "--noinput", "--verbosity", "0")
+    manage("load_demo")
+    manage("xref", "--sync")  # matches and deconfliction hits
+    manage("alerts", "--sync")
+    watchlist = OUT / "watchlist.ftm.json"
+    watchlist.write_text("".join(json.dumps(row) + "\n" for row in WATCHLIST))
+    manage("import_file", str(watchlist), "--kind", "ftm", "--agency", "SSB", "--source", "attack-list", "--sync")
+    tokens = {}
+    for role, arguments in USERS.items():
+        manage("create_user", f"attack-{role}", *arguments)
+        tokens[role] = [manage("issue_token", f"attack-{role}").strip().splitlines()[-1] for _ in range(2)]
+    connections.close_all()
+    return tokens
 
 
 def free_port() -> int:
@@ -101,26 +132,43 @@ def free_port() -> int:
 
 
 def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    import requests
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"attack: the server exited with {server.returncode}; see var/attack/server.log")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
-            if response.status == 200:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return
         time.sleep(0.3)
     raise SystemExit("attack: the server did not answer /healthz in time")
 
 
 def get_json(url: str, token: str) -> Any:
-    # Only URLs of the server this script started (http on loopback).
-    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}",  # noqa: S310
-                                                   "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.load(response)
-    except (urllib.error.HTTPError, ValueError):
-        return None
+    import requests
+
+    response = requests.get(url, headers={"Authorization": f"Token {token}", "Accept": "application/json"},
+                            timeout=30)
+    return response.json() if response.status_code == 200 else None
+
+
+def add_evidence(base: str, token: str) -> None:
+    """A file of evidence on the first case of the user's agency that takes one: the demo data set has none."""
+    import requests
+
+    agency = get_json(f"{base}{API}/auth/me/", token)["agency"]
+    for case in get_json(f"{base}{API}/cases/?page_size=20", token)["results"]:
+        if case["agency"] != agency:
+            continue
+        response = requests.post(f"{base}{API}/cases/{case['id']}/evidence/",
+                                 headers={"Authorization": f"Token {token}"},
+                                 data={"title": "Seized ledger, page 1", "kind": "document"},
+                                 files={"file": ("ledger.txt", b"212 t antimony ingots, 2024-10 to 2026-06\n")},
+                                 timeout=30)
+        if response.status_code == 201:
+            return
+    raise SystemExit("attack: no case of the investigator's agency took a file of evidence")
 
 
 # --- pinning path parameters to visible records ----------------------------------------------------------------
@@ -130,14 +178,18 @@ def pin_path_parameters(base: str, schema: dict[str, Any], token: str) -> dict[s
     """operationId -> {"path.<name>": value} for every operation whose path parameters name records the token sees.
 
     A parameter's value comes from the list above it (`/cases/{id}/` from `/cases/`, `/cases/{case_pk}/notes/{id}/`
-    from `/cases/{case_pk}/notes/` once `case_pk` is chosen), trying the first rows until the rest resolves too.
+    from `/cases/{case_pk}/notes/` once `case_pk` is chosen), trying the first rows until the rest resolves too; rows
+    of the user's own agency first (another agency's, seen through a share, are read-only).
     """
+    agency = get_json(f"{base}{API}/auth/me/", token)["agency"]
     lists: dict[str, list[dict[str, Any]]] = {}
 
     def rows(path: str) -> list[dict[str, Any]]:
         if path not in lists:
             page = get_json(f"{base}{path}?page_size=20", token)
-            lists[path] = page.get("results", []) if isinstance(page, dict) else []
+            found = page.get("results", []) if isinstance(page, dict) else []
+            lists[path] = sorted(found, key=lambda row: (row.get("agency", agency) != agency,
+                                                         bool(row.get("archived"))))
         return lists[path]
 
     def resolve(template: str, values: dict[str, str]) -> dict[str, str] | None:
@@ -232,13 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, DATABASE_URL=attack_database_url(os.environ["DATABASE_URL"]),
                DJANGO_SETTINGS_MODULE="config.settings.local", DEBUG="false", PYTHONUNBUFFERED="1")
     env.setdefault("TASK_QUEUE_PREFIX", "attack-")  # what the writes send waits in queues no worker of ours reads
-    recreate_database(env["DATABASE_URL"])
-    manage(env, "migrate", "--noinput")
-    manage(env, "load_demo")
-    tokens: dict[str, list[str]] = {}
-    for role, arguments in USERS.items():
-        manage(env, "create_user", f"attack-{role}", *arguments)
-        tokens[role] = [manage(env, "issue_token", f"attack-{role}").strip().splitlines()[-1] for _ in range(2)]
+    tokens = prepare_database(env)
     say(f"database {urlsplit(env['DATABASE_URL']).path.lstrip('/')} ready in {time.monotonic() - started:.0f} s")
 
     port = free_port()
@@ -251,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     problems: list[str] = []
     try:
         wait_until_up(base, server)
+        add_evidence(base, tokens["investigator"][0])
         schema = get_json(f"{base}{API}/schema/?format=json", tokens["investigator"][0])
         every = {op["operationId"] for item in schema["paths"].values() for op in item.values()
                  if isinstance(op, dict) and "operationId" in op}

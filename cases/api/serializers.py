@@ -20,9 +20,7 @@ class CaseSerializer(AgencyOwnedSerializer):
     commodities = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all(),
                                                many=True, required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=50, required=False)
-    # null: a case made by the system (a loader, an import) rather than a user
-    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                                                  allow_null=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Case

@@ -29,6 +29,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PAGING_PARAMETERS = {"page", "page_size"}
@@ -125,6 +126,22 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _authenticates(self) -> bool:
         return bool(getattr(self.view, "authentication_classes", None))
+
+    # --- fields ------------------------------------------------------------------------------------------
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        """A read-only relation declared on a serializer (`created_by` as a username) is null where its model field
+        may be: drf-spectacular reads nullability from the field's arguments only, and a read-only field has none."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.RelatedField) and field.read_only and "$ref" not in schema:
+            model = getattr(getattr(field.parent, "Meta", None), "model", None)
+            try:
+                nullable = model is not None and model._meta.get_field(field.source).null
+            except FieldDoesNotExist:
+                nullable = False
+            if nullable:
+                schema["nullable"] = True
+        return schema
 
     # --- parameters and headers --------------------------------------------------------------------------
 

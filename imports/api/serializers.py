@@ -10,9 +10,7 @@ from imports.models import ImportJob, ImportKind, ImportMode, ImportRowError
 
 class ImportJobSerializer(serializers.ModelSerializer):
     agency: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    # null: a job started by a command rather than a user
-    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                                            allow_null=True)
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
     file = serializers.FileField(write_only=True)
     kind = serializers.ChoiceField(choices=ImportKind.choices)
     mode = serializers.ChoiceField(choices=ImportMode.choices, default=ImportMode.PARTIAL)
