@@ -51,6 +51,7 @@ API = "/api/v1"
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance")
 PHASES = "fuzzing,stateful"
+RUN_SECONDS = int(os.environ.get("ATTACK_RUN_SECONDS", "300"))  # one schemathesis run's time bound
 REVOKE_OPERATION = "auth_tokens_current_destroy"  # DELETE /auth/tokens/current/: revokes the caller's own token
 USERS = {  # role -> create_user arguments; SSB and its unit `econ` come with the demo data
     "investigator": ["--agency", "SSB", "--unit", "econ", "--role", "investigator", "--clearance", "secret"],
@@ -245,7 +246,10 @@ def schemathesis(label: str, *, base: str, token: str, config: Path, max_example
     if skip:
         command += ["--exclude-operation-id", skip]
     say(f"== {label}: schemathesis {' '.join(command[4:])}".replace(token, "<token>"))
-    subprocess.run(command, cwd=OUT, check=False)
+    try:
+        subprocess.run(command, cwd=OUT, check=False, timeout=RUN_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"attack: {label} ran past its {RUN_SECONDS} s (ATTACK_RUN_SECONDS)") from None
     if not report.exists():
         raise SystemExit(f"attack: schemathesis wrote no report for {label}")
     return json.loads(report.read_text())
@@ -272,8 +276,8 @@ def summarise(label: str, result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("ATTACK_MAX_EXAMPLES", "5")),
-                        help="test cases generated per operation and phase (default 5, or ATTACK_MAX_EXAMPLES)")
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("ATTACK_MAX_EXAMPLES", "10")),
+                        help="test cases generated per operation and phase (default 10, or ATTACK_MAX_EXAMPLES)")
     opts = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         raise SystemExit("attack: DATABASE_URL and REDIS_URL are needed: run it through `make attack`")

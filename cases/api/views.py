@@ -72,7 +72,7 @@ class CaseViewSet(BaseModelViewSet):
             many=True,
         )
     )
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @action(detail=True, methods=["get"])
     def timeline(self, request, pk=None):
         """Audit events and notes of the case, newest first."""
         case = self.get_object()
