@@ -155,9 +155,9 @@ class AutoSchema(SpectacularAutoSchema):
                                                description=ETAG.description, response=[etag_code]))
         if self._lists_archivable():
             parameters.append(OpenApiParameter(
-                "include_archived", OpenApiTypes.STR, enum=["true", "false", "1", "0", "yes", "no"],
-                description="`true` lists archived records too (supervisors, auditors and agency admins: "
-                            "anyone else gets a 403).",
+                "include_archived", OpenApiTypes.STR,
+                description="`true` (or `1`, `yes`) lists archived records too: supervisors, auditors and agency "
+                            "admins; anyone else gets a 403. Any other value lists the records that are not archived.",
             ))
         return parameters
 
