@@ -41,8 +41,8 @@ def every_operation(schema: dict[str, Any]):
 
 def test_a_case_update_documents_every_error_it_can_answer(schema):
     responses = operation(schema, "patch", "/cases/{id}/")["responses"]
-    assert {"200", "400", "401", "403", "404", "409", "412", "413", "429"} <= set(responses)
-    for code in ("401", "403", "404", "409", "412", "413", "429"):
+    assert {"200", "400", "401", "403", "404", "409", "412", "413", "415", "429"} <= set(responses)
+    for code in ("401", "403", "404", "409", "412", "413", "415", "429"):
         body = resolve(schema, responses[code]["content"]["application/json"]["schema"])
         assert body["required"] == ["detail"], code
     field_errors = resolve(schema, responses["400"]["content"]["application/json"]["schema"])

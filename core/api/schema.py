@@ -14,6 +14,7 @@ codes it names (a more precise description); the codes below are added where it 
 | 409 | the actions a view names in `conflict_actions` | a forbidden state change |
 | 412 | PUT, PATCH and DELETE of a versioned record (`If-Match`) | a stale `If-Match` |
 | 413 | operations with a request body | over `API_MAX_JSON_BODY`, `IMPORT_MAX_BYTES`, `EVIDENCE_MAX_BYTES` |
+| 415 | operations with a request body | a body in a media type the operation does not take |
 | 429 | every operation | throttled (`Retry-After` says when to come back) |
 
 Headers: the `If-Match` request header on PUT, PATCH and DELETE of a versioned record; the `ETag` response header
@@ -71,6 +72,7 @@ DESCRIPTIONS = {
     409: "A forbidden state change.",
     412: "Stale `If-Match`: the record changed since you read it; nothing was changed.",
     413: "The request body (or the uploaded file) is over the limit.",
+    415: "The body's media type is not one this operation takes.",
     429: "Too many requests: throttled; `Retry-After` says when to try again.",
 }
 
@@ -182,7 +184,7 @@ class AutoSchema(SpectacularAutoSchema):
         if self._writes_versioned():
             codes.append(412)
         if has_body:
-            codes.append(413)
+            codes += [413, 415]
         return sorted(codes)
 
     def _component(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
