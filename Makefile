@@ -11,7 +11,7 @@ PORT   ?= 8000
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test faults lint lint-docker fmt bench clean
+.PHONY: help install run test faults lint lint-docker fmt bench attack clean
 
 help:
 	@echo "make run      migrate, load demo data, serve http://127.0.0.1:$(PORT)/ with a Celery worker"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint-docker  hadolint on docker/Dockerfile"
 	@echo "make fmt      sort imports and format with ruff"
 	@echo "make bench    run every bench/*.py"
+	@echo "make attack   schemathesis against the API schema as an investigator and a viewer (tools/attack.py)"
 	@echo "make install  create .venv and install the project"
 	@echo "make clean    stop embedded services, remove var/ and tool caches (keeps .venv)"
 
@@ -60,6 +61,10 @@ bench: $(STAMP)
 	if [ -z "$$files" ]; then echo "no benchmarks in bench/"; exit 0; fi; \
 	$(PY) tools/devenv.py exec -- sh -c \
 		'for f in "$$@"; do echo "== $$f"; "$(PY)" "$$f" || exit $$?; done' bench $$files
+
+# Schemathesis against the served schema: 0 server errors and 0 responses that break the schema, or it fails.
+attack: $(STAMP)
+	$(PY) tools/devenv.py exec -- $(PY) tools/attack.py $(ARGS)
 
 clean:
 	-@if [ -x $(PY) ]; then $(PY) tools/devenv.py stop; fi

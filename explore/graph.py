@@ -371,9 +371,12 @@ class GraphSerializer(serializers.Serializer):
     truncated = serializers.BooleanField(help_text=f"True when the graph was cut at {MAX_NODES} nodes")
 
 
-DEPTH = OpenApiParameter("depth", OpenApiTypes.INT, description=f"Steps from the start, {MIN_DEPTH} to {MAX_DEPTH} "
-                                                                  f"(default {DEFAULT_DEPTH}); else 400.")
+DEPTH = OpenApiParameter("depth", {"type": "integer", "minimum": MIN_DEPTH, "maximum": MAX_DEPTH},
+                         description=f"Steps from the start, {MIN_DEPTH} to {MAX_DEPTH} "
+                                     f"(default {DEFAULT_DEPTH}); else 400.")
 NODE_REF = "`<type>:<id>`, type one of " + ", ".join(NODE_TYPES)
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+NODE_REF_SCHEMA = {"type": "string", "pattern": f"^({'|'.join(NODE_TYPES)}):{UUID_PATTERN}$"}
 NOT_FOUND = OpenApiResponse(description="The start (or an end) does not exist or is not visible to the caller")
 BAD_INPUT = OpenApiResponse(description="A malformed reference or depth")
 
@@ -381,7 +384,8 @@ BAD_INPUT = OpenApiResponse(description="A malformed reference or depth")
 class GraphView(APIView):
     @extend_schema(
         operation_id="graph",
-        parameters=[OpenApiParameter("entity", str, required=True, description="Where to start: " + NODE_REF), DEPTH],
+        parameters=[OpenApiParameter("entity", NODE_REF_SCHEMA, required=True,
+                                     description="Where to start: " + NODE_REF), DEPTH],
         responses={200: GraphSerializer, 400: BAD_INPUT, 404: NOT_FOUND},
     )
     def get(self, request: Request) -> Response:
@@ -395,8 +399,8 @@ class GraphView(APIView):
 class GraphPathView(APIView):
     @extend_schema(
         operation_id="graph_path",
-        parameters=[OpenApiParameter("from", str, required=True, description="One end: " + NODE_REF),
-                    OpenApiParameter("to", str, required=True, description="The other end: " + NODE_REF)],
+        parameters=[OpenApiParameter("from", NODE_REF_SCHEMA, required=True, description="One end: " + NODE_REF),
+                    OpenApiParameter("to", NODE_REF_SCHEMA, required=True, description="The other end: " + NODE_REF)],
         responses={200: GraphSerializer, 400: BAD_INPUT,
                    404: OpenApiResponse(description=f"No path of up to {2 * PATH_MAX_DEPTH} steps through visible "
                                                     "records, or an end is not visible")},

@@ -305,7 +305,8 @@ class SearchView(GenericAPIView):
     @extend_schema(
         operation_id="search",
         parameters=[
-            OpenApiParameter("q", str, required=True,
+            OpenApiParameter("q", {"type": "string", "minLength": MIN_QUERY_LENGTH, "maxLength": MAX_QUERY_LENGTH},
+                             required=True,
                              description="Free text, at least 2 characters: a name in any script or word order, "
                                          "a case or shipment reference, an identifier number."),
             OpenApiParameter("type", str, description="Comma-separated types to return: "

@@ -27,6 +27,8 @@ from django_filters import filters
 from django_filters.filterset import BaseFilterSet
 from rest_framework.test import APIClient
 
+from imports.models import ImportJob, ImportRowError
+
 from . import factories
 from .stages import built_once
 
@@ -105,6 +107,7 @@ GOOD_FOR = {h.value: h.good_for for h in HOSTILE if isinstance(h.value, str)}
 class Stage:
     client: APIClient
     case_id: str
+    import_id: str
 
 
 def build() -> Stage:
@@ -114,9 +117,11 @@ def build() -> Stage:
     case = factories.case(agency, unit, lead=sup, members=(sup,))
     factories.party(case, factories.person(agency, nationalities=["CN"], phones=["+8613800138000"]))
     factories.note(case, sup)
+    job = ImportJob.objects.create(agency=agency, kind="persons", file="imports/hostile.csv", status="succeeded")
+    ImportRowError.objects.create(job=job, row=1, field="name", message="This field is required.")
     client = APIClient(raise_request_exception=False)  # an unhandled error is an answer to check, a 500
     client.credentials(HTTP_AUTHORIZATION=f"Token {factories.token(sup)}")
-    return Stage(client, str(case.pk))
+    return Stage(client, str(case.pk), str(job.pk))
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +143,13 @@ def schema() -> dict[str, Any]:
 _SCHEMA: dict[str, Any] | None = None
 
 
-def concrete(path: str, case_id: str) -> str:
-    """The path with its parameters filled: every parameterised GET list hangs off a case."""
+def concrete(path: str, case_id: str, import_id: str | None = None) -> str:
+    """The path with its parameters filled: every parameterised GET list hangs off a case, or an import (its
+    errors)."""
     import re
 
+    if path.startswith(f"{API}imports/{{"):
+        return re.sub(r"\{[^}]+\}", import_id or case_id, path)
     assert path.startswith(f"{API}cases/{{") or "{" not in path, f"a list under a new parent: {path}"
     return re.sub(r"\{[^}]+\}", case_id, path)
 
@@ -314,7 +322,7 @@ def verdict(path: str, declared: dict[str, filters.Filter], value: Hostile, stat
 @pytest.mark.parametrize("path, declared, others", LISTS)
 def test_no_hostile_value_is_a_500(stage, path, declared, others):
     """Each value in every filter of the list at once; a wrong answer is then pinned on each filter alone."""
-    url = concrete(path, stage.case_id)
+    url = concrete(path, stage.case_id, stage.import_id)
     values = list(HOSTILE)
     for filter_ in declared.values():
         if kind_of(filter_) in ("choice", "choices"):

@@ -44,11 +44,12 @@ class AuditEventViewSet(ReadOnlyViewSet):
     ordering_fields = ["seq", "at"]
     ordering = ["-seq"]
     lookup_field = "seq"
+    read_refusal = "Only auditors, supervisors and agency admins read the audit trail."
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if not policy.allows(request.user, "audit.view"):
-            raise exceptions.PermissionDenied("Only auditors, supervisors and agency admins read the audit trail.")
+            raise exceptions.PermissionDenied(self.read_refusal)
 
     def scoped_queryset(self):
         qs = super().scoped_queryset()

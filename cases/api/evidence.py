@@ -174,7 +174,8 @@ class EvidenceViewSet(CaseChildViewSet):
 
     @extend_schema(
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file, with the content type it was "
+                                                                         "uploaded with."),
             404: OpenApiResponse(description="No such evidence, or not visible to the caller."),
         }
     )

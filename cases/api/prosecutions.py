@@ -113,6 +113,7 @@ class ProsecutionViewSet(BaseModelViewSet):
     ordering_fields = ["created_at", "updated_at", "filed_on", "verdict_on", "court"]
     ordering = ["-created_at"]
     create_action = "case.party"
+    conflict_actions = ("update", "partial_update")  # a stage moved backwards
 
     def perform_create(self, serializer: Any) -> Any:
         data = dict(serializer.validated_data)

@@ -31,6 +31,7 @@ class CaseViewSet(BaseModelViewSet):
     ordering_fields = ["reference", "title", "status", "priority", "opened_on", "created_at", "updated_at"]
     ordering = ["-opened_on", "-created_at"]
     create_action = "case.create"
+    conflict_actions = ("update", "partial_update")  # a status move the machine forbids (API.md § Cases)
 
     def on_retrieve(self, instance: Case) -> None:
         record(action="view", obj=instance, actor=self.request.user, agency=instance.agency,
@@ -60,12 +61,13 @@ class CaseViewSet(BaseModelViewSet):
             {
                 "at": serializers.DateTimeField(),
                 "type": serializers.ChoiceField(choices=["event", "note"]),
-                "actor": serializers.CharField(),
+                "actor": serializers.CharField(help_text="Username (empty for the system)"),
                 "action": serializers.CharField(),
                 "object_type": serializers.CharField(),
                 "object_id": serializers.CharField(),
-                "changes": serializers.DictField(),
-                "body": serializers.CharField(),
+                "changes": serializers.DictField(required=False, help_text="An event's changes: "
+                                                                           "{field: [old, new]}"),
+                "body": serializers.CharField(required=False, help_text="A note's text"),
             },
             many=True,
         )
@@ -155,11 +157,12 @@ class ShareViewSet(CaseChildViewSet):
     serializer_class = ShareSerializer
     create_action = "case.share"
     ordering_fields = ["created_at"]
+    read_refusal = "Only the owning agency's supervisors see a case's shares."
 
     def scoped_queryset(self):
         # `/shares/` is for the owning agency's supervisors (API.md), reading included: 403 for others.
         if not policy.cases_writable(self.request.user, "case.share").filter(pk=self.get_case().pk).exists():
-            raise exceptions.PermissionDenied("Only the owning agency's supervisors see a case's shares.")
+            raise exceptions.PermissionDenied(self.read_refusal)
         return super().scoped_queryset()
 
     def perform_create(self, serializer: Any) -> Any:

@@ -129,7 +129,7 @@ REST_FRAMEWORK = {
         "core.api.filters.FilterBackend",  # django-filter's, every filterset made strict
         "core.api.filters.StableOrdering",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",  # every operation's real errors and ETag / If-Match
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",

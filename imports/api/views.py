@@ -5,6 +5,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -13,7 +15,7 @@ from rest_framework.response import Response
 
 from accounts.models import request_user
 from core import policy
-from core.api.viewsets import ScopedViewSetMixin
+from core.api.viewsets import ScopedViewSetMixin, etag_for
 from core.spreadsheets import SafeWriter
 from imports.models import ImportJob
 from imports.services import job_cancel, job_create
@@ -27,6 +29,33 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+CSV = OpenApiResponse(OpenApiTypes.STR, description="`row,field,message`, one line a bad field, as a download.")
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Start an import",
+        description="Answers at once with the queued job (202); follow it at `/imports/{id}/`. A file over "
+                    "`IMPORT_MAX_BYTES` is a 413.",
+        responses={202: ImportJobSerializer},
+    ),
+    errors=extend_schema(
+        summary="The bad rows of an import",
+        description="Every bad field of every row (`row` 1 is the first data row; `field` empty for the row as a "
+                    "whole), in row order. `?format=csv` answers the same as a CSV download.",
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
+                                     description="`csv` for a CSV download instead of the JSON page")],
+        responses={200: ImportRowErrorSerializer(many=True), (200, "text/csv"): CSV},
+    ),
+    errors_csv=extend_schema(summary="The bad rows of an import, as CSV", responses={(200, "text/csv"): CSV}),
+    cancel=extend_schema(
+        request=None,
+        responses={200: OpenApiResponse(ImportJobSerializer, description="A queued job, cancelled at once"),
+                   202: OpenApiResponse(ImportJobSerializer, description="A running job: it stops after its "
+                                                                         "current batch"),
+                   409: OpenApiResponse(description="The job has finished: nothing to cancel")},
+    ),
+)
 class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
                        mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportJobSerializer
@@ -54,7 +83,13 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
                          source=data["source"])
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @action(detail=True, methods=["get"], url_path="errors")
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        job = self.get_object()
+        response = Response(self.get_serializer(job).data)
+        response["ETag"] = etag_for(job)
+        return response
+
+    @action(detail=True, methods=["get"], url_path="errors", filter_backends=[])
     def errors(self, request: Request, pk: Any = None) -> Any:
         job = self.get_object()
         rows = job.errors.order_by("row", "id")
@@ -78,7 +113,7 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
         answer = status.HTTP_200_OK if job.status == "cancelled" else status.HTTP_202_ACCEPTED
         return Response(self.get_serializer(job).data, status=answer)
 
-    @action(detail=True, methods=["get"], url_path="errors.csv")
+    @action(detail=True, methods=["get"], url_path="errors.csv", filter_backends=[], pagination_class=None)
     def errors_csv(self, request: Request, pk: Any = None) -> Any:
         job = self.get_object()
         return errors_csv(job, job.errors.order_by("row", "id"))

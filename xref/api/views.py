@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from accounts.models import request_user
 from core import policy
 from core.api.exceptions import PreconditionFailed
+from core.api.schema import ETAG, IF_MATCH
 from core.api.viewsets import ReadOnlyViewSet, etag_for, if_match_ok
 from xref import services
 from xref.filtersets import HitFilterSet, MatchFilterSet, RunFilterSet
@@ -74,6 +75,7 @@ class MatchViewSet(ReadOnlyViewSet):
                     "is never proposed again; `pending` undoes an earlier decision (a cluster splits). Audited as "
                     "`decision`. An `If-Match` with a stale version is a 412.",
         request=DecisionSerializer,
+        parameters=[IF_MATCH, ETAG],
         responses={200: MatchSerializer, 400: BAD_INPUT, 403: REFUSED, 404: NOT_FOUND,
                    409: OpenApiResponse(description="The match cannot take this decision now"),
                    412: OpenApiResponse(description="Stale If-Match")},

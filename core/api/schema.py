@@ -1,0 +1,215 @@
+"""The OpenAPI schema's one AutoSchema: every operation documents the errors it can really answer, once, here.
+
+drf-spectacular documents the success of an operation from its serializer; what the base views, the exception
+handler, the parsers and the throttles add to every operation is declared here instead of on each view
+(`REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`). An operation's own `@extend_schema(responses=...)` still wins for the
+codes it names (a more precise description); the codes below are added where it names none.
+
+| code | on | why |
+| --- | --- | --- |
+| 400 | writes; operations with query parameters other than paging | field errors (DRF's shape) or `{"detail"}` |
+| 401 | every operation | no, a bad, expired or revoked token (wrong credentials at `/auth/tokens/`) |
+| 403 | writes; lists of archivable rows (`include_archived`); views with a `read_refusal` | the role may not; CSRF |
+| 404 | operations with a path parameter; paginated lists (a page past the end) | not there, or not visible |
+| 409 | the actions a view names in `conflict_actions` | a forbidden state change |
+| 412 | PUT, PATCH and DELETE of a versioned record (`If-Match`) | a stale `If-Match` |
+| 413 | operations with a request body | over `API_MAX_JSON_BODY`, `IMPORT_MAX_BYTES`, `EVIDENCE_MAX_BYTES` |
+| 415 | operations with a request body | a body in a media type the operation does not take |
+| 429 | every operation | throttled (`Retry-After` says when to come back) |
+
+Headers: the `If-Match` request header on PUT, PATCH and DELETE of a versioned record; the `ETag` response header
+(`"<version>"`) on its detail, its update and its creation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+PAGING_PARAMETERS = {"page", "page_size"}
+
+IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    description='`"<version>"` as the ETag of the record read: a version that is no longer current is a 412 and '
+                "changes nothing. Without it the write is unconditional.",
+)
+ETAG = OpenApiParameter(
+    "ETag", {"type": "string", "pattern": r'^"[0-9]+"$'}, OpenApiParameter.HEADER, required=True, response=[200],
+    description='`"<version>"`: send it back as `If-Match` to write only over the version you read.',
+)
+RETRY_AFTER = {"schema": {"type": "string", "pattern": "^[0-9]+$"},
+               "description": "Seconds to wait before trying again."}
+WWW_AUTHENTICATE = {"schema": {"type": "string"}, "description": "`Token` when a token is missing or bad."}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "What went wrong, in words.",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": "Every bad field by name, each with its messages (nested fields nest the same way; "
+                   "`non_field_errors` for the body as a whole); or `{\"detail\": ...}` for a body that is not "
+                   "JSON at all.",
+    "additionalProperties": {"anyOf": [{"type": "array"}, {"type": "object"}, {"type": "string"}]},
+}
+
+DESCRIPTIONS = {
+    400: "Invalid input: each bad field (or query parameter) named with its messages.",
+    401: "Authentication missing or invalid: no token, a bad, expired or revoked one.",
+    403: "You may not do this: your role or clearance, the record is another agency's (read-only share), or a "
+         "session request without its CSRF token.",
+    404: "No such record, or it is not visible to you (another agency's record is a 404, never a 403); or a "
+         "page past the end of a list.",
+    409: "A forbidden state change.",
+    412: "Stale `If-Match`: the record changed since you read it; nothing was changed.",
+    413: "The request body (or the uploaded file) is over the limit.",
+    415: "The body's media type is not one this operation takes.",
+    429: "Too many requests: throttled; `Retry-After` says when to try again.",
+}
+
+
+def model_has_field(model: Any, name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except (AttributeError, FieldDoesNotExist):
+        return False
+    return True
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's AutoSchema with the project's error responses and concurrency headers on every operation."""
+
+    # --- what the operation is ---------------------------------------------------------------------------
+
+    def _model(self) -> Any:
+        queryset = getattr(self.view, "queryset", None)
+        return getattr(queryset, "model", None)
+
+    def _action(self) -> str | None:
+        return getattr(self.view, "action", None)
+
+    def _versioned(self) -> bool:
+        return model_has_field(self._model(), "version")
+
+    def _writes_versioned(self) -> bool:
+        """A PUT, PATCH or DELETE of the base viewset on a versioned record: it checks If-Match and answers ETag."""
+        from core.api.viewsets import BaseModelViewSet
+
+        return (self.method in ("PUT", "PATCH", "DELETE") and isinstance(self.view, BaseModelViewSet)
+                and self._versioned())
+
+    def _sends_etag(self) -> int | None:
+        """The success code that carries an ETag, if any: a detail read, an update or a creation of the base views."""
+        from core.api.viewsets import BaseModelViewSet, ScopedViewSetMixin
+
+        if not self._versioned() or not isinstance(self.view, ScopedViewSetMixin):
+            return None
+        action = self._action()
+        if action == "retrieve":
+            return 200
+        if isinstance(self.view, BaseModelViewSet):
+            return {"create": 201, "update": 200, "partial_update": 200}.get(action or "")
+        return None
+
+    def _lists_archivable(self) -> bool:
+        from core.api.viewsets import ScopedViewSetMixin
+
+        return (self._action() == "list" and isinstance(self.view, ScopedViewSetMixin)
+                and model_has_field(self._model(), "archived"))
+
+    def _authenticates(self) -> bool:
+        return bool(getattr(self.view, "authentication_classes", None))
+
+    # --- fields ------------------------------------------------------------------------------------------
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        """A read-only relation declared on a serializer (`created_by` as a username) is null where its model field
+        may be: drf-spectacular reads nullability from the field's arguments only, and a read-only field has none."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.RelatedField) and field.read_only and "$ref" not in schema:
+            model = getattr(getattr(field.parent, "Meta", None), "model", None)
+            try:
+                nullable = model is not None and model._meta.get_field(field.source).null
+            except FieldDoesNotExist:
+                nullable = False
+            if nullable:
+                schema["nullable"] = True
+        return schema
+
+    # --- parameters and headers --------------------------------------------------------------------------
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        if self._writes_versioned():
+            parameters.append(IF_MATCH)
+        etag_code = self._sends_etag()
+        if etag_code is not None:
+            parameters.append(OpenApiParameter(ETAG.name, ETAG.type, ETAG.location, required=True,
+                                               description=ETAG.description, response=[etag_code]))
+        if self._lists_archivable():
+            parameters.append(OpenApiParameter(
+                "include_archived", OpenApiTypes.STR,
+                description="`true` (or `1`, `yes`) lists archived records too: supervisors, auditors and agency "
+                            "admins; anyone else gets a 403. Any other value lists the records that are not archived.",
+            ))
+        return parameters
+
+    # --- responses ---------------------------------------------------------------------------------------
+
+    def _error_codes(self) -> list[int]:
+        has_body = bool(self._get_request_body())
+        query = {p["name"] for p in self._get_parameters() if p["in"] == "query"}
+        has_path = any(p["in"] == "path" for p in self._get_parameters())
+        action = self._action()
+
+        codes = [401, 429]
+        if self.method in UNSAFE_METHODS or query - PAGING_PARAMETERS:
+            codes.append(400)
+        if (self.method in UNSAFE_METHODS and self._authenticates()) or self._lists_archivable() \
+                or getattr(self.view, "read_refusal", None):
+            codes.append(403)
+        if has_path or query & PAGING_PARAMETERS:
+            codes.append(404)
+        if action is not None and action in getattr(self.view, "conflict_actions", ()):
+            codes.append(409)
+        if self._writes_versioned():
+            codes.append(412)
+        if has_body:
+            codes += [413, 415]
+        return sorted(codes)
+
+    def _component(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, schema=schema, object=name)
+        self.registry.register_on_missing(component)
+        return component.ref
+
+    def _error_response(self, code: int) -> dict[str, Any]:
+        schema = (self._component("FieldErrors", FIELD_ERRORS_SCHEMA) if code == 400
+                  else self._component("Error", ERROR_SCHEMA))
+        response: dict[str, Any] = {"content": {"application/json": {"schema": schema}},
+                                    "description": DESCRIPTIONS.get(code, "")}
+        if code == 401:
+            response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE}
+        elif code == 429:
+            response["headers"] = {"Retry-After": RETRY_AFTER}
+        return response
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        for error in self._error_codes():
+            responses.setdefault(str(error), self._error_response(error))
+        for code, declared in responses.items():
+            if code >= "400" and "content" not in declared:
+                # Declared by the view with a description only: the body is still the project's error shape.
+                standard = self._error_response(int(code))
+                responses[code] = {**standard, **declared, "content": standard["content"]}
+        return dict(sorted(responses.items()))

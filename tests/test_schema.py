@@ -1,0 +1,124 @@
+"""The published OpenAPI schema documents what the server really answers (API.md § Basics, errors and concurrency).
+
+These pin the facts `make attack` (schemathesis against the served schema) relies on, so a schema that drifts from
+the server fails here, in the fast suite, before the attack run finds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from imports.models import ImportJob
+
+from . import factories
+
+V1 = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operation(schema: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    return schema["paths"][V1 + path][method]
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def every_operation(schema: dict[str, Any]):
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            yield method, path, op
+
+
+def test_a_case_update_documents_every_error_it_can_answer(schema):
+    responses = operation(schema, "patch", "/cases/{id}/")["responses"]
+    assert {"200", "400", "401", "403", "404", "409", "412", "413", "415", "429"} <= set(responses)
+    for code in ("401", "403", "404", "409", "412", "413", "415", "429"):
+        body = resolve(schema, responses[code]["content"]["application/json"]["schema"])
+        assert body["required"] == ["detail"], code
+    field_errors = resolve(schema, responses["400"]["content"]["application/json"]["schema"])
+    assert field_errors["type"] == "object" and "additionalProperties" in field_errors
+    assert "Retry-After" in responses["429"]["headers"]
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_writes_of_a_versioned_record_take_if_match(schema, method):
+    for path in ("/cases/{id}/", "/persons/{id}/", "/cases/{case_pk}/notes/{id}/", "/shipments/{id}/"):
+        op = operation(schema, method, path)
+        headers = {p["name"]: p for p in op["parameters"] if p["in"] == "header"}
+        assert "If-Match" in headers, (method, path)
+        assert not headers["If-Match"].get("required", False)
+        assert "412" in op["responses"]
+
+
+def test_details_updates_and_creations_declare_their_etag(schema):
+    for method, path, code in (("get", "/cases/{id}/", "200"), ("patch", "/cases/{id}/", "200"),
+                               ("post", "/cases/", "201"), ("get", "/imports/{id}/", "200"),
+                               ("get", "/xref/matches/{id}/", "200"), ("post", "/xref/matches/{id}/decision/", "200"),
+                               ("patch", "/alerts/{id}/", "200")):
+        etag = operation(schema, method, path)["responses"][code]["headers"]["ETag"]
+        assert etag["required"] is True, (method, path)
+        assert etag["schema"]["pattern"] == '^"[0-9]+"$'
+    assert "If-Match" in {p["name"] for p in operation(schema, "post", "/xref/matches/{id}/decision/")["parameters"]}
+
+
+def test_every_operation_documents_401_and_429_and_every_path_parameter_404(schema):
+    for method, path, op in every_operation(schema):
+        assert {"401", "429"} <= set(op["responses"]), (method, path)
+        if "{" in path:
+            assert "404" in op["responses"], (method, path)
+        if method in ("post", "put", "patch"):
+            assert "400" in op["responses"], (method, path)
+
+
+def test_import_errors_are_a_page_of_error_rows_not_an_import_job(schema):
+    content = operation(schema, "get", "/imports/{id}/errors/")["responses"]["200"]["content"]
+    page = resolve(schema, content["application/json"]["schema"])
+    row = resolve(schema, page["properties"]["results"]["items"])
+    assert set(row["properties"]) == {"row", "field", "message"}
+    assert "text/csv" in content
+    assert set(operation(schema, "get", "/imports/{id}/errors.csv/")["responses"]["200"]["content"]) == {"text/csv"}
+
+
+def test_import_start_and_cancel_answer_what_the_server_sends(schema):
+    assert "202" in operation(schema, "post", "/imports/")["responses"]
+    assert "201" not in operation(schema, "post", "/imports/")["responses"]
+    cancel = operation(schema, "post", "/imports/{id}/cancel/")
+    assert "requestBody" not in cancel
+    assert {"200", "202", "409"} <= set(cancel["responses"])
+
+
+def test_the_timeline_is_its_own_shape(schema):
+    op = operation(schema, "get", "/cases/{id}/timeline/")
+    page = resolve(schema, op["responses"]["200"]["content"]["application/json"]["schema"])
+    entry = resolve(schema, page["properties"]["results"]["items"])
+    # A note has no changes, an event no body.
+    assert "body" not in entry["required"] and "changes" not in entry["required"]
+
+
+def test_reads_that_can_be_refused_document_403(schema):
+    for path in ("/audit/", "/audit/verify/", "/cases/{case_pk}/shares/", "/cases/"):
+        assert "403" in operation(schema, "get", path)["responses"], path
+    assert "include_archived" in {p["name"] for p in operation(schema, "get", "/cases/")["parameters"]}
+    assert "403" not in operation(schema, "get", "/auth/me/")["responses"]
+
+
+def test_a_case_made_by_no_user_has_a_null_creator(schema):
+    assert resolve(schema, {"$ref": "#/components/schemas/Case"})["properties"]["created_by"]["nullable"] is True
+
+
+def test_an_import_job_detail_carries_its_etag(world, client_for):
+    job = ImportJob.objects.create(agency=world.a, kind="persons", file="imports/x.csv")
+    investigator = factories.user(world.a, "investigator", world.a1)
+    response = client_for(investigator).get(f"{V1}/imports/{job.pk}/")
+    assert response.status_code == 200
+    assert response["ETag"] == f'"{job.version}"'
