@@ -71,9 +71,10 @@ def test_details_updates_and_creations_declare_their_etag(schema):
     assert "If-Match" in {p["name"] for p in operation(schema, "post", "/xref/matches/{id}/decision/")["parameters"]}
 
 
-def test_every_operation_documents_401_and_429_and_every_path_parameter_404(schema):
+def test_every_operation_documents_401_429_and_503_and_every_path_parameter_404(schema):
     for method, path, op in every_operation(schema):
-        assert {"401", "429"} <= set(op["responses"]), (method, path)
+        assert {"401", "429", "503"} <= set(op["responses"]), (method, path)
+        assert "Retry-After" in op["responses"]["503"]["headers"], (method, path)
         if "{" in path:
             assert "404" in op["responses"], (method, path)
         if method in ("post", "put", "patch"):

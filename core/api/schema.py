@@ -74,6 +74,9 @@ DESCRIPTIONS = {
     413: "The request body (or the uploaded file) is over the limit.",
     415: "The body's media type is not one this operation takes.",
     429: "Too many requests: throttled; `Retry-After` says when to try again.",
+    503: "The database is unavailable for a moment; `Retry-After` says when to try again. A write answered 503 was "
+         "almost always not made, but may have been if the connection broke just after its commit: read before "
+         "retrying a create.",
 }
 
 
@@ -171,7 +174,7 @@ class AutoSchema(SpectacularAutoSchema):
         has_path = any(p["in"] == "path" for p in self._get_parameters())
         action = self._action()
 
-        codes = [401, 429]
+        codes = [401, 429, 503]
         if self.method in UNSAFE_METHODS or query - PAGING_PARAMETERS:
             codes.append(400)
         if (self.method in UNSAFE_METHODS and self._authenticates()) or self._lists_archivable() \
@@ -199,7 +202,7 @@ class AutoSchema(SpectacularAutoSchema):
                                     "description": DESCRIPTIONS.get(code, "")}
         if code == 401:
             response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE}
-        elif code == 429:
+        elif code in (429, 503):
             response["headers"] = {"Retry-After": RETRY_AFTER}
         return response
 
