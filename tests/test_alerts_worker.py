@@ -20,8 +20,8 @@ from xref import services as xref_services
 
 from . import factories
 from .test_watchlists import _real_zip, needs_ofac
-from .test_xref_worker import _handled, _wait
-from .worker import worker_process
+from .test_xref_worker import _handled
+from .worker import wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +51,7 @@ def test_a_shipment_posted_to_the_api_has_its_alert_soon_after_its_commit(world,
             committed = time.monotonic()
             assert response.status_code == 201, response.content
             created = response.json()["id"]
-            _wait(lambda: _open("unlicensed_export", shipment_id=created), every=0.005)  # noqa: B023 (at once)
+            wait_until(lambda: _open("unlicensed_export", shipment_id=created), every=0.005)  # noqa: B023 (at once)
             delays.append(time.monotonic() - committed)
 
         # A licence given later closes it; the licence's expiry, written later, raises licence_invalid.
@@ -61,10 +61,10 @@ def test_a_shipment_posted_to_the_api_has_its_alert_soon_after_its_commit(world,
                            format="json").json()
         patched = api.patch(f"/api/v1/shipments/{shipment}/", {"licence": licence["id"]}, format="json")
         assert patched.status_code == 200, patched.content
-        _wait(lambda: not _open("unlicensed_export", shipment_id=shipment))
+        wait_until(lambda: not _open("unlicensed_export", shipment_id=shipment))
         response = api.patch(f"/api/v1/licences/{licence['id']}/", {"valid_to": "2025-02-01"}, format="json")
         assert response.status_code == 200, response.content
-        alert = _wait(lambda: _open("licence_invalid", shipment_id=shipment))
+        alert = wait_until(lambda: _open("licence_invalid", shipment_id=shipment))
     print(f"\ncommit of a new shipment -> its alert, live worker: median {statistics.median(delays) * 1000:.0f} ms, "
           f"max {max(delays) * 1000:.0f} ms ({', '.join(f'{d * 1000:.0f}' for d in delays)})")
     assert "expired on 2025-02-01" in alert.explanation
@@ -83,7 +83,7 @@ def test_a_consignee_matching_a_listed_company_under_another_spelling(world, cli
         party = {"type": "organization", "id": consignee["id"]}
         response = api.post("/api/v1/shipments/", _unlicensed("BL-SP", consignee=party), format="json")
         assert response.status_code == 201, response.content
-        alert = _wait(lambda: _open("watchlist_match", entity_id=consignee["id"]))
+        alert = wait_until(lambda: _open("watchlist_match", entity_id=consignee["id"]))
     assert alert.severity == "high" and alert.related[0]["list"] == "ofac-sdn"
     assert alert.related[0]["programmes"] == ["IRAN-EO13846"] and alert.related[0]["id"] == str(entry.pk)
     assert not Alert.objects.filter(entity=entry).exists()
@@ -101,19 +101,20 @@ def test_the_real_sdn_list_screens_a_consignee_named_in_another_spelling(world, 
         response = api.post("/api/v1/imports/", {"file": upload, "kind": "ofac_sdn"}, format="multipart")
         assert response.status_code == 202, response.content
         job = ImportJob.objects.get(pk=response.json()["id"])
-        _wait(lambda: ImportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).exists(), 600)
+        wait_until(lambda: ImportJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).exists(), 600)
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
         listed = list(Entity.objects.filter(agency=world.a, lists__contains=["ofac-sdn"]).values_list("pk", flat=True))
         assert len(listed) == 9043
-        _wait(lambda: _handled(*listed) and not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), 900, 1)
+        unsent = OutboxMessage.objects.filter(sent_at__isnull=True)
+        wait_until(lambda: _handled(*listed) and not unsent.exists(), 900, 1)
 
         consignee = api.post("/api/v1/organizations/", {"name": "Banko Nacional de Cuba S.A.", "jurisdiction": "CU"},
                              format="json").json()
         party = {"type": "organization", "id": consignee["id"]}
         response = api.post("/api/v1/shipments/", _unlicensed("BL-CU", consignee=party), format="json")
         assert response.status_code == 201, response.content
-        alert = _wait(lambda: _open("watchlist_match", entity_id=consignee["id"]))
+        alert = wait_until(lambda: _open("watchlist_match", entity_id=consignee["id"]))
     bank = Entity.objects.get(agency=world.a, source="ofac-sdn", source_id="306")
     entry = next(item for item in alert.related if item["id"] == str(bank.pk))
     assert (entry["list"], entry["programmes"], alert.severity) == ("ofac-sdn", ["CUBA"], "high")
@@ -131,13 +132,13 @@ def test_a_suspect_added_to_a_case_flags_the_company_at_their_address(world, cli
         response = api.post(f"/api/v1/cases/{case.pk}/parties/", {"entity": _ref(wife), "role": "facilitator"},
                             format="json")
         assert response.status_code == 201, response.content
-        alert = _wait(lambda: _open("shared_address", entity_id=shell.pk))
+        alert = wait_until(lambda: _open("shared_address", entity_id=shell.pk))
         assert alert.case_id == case.pk
         # She turns out to be a witness: the alert closes.
         response = api.patch(f"/api/v1/cases/{case.pk}/parties/{response.json()['id']}/", {"role": "witness"},
                              format="json")
         assert response.status_code == 200, response.content
-        _wait(lambda: not _open("shared_address", entity_id=shell.pk))
+        wait_until(lambda: not _open("shared_address", entity_id=shell.pk))
 
 
 def test_a_full_pass_is_shared_by_two_workers(world, settings):
@@ -148,7 +149,7 @@ def test_a_full_pass_is_shared_by_two_workers(world, settings):
     with worker_process(node="one") as one, worker_process(prefix=one.prefix, node="two"):
         settings.TASK_QUEUE_PREFIX = one.prefix
         run = run_create(agency=world.a)
-        _wait(lambda: AlertRun.objects.filter(pk=run.pk, status="succeeded").exists())
+        wait_until(lambda: AlertRun.objects.filter(pk=run.pk, status="succeeded").exists())
     run.refresh_from_db()
     assert run.parts == len(run.done_parts) >= 2
     assert Alert.objects.filter(agency=world.a, rule="third_country_transit").count() == 40

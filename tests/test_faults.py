@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 from .postgres_server import postgres_server
 from .redis_server import broker_at, redis_server
 from .web_server import ROOT, Reply, WebServer, web_server
-from .worker import beat_process, worker_process
+from .worker import beat_process, wait_until, worker_process
 
 pytestmark = pytest.mark.faults
 
@@ -32,15 +31,6 @@ def summary(capsys: Any, line: str) -> None:
     """The scenario's one line, shown even when pytest captures the output."""
     with capsys.disabled():
         print(f"\nFAULT {line}", flush=True)
-
-
-def _wait(predicate: Callable[[], Any], seconds: float, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := predicate():
-            return found
-        time.sleep(every)
-    raise AssertionError(f"not so after {seconds} s")
 
 
 # --- PostgreSQL restarted under load ----------------------------------------------------------------------------
@@ -364,7 +354,7 @@ def test_writes_while_redis_is_stopped_succeed_and_each_task_runs_once_when_it_i
 
         counts = redis.Redis(unix_socket_path=str(rds.socket), db=1)
         with worker_process(prefix), beat_process(prefix, OUTBOX_DISPATCH_SECONDS="1"):
-            _wait(done, 120, every=0.5)
+            wait_until(done, 120, every=0.5)
             time.sleep(3)  # a second delivery of any row would have run by now
         stored: dict[bytes, bytes] = counts.hgetall(TASK_COUNTS_KEY)  # type: ignore[assignment]
         ran = {key.decode(): int(value) for key, value in stored.items()}
@@ -458,7 +448,7 @@ def test_a_worker_killed_mid_task_leaves_an_import_and_an_xref_run_that_finish_o
                 killed["xref"] = time.monotonic() - started
             return len(killed) == 2
 
-        _wait(kill_when_part_done, 120, every=0.05)
+        wait_until(kill_when_part_done, 120, every=0.05)
     job.refresh_from_db()
     run.refresh_from_db()
     at_kill = (job.processed_rows, run.parts_done, run.parts)
@@ -473,9 +463,9 @@ def test_a_worker_killed_mid_task_leaves_an_import_and_an_xref_run_that_finish_o
     settings.TASK_QUEUE_PREFIX = fresh  # where the sweeps send (through the outbox): the new worker
     with worker_process(fresh, concurrency=2, XREF_RUN_PARTS="8", IMPORT_HEARTBEAT_STALE_SECONDS="1"):
         # (The dead worker's database sessions end when PostgreSQL notices, their row locks with them.)
-        assert _wait(resume_imports, 30) == [str(job.pk)]
-        assert _wait(xref.resume_stale, 30) == [str(run.pk)]
-        _wait(lambda: XrefRun.objects.get(pk=run.pk).status in ("succeeded", "failed")
+        assert wait_until(resume_imports, 30) == [str(job.pk)]
+        assert wait_until(xref.resume_stale, 30) == [str(run.pk)]
+        wait_until(lambda: XrefRun.objects.get(pk=run.pk).status in ("succeeded", "failed")
               and ImportJob.objects.get(pk=job.pk).status in ("succeeded", "failed"), 240, every=0.5)
     job.refresh_from_db()
     run.refresh_from_db()

@@ -22,7 +22,7 @@ from xref import services
 from xref.models import DeconflictionHit, Match
 
 from . import factories
-from .test_xref_worker import _wait
+from .worker import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -429,7 +429,7 @@ def test_a_rejection_racing_a_workers_sync_leaves_the_hits_withdrawn(world):
     assert decided.wait(30)
     syncer = threading.Thread(target=sync)
     syncer.start()
-    _wait(lock_waiters, 30, 0.05)  # the sync waits for the decision's commit
+    wait_until(lock_waiters, 30, 0.05)  # the sync waits for the decision's commit
     release.set()
     decider.join(30)
     syncer.join(30)

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from xref.models import DeconflictionHit, Match, XrefRun
 
 from . import factories
-from .test_xref_worker import _match, _wait
-from .worker import worker_process
+from .test_xref_worker import _match
+from .worker import wait_until, worker_process
 
 HITS = "/api/v1/xref/hits/"
 # The same three people written by each agency (as each spells them).
@@ -60,7 +60,7 @@ def test_hits_follow_the_workers_matches_across_two_agencies(world, client_for, 
             return found if len(found) == len(PEOPLE) else None
 
         for code, theirs in (("SSB", world.b), ("ASB", world.a)):
-            listed = _wait(functools.partial(all_listed, code))
+            listed = wait_until(functools.partial(all_listed, code))
             assert set(listed) == {pair[code] for pair in ids}
             for item in listed.values():
                 assert item["other_agency"] == {"code": theirs.code, "name": theirs.name, "contact": theirs.contact}
@@ -68,7 +68,7 @@ def test_hits_follow_the_workers_matches_across_two_agencies(world, client_for, 
         # Archiving one record withdraws both hits of its pair.
         first = ids[0]
         assert apis["ASB"].delete(f"/api/v1/persons/{first['ASB']}/").status_code == 204
-        _wait(lambda: first["SSB"] not in hits_of(apis["SSB"]))
+        wait_until(lambda: first["SSB"] not in hits_of(apis["SSB"]))
         assert first["ASB"] not in hits_of(apis["ASB"])
         match = _match(first["SSB"], first["ASB"])
         assert list(DeconflictionHit.objects.filter(match=match).values_list("archived", flat=True)) == [True, True]
@@ -88,7 +88,7 @@ def test_hits_follow_the_workers_matches_across_two_agencies(world, client_for, 
         assert len(before) == 2 * len(PEOPLE)
         response = apis["SSB"].post("/api/v1/xref/runs/", {}, format="json")
         assert response.status_code == 202
-        _wait(lambda: XrefRun.objects.get(pk=response.json()["id"]).status == "succeeded", 120)
+        wait_until(lambda: XrefRun.objects.get(pk=response.json()["id"]).status == "succeeded", 120)
     call_command("xref", "--sync")
     after = rows()
     assert [row[:4] for row in after] == [row[:4] for row in before]

@@ -9,7 +9,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -29,16 +28,7 @@ from xref.models import Match, XrefRun
 
 from . import factories
 from .test_imports import GOOD, persons_csv
-from .worker import process_env, worker_process
-
-
-def _wait(predicate: Callable[[], Any], seconds: float = 60, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := predicate():
-            return found
-        time.sleep(every)
-    raise AssertionError(f"not so after {seconds} s")
+from .worker import process_env, wait_until, worker_process
 
 
 def _match(a: Any, b: Any) -> Any:
@@ -68,19 +58,19 @@ def test_a_person_written_through_the_api_is_matched_by_the_worker_soon_after_it
         settings.TASK_QUEUE_PREFIX = worker.prefix  # this process's sends go to the worker's queues
         for first, second in SPELLINGS:
             a = api.post("/api/v1/persons/", {"name": first}, format="json").json()["id"]
-            _wait(functools.partial(_handled, a), every=0.01)
+            wait_until(functools.partial(_handled, a), every=0.01)
             response = api.post("/api/v1/persons/", {"name": second}, format="json")
             committed = time.monotonic()  # the response comes after the write's commit
             assert response.status_code == 201, response.content
             b = response.json()["id"]
-            _wait(functools.partial(_match, a, b), every=0.005)
+            wait_until(functools.partial(_match, a, b), every=0.005)
             delays.append(time.monotonic() - committed)
 
         # An update that makes a pair no longer match withdraws its pending match.
         a, b = (Entity.objects.get(name=name).pk for name in SPELLINGS[0])
         response = api.patch(f"/api/v1/persons/{b}/", {"name": "Maria Gonzalez"}, format="json")
         assert response.status_code == 200, response.content
-        _wait(lambda: _match(a, b).archived)
+        wait_until(lambda: _match(a, b).archived)
     print(f"\ncommit of a new person -> its Match row, live worker: median {statistics.median(delays) * 1000:.0f} ms,"
           f" max {max(delays) * 1000:.0f} ms over {len(delays)} ({', '.join(f'{d * 1000:.0f}' for d in delays)})")
     assert Match.objects.filter(archived=False).count() == len(SPELLINGS) - 1
@@ -94,14 +84,14 @@ def test_an_admin_save_is_cross_referenced_by_the_worker(world, client_for, inve
     with worker_process() as worker:
         settings.TASK_QUEUE_PREFIX = worker.prefix
         a = client_for(investigator).post("/api/v1/persons/", {"name": "Deng Kaiwen"}, format="json").json()["id"]
-        _wait(lambda: _handled(a))
+        wait_until(lambda: _handled(a))
         response = client.post("/admin/entities/person/add/", {
             "name": "Kaiwen Deng", "names": "", "gender": "", "birth_date": "", "birth_place": "",
             "nationalities": "", "identifiers": "[]", "addresses": "[]", "phones": "", "emails": "", "notes": "",
             "source": "", "source_id": ""})
         assert response.status_code == 302, response.content.decode()[:2000]
         b = Entity.objects.get(name="Kaiwen Deng").pk
-        match = _wait(lambda: _match(a, b))
+        match = wait_until(lambda: _match(a, b))
     assert match.status == "pending" and match.left_agency_id == world.a.pk
 
 
@@ -112,18 +102,18 @@ def test_an_import_is_cross_referenced_by_the_worker_in_one_task(world, client_f
         settings.TASK_QUEUE_PREFIX = worker.prefix
         known = api.post("/api/v1/persons/", {"name": "Zhang Wei", "birth_date": "1975-03-02"}, format="json")
         known_id = known.json()["id"]
-        _wait(lambda: _handled(known_id))
+        wait_until(lambda: _handled(known_id))
         upload = ContentFile(persons_csv(GOOD), name="people.csv")
         response = api.post("/api/v1/imports/", {"file": upload, "kind": "persons", "source": "xref"},
                             format="multipart")
         assert response.status_code == 202, response.content
         job = ImportJob.objects.get(pk=response.json()["id"])
-        _wait(lambda: ImportJob.objects.get(pk=job.pk).status == "succeeded")
+        wait_until(lambda: ImportJob.objects.get(pk=job.pk).status == "succeeded")
         imported = Entity.objects.get(source="xref", source_id="p1").pk
-        match = _wait(lambda: _match(known_id, imported))
+        match = wait_until(lambda: _match(known_id, imported))
         rows = OutboxMessage.objects.filter(task=RECORDS_CHANGED, kwargs__model="entities.person")
         assert rows.filter(kwargs__ids__contains=[str(imported)]).count() == 1  # the import's batch: one task
-        assert _wait(lambda: _handled(*Entity.objects.filter(source="xref").values_list("pk", flat=True)))
+        assert wait_until(lambda: _handled(*Entity.objects.filter(source="xref").values_list("pk", flat=True)))
     assert match.status == "pending" and "name" in match.features
 
 
@@ -137,12 +127,12 @@ def test_the_same_task_twice_gives_the_same_matches(world, settings):
 
         xref_queue = f"{worker.prefix}xref"
         send(kwargs={"model": "entities.person", "ids": ids}, queue=xref_queue)
-        _wait(lambda: _handled(*ids) and Match.objects.count() == 3)
+        wait_until(lambda: _handled(*ids) and Match.objects.count() == 3)
         first = _rows()
         send(kwargs={"model": "entities.person", "ids": ids}, queue=xref_queue)  # a second delivery
         HandledVersion.objects.all().delete()  # and one that finds the versions unhandled: the work is redone
         send(kwargs={"model": "entities.person", "ids": ids}, queue=xref_queue)
-        _wait(lambda: _handled(*ids))
+        wait_until(lambda: _handled(*ids))
         time.sleep(1)
     assert _rows() == first
 
@@ -162,10 +152,10 @@ def test_a_full_run_is_shared_by_two_workers_and_keeps_a_rejected_pair_rejected(
     with worker_process(prefix, node="one", XREF_RUN_PARTS="8"), \
             worker_process(prefix, node="two", XREF_RUN_PARTS="8"):
         run = services.run_create(agency=world.a, user=investigator)
-        run = _wait(lambda: XrefRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"]).first(), 120)
+        run = wait_until(lambda: XrefRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"]).first(), 120)
         # The worker that ended the run may still be finishing its last part, and a solo pool answers no inspect
         # before that: ask until both have answered (once was seen to miss one on a loaded machine).
-        parts_by_worker = _wait(functools.partial(_parts_by_worker, prefix, workers=2, parts=8), 60, every=0.5)
+        parts_by_worker = wait_until(functools.partial(_parts_by_worker, prefix, workers=2, parts=8), 60, every=0.5)
     assert run.status == "succeeded", run.error
     assert (run.progress, run.parts, run.parts_done, sorted(run.done_parts)) == (1.0, 8, 8, list(range(8)))
     # The same counts as the same pass run here (the model trained again on the same records and decisions).
@@ -199,7 +189,7 @@ def test_manage_py_xref_queues_a_run_for_the_workers_once(world, settings, capsy
         out = capsys.readouterr().out
         run = XrefRun.objects.get()
         assert f"SSB: queued {run.pk}" in out and f"SSB: run {run.pk} is" in out
-        _wait(lambda: XrefRun.objects.get().status == "succeeded")
+        wait_until(lambda: XrefRun.objects.get().status == "succeeded")
     assert Match.objects.count() == 1
 
 

@@ -13,14 +13,42 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
 from config.celery import app
+
+
+def wait_until(predicate: Callable[[], Any], seconds: float = 60, every: float = 0.2) -> Any:
+    """What `predicate` gives once it is truthy, polled every `every` s; AssertionError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := predicate():
+            return found
+        time.sleep(every)
+    raise AssertionError(f"not so after {seconds} s")
+
+
+def stop(process: subprocess.Popen[Any], seconds: float = 20) -> None:
+    """Asks a server or worker to stop, and kills it (its process group, when it leads one) past `seconds`."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        try:
+            leads_group = os.getpgid(process.pid) == process.pid
+        except ProcessLookupError:
+            leads_group = False
+        if leads_group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait()
 
 
 @dataclass
@@ -84,11 +112,7 @@ def worker_process(prefix: str | None = None, node: str = "worker", concurrency:
             raise RuntimeError("worker did not start in 60 s")
         yield Worker(queue, prefix, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @contextmanager
@@ -104,11 +128,7 @@ def beat_process(prefix: str, **extra_env: str) -> Iterator[subprocess.Popen[byt
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
 def _consumes(queue: str, node: str = "") -> bool:
