@@ -277,7 +277,7 @@ IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", defau
 IMPORT_SOFT_TIME_LIMIT = env.int("IMPORT_SOFT_TIME_LIMIT", default=3 * 3600)
 IMPORT_TIME_LIMIT = env.int("IMPORT_TIME_LIMIT", default=3 * 3600 + 300)
 
-# --- Object storage for uploads (issue 11: docker/, django-storages) ------------------------------------------------
+# --- Object storage for uploads (README § Deploying with Docker) ---------------------------------------------------
 # Import files and evidence are kept by the `default` storage. STORAGE_BACKEND=local (the default: `make run`, the
 # tests) keeps them under MEDIA_ROOT, which only the host that wrote them can read. STORAGE_BACKEND=s3 keeps them in
 # an S3-compatible bucket (AWS S3, MinIO, SeaweedFS) through django-storages, so that a worker on any host reads
@@ -311,7 +311,7 @@ STORAGES: dict[str, dict[str, object]] = {
 
 
 
-# --- Security of a deployment (issue 11: check --deploy, rate limits on sign-in) -----------------------------------
+# --- Security of a deployment (README § Security of a deployment) --------------------------------------------------
 # Sign-in attempts per client address (AUTH_RATE: "10/minute", "100/hour"), whichever door they come through:
 # POST /api/v1/auth/tokens/, the admin's and the browsable API's login forms share one count, kept in the shared
 # cache so every web process and host counts together. Past it the answer is 429 and no password is checked, so a
@@ -325,7 +325,7 @@ SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$
 
 
 
-# --- Audit checkpoints (issue 11: signed checkpoints, incremental verification) -------------------------------------
+# --- Audit checkpoints (README § Audit trail) ----------------------------------------------------------------------
 # Beat writes a checkpoint of every chain whose head moved (audit.checkpoint, every AUDIT_CHECKPOINT_SECONDS), signed
 # with an Ed25519 private key the database never holds: a PEM or raw key in AUDIT_CHECKPOINT_KEY_FILE, or its 32 bytes
 # base64 in AUDIT_CHECKPOINT_KEY (`manage.py audit_keygen PATH` makes one). Without a key nothing is signed and
@@ -343,7 +343,7 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {"task": "audit.checkpoint", "schedul
 
 
 
-# --- Logs and metrics (issue 11: JSON logs, Prometheus multiprocess, local API docs) -------------------------------
+# --- Logs and metrics (README § Logs and metrics) ------------------------------------------------------------------
 # Every log line of the web processes, workers and beat is one JSON object with its request id, user and agency
 # (and a worker's task and job), through one formatter (core.logs); LOG_FORMAT=console prints readable lines
 # instead (make run's default). Celery leaves logging to this configuration (config/celery.py).
