@@ -46,6 +46,37 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+# --- scopes are built once per caller ------------------------------------------------------------
+#
+# A scope's SQL depends only on who asks (below: `_caller_key`), never on the data, which its subqueries read
+# when they run; building one with the ORM costs milliseconds, so each process keeps the scopes it built, by
+# caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one.
+
+_SCOPES: dict[tuple[Any, ...], QuerySet] = {}
+SCOPES_KEPT = 2048  # (callers × scopes); the store starts again when full
+
+
+def _caller_key(user: Any) -> tuple[Any, ...] | None:
+    """Everything about the caller that a scope's SQL depends on; None for an anonymous caller (not kept)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (user.pk, user.agency_id, user.unit_id, user.role, user.clearance, bool(user.is_superuser),
+            user.is_active)
+
+
+def _kept(name: tuple[Any, ...], user: Any, build: Callable[[], QuerySet]) -> QuerySet:
+    caller = _caller_key(user)
+    if caller is None:
+        return build()
+    key = (*name, *caller)
+    scope = _SCOPES.get(key)
+    if scope is None:
+        if len(_SCOPES) >= SCOPES_KEPT:
+            _SCOPES.clear()
+        scope = _SCOPES[key] = build()
+    return scope.all()
+
+
 def _is_super(user: Any) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
@@ -89,6 +120,10 @@ def _case_write_q(user: Any) -> Q:
 
 
 def cases_visible(user: Any) -> QuerySet:
+    return _kept(("cases.view",), user, lambda: _cases_visible(user))
+
+
+def _cases_visible(user: Any) -> QuerySet:
     from cases.models import Case
 
     qs = Case.objects.all()
@@ -102,6 +137,10 @@ def cases_visible(user: Any) -> QuerySet:
 
 def cases_writable(user: Any, action: str = "case.change") -> QuerySet:
     """Visible cases on which the user may perform `action` (an ACTION_ROLES key)."""
+    return _kept(("cases.change", action), user, lambda: _cases_writable(user, action))
+
+
+def _cases_writable(user: Any, action: str) -> QuerySet:
     visible = cases_visible(user)
     if _is_super(user):
         return visible
@@ -243,7 +282,8 @@ def is_registered(model: type[models.Model] | str) -> bool:
 
 def visible(user: Any, model_or_qs: Any) -> QuerySet:
     """The rows of a model (or narrowed queryset) the user may see."""
-    scoped = _VIEW[_label(model_or_qs)](user)
+    label = _label(model_or_qs)
+    scoped = _kept(("view", label), user, lambda: _VIEW[label](user))
     if isinstance(model_or_qs, QuerySet):
         return model_or_qs.filter(pk__in=scoped.values("pk"))
     return scoped
@@ -251,7 +291,8 @@ def visible(user: Any, model_or_qs: Any) -> QuerySet:
 
 def writable(user: Any, model_or_qs: Any) -> QuerySet:
     """The rows the user may change."""
-    scoped = _CHANGE[_label(model_or_qs)](user)
+    label = _label(model_or_qs)
+    scoped = _kept(("change", label), user, lambda: _CHANGE[label](user))
     if isinstance(model_or_qs, QuerySet):
         return model_or_qs.filter(pk__in=scoped.values("pk"))
     return scoped
