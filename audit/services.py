@@ -177,7 +177,7 @@ def _locked_head(chain: str) -> ChainHead:
     return head
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a caller's transaction, the event stands or falls with it
 def record(
     *,
     action: str,
