@@ -53,7 +53,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 # caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one.
 
 _SCOPES: dict[tuple[Any, ...], QuerySet] = {}
-SCOPES_KEPT = 2048  # (callers × scopes); the store starts again when full
+SCOPES_KEPT = 2048  # scopes of all callers together; the store starts again when full
 
 
 def _caller_key(user: Any) -> tuple[Any, ...] | None:
@@ -238,6 +238,7 @@ def matches_decidable(user: Any) -> QuerySet:
 Scope = Callable[[Any], QuerySet]
 _VIEW: dict[str, Scope] = {}
 _CHANGE: dict[str, Scope] = {}
+_AGENCY_RECORDS: set[str] = set()  # registered by register_agency_records: seen by every user of their agency
 
 
 def _label(model_or_qs: Any) -> str:
@@ -261,6 +262,7 @@ def register_agency_records(model: type[models.Model], *, action: str | None,
     `action` None: no user writes it (workers and imports make it through its services)."""
     change = _own_agency_writable(model, action) if action else (lambda user: model._default_manager.none())
     register(model, view=partial(_agency_records, model, via_cases=via_cases), change=change)
+    _AGENCY_RECORDS.add(_label(model))
 
 
 def register_case_records(model: type[models.Model], *, action: str) -> None:
@@ -274,6 +276,15 @@ def register_internal(model: type[models.Model]) -> None:
     """A model no user reads or writes through the API or the admin (counters, heads of chains)."""
     register(model, view=lambda user: model._default_manager.none(),
              change=lambda user: model._default_manager.none())
+
+
+def sees_own_agency(user: Any, model: type[models.Model] | str) -> bool:
+    """Whether the user sees every row of `model` that their agency owns (an agency record, a user of an agency),
+    so that a caller may know a row of their agency visible without asking `visible`."""
+    if _is_super(user):
+        return True
+    return bool(getattr(user, "is_authenticated", False) and user.agency_id is not None
+                and _label(model) in _AGENCY_RECORDS)
 
 
 def is_registered(model: type[models.Model] | str) -> bool:

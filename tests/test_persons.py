@@ -496,3 +496,25 @@ def test_a_page_of_persons_is_read_in_order_off_an_index(world, client_for):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "entity_name_id" in plan, plan
     assert "Sort" not in plan.split("SubPlan")[0], plan
+
+
+@pytest.mark.django_db
+def test_same_as_within_the_callers_agency_needs_no_scope(world, client_for):
+    """A person of the caller's own agency: its live cluster members of that agency are seen without the policy's
+    scope being put into the lookup (every user of an agency sees its records); archived ones still are not."""
+    import uuid
+
+    from xref.models import IdentityMember
+
+    inv = factories.user(world.a, "investigator", world.a1)
+    person, twin, gone = (factories.person(world.a, name) for name in ("Wei Zhang", "Zhang Wei", "W. Zhang"))
+    gone.archived = True
+    gone.save()
+    cluster = uuid.uuid4()
+    IdentityMember.objects.bulk_create([IdentityMember(entity=e, cluster=cluster) for e in (person, twin, gone)])
+    with CaptureQueriesContext(connection) as queries:
+        response = client_for(inv).get(f"/api/v1/persons/{person.pk}/")
+    assert response.status_code == 200, response.json()
+    assert response.json()["same_as"] == [{"type": "person", "id": str(twin.pk), "name": "Zhang Wei"}]
+    lookup = [q["sql"] for q in queries if q["sql"].startswith('SELECT "xref_identitymember"')]
+    assert len(lookup) == 1 and "cases_caseparty" not in lookup[0], lookup
