@@ -175,7 +175,12 @@ def test_a_callers_scope_is_built_once_and_follows_the_data(world, monkeypatch):
 
     built = []
     build = policy._VIEW["entities.person"]
-    monkeypatch.setitem(policy._VIEW, "entities.person", lambda user: built.append(user.pk) or build(user))
+
+    def counted(user):
+        built.append(user.pk)
+        return build(user)
+
+    monkeypatch.setitem(policy._VIEW, "entities.person", counted)
     inv = factories.user(world.a, "investigator", world.a1)
     first = factories.person(world.a, "First Person")
     assert list(policy.visible(inv, Person).values_list("pk", flat=True)) == [first.pk]
