@@ -518,3 +518,24 @@ def test_same_as_within_the_callers_agency_needs_no_scope(world, client_for):
     assert response.json()["same_as"] == [{"type": "person", "id": str(twin.pk), "name": "Zhang Wei"}]
     lookup = [q["sql"] for q in queries if q["sql"].startswith('SELECT "xref_identitymember"')]
     assert len(lookup) == 1 and "cases_caseparty" not in lookup[0], lookup
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_transactions_writes_start_their_own_outbox_row(world):
+    """Writes of one transaction share a cross-referencing outbox row; the next transaction's start their own at
+    once, without first trying to add to the previous transaction's (sent) row."""
+    from django.db import transaction
+
+    from core.models import OutboxMessage
+    from entities.services import person_create
+
+    inv = factories.user(world.a, "investigator", world.a1)
+    with transaction.atomic():
+        person_create(agency=world.a, actor=inv, data={"name": "First Person"})
+        person_create(agency=world.a, actor=inv, data={"name": "Second Person"})
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        person_create(agency=world.a, actor=inv, data={"name": "Third Person"})
+    appends = [q["sql"] for q in queries if q["sql"].lstrip().startswith("UPDATE core_outboxmessage")]
+    assert appends == [], appends
+    rows = list(OutboxMessage.objects.filter(task="xref.records_changed").order_by("id"))
+    assert [len(row.kwargs["ids"]) for row in rows] == [2, 1]
