@@ -253,6 +253,7 @@ def register(model: type[models.Model] | str, *, view: Scope, change: Scope) -> 
     giving a queryset. Every model an agency or a case owns must be registered (system check policy.E001)."""
     _VIEW[_label(model)] = view
     _CHANGE[_label(model)] = change
+    _SCOPES.clear()  # a scope kept before this entry changed is not its scope any more
 
 
 def register_agency_records(model: type[models.Model], *, action: str | None,
