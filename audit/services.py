@@ -168,11 +168,16 @@ def _common(agency: Any, actor: Any, at: datetime | None = None) -> dict[str, An
 
 
 def _locked_head(chain: str) -> ChainHead:
-    ChainHead.objects.get_or_create(chain=chain)
-    return ChainHead.objects.select_for_update().get(chain=chain)
+    """The chain's head row, locked for the rest of the transaction: one statement, except for a chain's first
+    event, which makes the row first."""
+    head = ChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None:
+        ChainHead.objects.get_or_create(chain=chain)
+        head = ChainHead.objects.select_for_update().get(chain=chain)
+    return head
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a caller's transaction, the event stands or falls with it
 def record(
     *,
     action: str,
@@ -194,9 +199,7 @@ def record(
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(obj.pk)
-    chain = chain_of(agency)
-    ChainHead.objects.get_or_create(chain=chain)
-    head = ChainHead.objects.select_for_update().get(chain=chain)
+    head = _locked_head(chain_of(agency))
     # One event is made as a batch's are (its time taken under the lock, so times follow the chain's order).
     prepared = prepare_events([{"action": action, "object_type": object_type, "object_id": object_id,
                                 "case_id": case_id, "changes": changes or {}}], agency=agency, actor=actor)

@@ -11,10 +11,11 @@ concurrency beside its raw-SQL baseline served by the same server in the same ru
 2. Starts one Celery worker (solo pool) on the bench's queues, and gunicorn with 2 workers on a free loopback port
    (config.wsgi; with config/gunicorn.py when the project has one) under bench/_load_settings.py: the project's
    settings, throttles raised (THROTTLE_USER, THROTTLE_ANON) and URLs with the raw baselines of bench/_load_urls.py
-   (plain Django views running the hand-written SQL, no DRF, authentication or access policy; never in
-   config.urls).
+   (plain Django views running the hand-written SQL of the floor of work each endpoint's contract requires: the
+   token's lookup, the caller's scope, the columns answered, and the audit event and outbox row the contract
+   makes part of a view or a write; no DRF, no ORM; never in config.urls).
 3. For each endpoint, `--clients` client processes (http.client; a connection each, kept while the server keeps it)
-   send requests for `--seconds`, first to the API with the token, then to its raw baseline:
+   send requests for `--seconds` with the token, first to the API, then to its raw baseline:
    list      GET /api/v1/persons/?page_size=50, GET /api/v1/shipments/?page_size=50
    detail    GET /api/v1/persons/{id}/ (ids drawn in turn)
    search    GET /api/v1/search/?q=<a seeded name>
@@ -382,9 +383,9 @@ def run(pool: Any, endpoint: Endpoint, port: int, path: str, token: str, clients
 
 def drive(pool: Any, endpoint: Endpoint, port: int, seed: Seed, args: argparse.Namespace) -> tuple[str, Result, Result]:
     run(pool, endpoint, port, endpoint.api, seed.token, args.clients, min(2.0, args.seconds))  # warm both up
-    run(pool, endpoint, port, endpoint.raw, "", args.clients, min(2.0, args.seconds))
+    run(pool, endpoint, port, endpoint.raw, seed.token, args.clients, min(2.0, args.seconds))
     api = run(pool, endpoint, port, endpoint.api, seed.token, args.clients, args.seconds)
-    raw = run(pool, endpoint, port, endpoint.raw, "", args.clients, args.seconds)
+    raw = run(pool, endpoint, port, endpoint.raw, seed.token, args.clients, args.seconds)
     say(f"{endpoint.name}: API {api.throughput:.1f} req/s ({api.errors} errors {statuses(api)}), "
         f"raw {raw.throughput:.1f} req/s ({raw.errors} errors {statuses(raw)})")
     return endpoint.name, api, raw

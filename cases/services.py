@@ -185,14 +185,16 @@ def case_update(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Case:
     if not changed:
         return case
     action = case_check_change(actor=actor, case=case, data={name: data[name] for name in changed})
-    before = snapshot(case)
+    # Members and commodities are read for the audit only when the change is to them.
+    m2m = any(Case._meta.get_field(name).many_to_many for name in changed)
+    before = snapshot(case, related=m2m)
     related = _apply(case, data, changed)
     if "status" in changed:
         case.closed_on = timezone.localdate() if case.status == CaseStatus.CLOSED else None
     case.save()
     for name in related:
         getattr(case, name).set(data[name])
-    core_services.audit_change(case, before, action=action, actor=actor)
+    core_services.audit_change(case, before, action=action, actor=actor, related=m2m)
     return case
 
 

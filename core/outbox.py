@@ -97,8 +97,17 @@ def records_changed(model_label: str, ids: Iterable[Any]) -> None:
                  key=f"{model_label}:{ids[0]}" if len(ids) == 1 else "")
     if connection.in_atomic_block:
         rows[model_label] = pk
+        # The row is this transaction's: the next transaction's writes start their own (rather than first trying
+        # to add to this one, sent by then).
+        transaction.on_commit(functools.partial(_forget_open_row, model_label, pk))
     else:
         rows.pop(model_label, None)
+
+
+def _forget_open_row(model_label: str, pk: int) -> None:
+    rows: dict[str, int] = getattr(_open_rows, "rows", None) or {}
+    if rows.get(model_label) == pk:
+        del rows[model_label]
 
 
 # --- sending ---------------------------------------------------------------------------------------------------

@@ -46,6 +46,37 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+# --- scopes are built once per caller ------------------------------------------------------------
+#
+# A scope's SQL depends only on who asks (below: `_caller_key`), never on the data, which its subqueries read
+# when they run; building one with the ORM costs milliseconds, so each process keeps the scopes it built, by
+# caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one.
+
+_SCOPES: dict[tuple[Any, ...], QuerySet] = {}
+SCOPES_KEPT = 2048  # scopes of all callers together; the store starts again when full
+
+
+def _caller_key(user: Any) -> tuple[Any, ...] | None:
+    """Everything about the caller that a scope's SQL depends on; None for an anonymous caller (not kept)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (user.pk, user.agency_id, user.unit_id, user.role, user.clearance, bool(user.is_superuser),
+            user.is_active)
+
+
+def _kept(name: tuple[Any, ...], user: Any, build: Callable[[], QuerySet]) -> QuerySet:
+    caller = _caller_key(user)
+    if caller is None:
+        return build()
+    key = (*name, *caller)
+    scope = _SCOPES.get(key)
+    if scope is None:
+        if len(_SCOPES) >= SCOPES_KEPT:
+            _SCOPES.clear()
+        scope = _SCOPES[key] = build()
+    return scope.all()
+
+
 def _is_super(user: Any) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
@@ -89,6 +120,10 @@ def _case_write_q(user: Any) -> Q:
 
 
 def cases_visible(user: Any) -> QuerySet:
+    return _kept(("cases.view",), user, lambda: _cases_visible(user))
+
+
+def _cases_visible(user: Any) -> QuerySet:
     from cases.models import Case
 
     qs = Case.objects.all()
@@ -102,6 +137,10 @@ def cases_visible(user: Any) -> QuerySet:
 
 def cases_writable(user: Any, action: str = "case.change") -> QuerySet:
     """Visible cases on which the user may perform `action` (an ACTION_ROLES key)."""
+    return _kept(("cases.change", action), user, lambda: _cases_writable(user, action))
+
+
+def _cases_writable(user: Any, action: str) -> QuerySet:
     visible = cases_visible(user)
     if _is_super(user):
         return visible
@@ -199,6 +238,7 @@ def matches_decidable(user: Any) -> QuerySet:
 Scope = Callable[[Any], QuerySet]
 _VIEW: dict[str, Scope] = {}
 _CHANGE: dict[str, Scope] = {}
+_AGENCY_RECORDS: set[str] = set()  # registered by register_agency_records: seen by every user of their agency
 
 
 def _label(model_or_qs: Any) -> str:
@@ -213,6 +253,7 @@ def register(model: type[models.Model] | str, *, view: Scope, change: Scope) -> 
     giving a queryset. Every model an agency or a case owns must be registered (system check policy.E001)."""
     _VIEW[_label(model)] = view
     _CHANGE[_label(model)] = change
+    _SCOPES.clear()  # a scope kept before this entry changed is not its scope any more
 
 
 def register_agency_records(model: type[models.Model], *, action: str | None,
@@ -222,6 +263,7 @@ def register_agency_records(model: type[models.Model], *, action: str | None,
     `action` None: no user writes it (workers and imports make it through its services)."""
     change = _own_agency_writable(model, action) if action else (lambda user: model._default_manager.none())
     register(model, view=partial(_agency_records, model, via_cases=via_cases), change=change)
+    _AGENCY_RECORDS.add(_label(model))
 
 
 def register_case_records(model: type[models.Model], *, action: str) -> None:
@@ -237,13 +279,23 @@ def register_internal(model: type[models.Model]) -> None:
              change=lambda user: model._default_manager.none())
 
 
+def sees_own_agency(user: Any, model: type[models.Model] | str) -> bool:
+    """Whether the user sees every row of `model` that their agency owns (an agency record, a user of an agency),
+    so that a caller may know a row of their agency visible without asking `visible`."""
+    if _is_super(user):
+        return True
+    return bool(getattr(user, "is_authenticated", False) and user.agency_id is not None
+                and _label(model) in _AGENCY_RECORDS)
+
+
 def is_registered(model: type[models.Model] | str) -> bool:
     return _label(model) in _VIEW
 
 
 def visible(user: Any, model_or_qs: Any) -> QuerySet:
     """The rows of a model (or narrowed queryset) the user may see."""
-    scoped = _VIEW[_label(model_or_qs)](user)
+    label = _label(model_or_qs)
+    scoped = _kept(("view", label), user, lambda: _VIEW[label](user))
     if isinstance(model_or_qs, QuerySet):
         return model_or_qs.filter(pk__in=scoped.values("pk"))
     return scoped
@@ -251,7 +303,8 @@ def visible(user: Any, model_or_qs: Any) -> QuerySet:
 
 def writable(user: Any, model_or_qs: Any) -> QuerySet:
     """The rows the user may change."""
-    scoped = _CHANGE[_label(model_or_qs)](user)
+    label = _label(model_or_qs)
+    scoped = _kept(("change", label), user, lambda: _CHANGE[label](user))
     if isinstance(model_or_qs, QuerySet):
         return model_or_qs.filter(pk__in=scoped.values("pk"))
     return scoped

@@ -33,9 +33,11 @@ def audit_create(obj: models.Model, *, actor: Any = None, action: str = "create"
 
 
 def audit_change(
-    obj: models.Model, before: dict[str, Any], *, action: str = "update", actor: Any = None
+    obj: models.Model, before: dict[str, Any], *, action: str = "update", actor: Any = None, related: bool = True
 ) -> None:
-    changes = diff(before, snapshot(obj))
+    """Record what changed since `before`; `related` False when `before` was taken without the record's
+    many-to-many ids and children (the write changed none of them), so neither side reads them."""
+    changes = diff(before, snapshot(obj, related=related))
     if changes or action != "update":
         record(action=action, obj=obj, actor=actor, agency=owning_agency(obj), case_id=case_of(obj),
                changes=changes)

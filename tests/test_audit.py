@@ -624,6 +624,25 @@ def test_concurrent_writers_keep_one_unbroken_chain(world):
 
 
 @pytest.mark.django_db
+def test_an_event_reads_its_chains_head_once_and_locked(world):
+    """Once the chain has a head, appending reads it in one statement, FOR UPDATE (not a read, then a locked one)."""
+    record(action="login", agency=world.a)  # the chain's first event makes its head
+    statements: list[str] = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        record(action="login", agency=world.a)
+    head_reads = [sql for sql in statements if sql.startswith("SELECT") and '"audit_chainhead"' in sql]
+    assert len(head_reads) == 1, head_reads
+    assert head_reads[0].endswith("FOR UPDATE")
+    assert last_seq(world.a) == 2
+    assert verify_chain(str(world.a.pk)).ok
+
+
+@pytest.mark.django_db
 def test_events_recorded_many_at_a_time_chain_as_single_ones_do(world):
     chain = str(world.a.pk)
     record(action="login", agency=world.a)

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from audit.models import AuditEvent
 from cases.models import Case
 
 from . import factories
@@ -294,3 +295,23 @@ def test_an_update_reads_the_case_s_unit_and_users_with_its_locked_row(api, worl
     separate = [query["sql"] for query in queries
                 if query["sql"].startswith(('SELECT "accounts_unit"', 'SELECT "accounts_agency"'))]
     assert not separate, separate
+
+
+def test_a_title_change_reads_the_case_once_and_its_members_only_for_the_answer(api, world, investigator):
+    """A PATCH finds the case and reads its row once, locked (not also with everything the detail prefetches), and a
+    change that leaves members and commodities alone does not read them for its audit event: they are read once,
+    for the answer."""
+    member = factories.user(world.a, "analyst", world.a1)
+    case = factories.case(world.a, world.a1, lead=investigator, members=(member,))
+    with CaptureQueriesContext(connection) as queries:
+        response = api.patch(f"{URL}{case.pk}/", {"title": "Gallium, third route"}, format="json",
+                             HTTP_IF_MATCH=f'"{case.version}"')
+    assert response.status_code == 200, response.json()
+    assert response.json()["members"] == [member.username]
+    sql = [query["sql"] for query in queries]
+    full_reads = [s for s in sql if s.startswith('SELECT "cases_case"."id", "cases_case"."created_at"')]
+    assert len(full_reads) == 1 and full_reads[0].endswith('FOR UPDATE OF "cases_case"'), full_reads
+    member_reads = [s for s in sql if 'FROM "accounts_user" INNER JOIN "cases_case_members"' in s]
+    assert len(member_reads) == 1, member_reads
+    event = AuditEvent.objects.filter(object_id=str(case.pk), action="update").get()
+    assert set(event.changes) == {"title"}

@@ -387,3 +387,19 @@ def test_no_filterset_class_is_made_per_request(stage):
     assert len(core_filters._hardened) == cached
     assert stage.client.get(url, {"role": "nope"}).json() == {"role": [
         "Select a valid choice. nope is not one of the available choices."]}
+
+
+def test_a_filtersets_strict_form_class_is_made_once():
+    """Every request's filterset uses the one strict form class of its filterset class, not a new class each time;
+    the forms made from it are still each request's own."""
+    from django.http import QueryDict
+
+    from core.api.filters import harden
+    from entities.filtersets import PersonFilterSet
+
+    strict = harden(PersonFilterSet)
+    first = strict(QueryDict("name=Wei"), queryset=None)
+    second = strict(QueryDict("nationality=CN"), queryset=None)
+    assert first.get_form_class() is second.get_form_class()
+    assert first.form is not second.form and first.form.fields is not second.form.fields
+    assert first.form.data["name"] == "Wei" and "name" not in second.form.data

@@ -163,3 +163,47 @@ def test_the_admin_refuses_a_partner_changing_the_lead(world, shared):
     form = form_class(data=data, instance=shared)
     assert not form.is_valid()
     assert "owns the case" in str(form.errors)
+
+
+# --- scopes are built once per caller ---------------------------------------------------------
+
+
+def test_a_callers_scope_is_built_once_and_follows_the_data(world, monkeypatch):
+    """The second request of a caller reuses the scope built for the first (its SQL depends only on the caller),
+    and a reused scope still reads the rows as they are now."""
+    from entities.models import Person
+
+    built = []
+    build = policy._VIEW["entities.person"]
+
+    def counted(user):
+        built.append(user.pk)
+        return build(user)
+
+    monkeypatch.setitem(policy._VIEW, "entities.person", counted)
+    inv = factories.user(world.a, "investigator", world.a1)
+    first = factories.person(world.a, "First Person")
+    assert list(policy.visible(inv, Person).values_list("pk", flat=True)) == [first.pk]
+    second = factories.person(world.a, "Second Person")
+    factories.person(world.b, "Another Agency's Person")
+    assert sorted(policy.visible(inv, Person).values_list("name", flat=True)) == ["First Person", "Second Person"]
+    assert policy.visible(inv, Person.objects.filter(pk=second.pk)).get() == second
+    assert built == [inv.pk]
+
+
+def test_a_kept_scope_follows_what_the_caller_is_now(world):
+    """Whatever about the caller a scope depends on (role, unit, clearance, agency) picks another scope."""
+    inv = factories.user(world.a, "investigator", world.a1, clearance="restricted")
+    other_unit = factories.case(world.a, world.a2, classification="restricted")
+    secret = factories.case(world.a, world.a1, classification="secret")
+    assert list(policy.cases_visible(inv)) == []
+    inv.role = "supervisor"  # an agency-wide reader
+    assert list(policy.cases_visible(inv)) == [other_unit]
+    inv.clearance = "secret"
+    assert sorted(policy.cases_visible(inv), key=lambda c: c.reference) == sorted(
+        [other_unit, secret], key=lambda c: c.reference)
+    inv.role, inv.unit = "investigator", world.a2
+    assert list(policy.cases_visible(inv)) == [other_unit]
+    assert list(policy.cases_writable(inv, "case.close")) == []  # an investigator does not close
+    inv.agency, inv.unit = world.b, world.b1
+    assert list(policy.cases_visible(inv)) == []

@@ -114,18 +114,26 @@ class StrictFilterForm(forms.Form):
                 self.add_error(name, exc)
 
 
+_form_classes: dict[type, type[forms.Form]] = {}
+
+
 class StrictFilterSetMixin:
     """What makes a filterset strict: its form checks every value; boolean filters take only real booleans."""
 
     filters: dict[str, filters.Filter]
 
     def get_form_class(self) -> type[forms.Form]:
-        form_class = super().get_form_class()  # type: ignore[misc]
-        fields = {}
-        for name, field in form_class.base_fields.items():
-            if isinstance(field, forms.NullBooleanField):
-                fields[name] = StrictBooleanField(required=False, label=field.label, help_text=field.help_text)
-        return type(form_class.__name__, (StrictFilterForm, form_class), fields)
+        # Made once per filterset class (its filters are its class's: no filterset here changes them per request),
+        # not twice per request; a form copies its fields when made, so one class serves every request.
+        form_class = _form_classes.get(type(self))
+        if form_class is None:
+            form_class = super().get_form_class()  # type: ignore[misc]
+            fields = {}
+            for name, field in form_class.base_fields.items():
+                if isinstance(field, forms.NullBooleanField):
+                    fields[name] = StrictBooleanField(required=False, label=field.label, help_text=field.help_text)
+            form_class = _form_classes[type(self)] = type(form_class.__name__, (StrictFilterForm, form_class), fields)
+        return form_class
 
 
 class StrictFilterSet(StrictFilterSetMixin, filters.FilterSet):

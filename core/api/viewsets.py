@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -117,8 +118,12 @@ class BaseModelViewSet(
         """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write;
         with the rows the viewset's queryset joins (its agency, its unit, …), which the write's audit event and the
         response read again otherwise, one query each."""
-        obj = self.get_object()
-        locked = self.queryset.prefetch_related(None).select_for_update(of=("self",)).get(pk=obj.pk)
+        # The caller's lookup (scoped and filtered as get_object's: 404 when not visible) gives only the id: the
+        # row, and not what the viewset prefetches for its answers, is read once, locked.
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        ids = self.filter_queryset(self.get_queryset()).prefetch_related(None).values_list("pk", flat=True)
+        pk = get_object_or_404(ids, **{self.lookup_field: self.kwargs[lookup]})
+        locked = self.queryset.prefetch_related(None).select_for_update(of=("self",)).get(pk=pk)
         self.check_object_permissions(self.request, locked)
         return locked
 

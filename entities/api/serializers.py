@@ -48,26 +48,31 @@ def attach_same_as(entities: list[Entity], user: Any) -> None:
     matches (`core.policy.matches_visible`), a record of another agency never shows as the same as one's own, even
     where the caller sees it through a shared case: that reaches each side only as a deconfliction hit. One query
     for a whole page, however many of its records are in clusters."""
-    from django.db.models import Exists, OuterRef
+    from django.db.models import Exists, OuterRef, Value
 
     from xref.models import IdentityMember
 
     if not entities:
         return
     page = [entity.pk for entity in entities]
+    every_agency = bool(getattr(user, "is_superuser", False))
+    # Only the members of the page's entities' own agencies are kept below: when those are all the caller's, and the
+    # caller sees every record of their agency, each live member is seen, and the policy's scope need not be asked.
+    own = all(entity.agency_id == getattr(user, "agency_id", None) for entity in entities)
+    scoped = not every_agency and not (own and policy.sees_own_agency(user, Entity))
+    shown = policy.visible(user, Entity).filter(pk=OuterRef("entity_id"), archived=False) if scoped else None
     # Every member of the page's clusters, each marked whether the caller sees it live: one query.
-    shown = policy.visible(user, Entity).filter(pk=OuterRef("entity_id"), archived=False)
     members = (IdentityMember.objects
                .filter(cluster__in=IdentityMember.objects.filter(entity_id__in=page).values("cluster"))
-               .annotate(seen=Exists(shown))
-               .values_list("entity_id", "cluster", "entity__type", "entity__name", "entity__agency_id", "seen"))
+               .annotate(seen=Exists(shown) if shown is not None else Value(True))
+               .values_list("entity_id", "cluster", "entity__type", "entity__name", "entity__agency_id", "seen",
+                            "entity__archived"))
     cluster_of: dict[Any, Any] = {}
     by_cluster: dict[Any, list[tuple[Any, ...]]] = {}
-    for pk, cluster, kind, name, agency_id, seen in members:
+    for pk, cluster, kind, name, agency_id, seen, archived in members:
         cluster_of[pk] = cluster
-        if seen:
+        if seen and not archived:
             by_cluster.setdefault(cluster, []).append((pk, kind, name, agency_id))
-    every_agency = bool(getattr(user, "is_superuser", False))
     for entity in entities:
         refs = [{"type": kind, "id": str(pk), "name": name}
                 for pk, kind, name, agency_id in by_cluster.get(cluster_of.get(entity.pk), [])
