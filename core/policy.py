@@ -12,9 +12,10 @@ from functools import partial
 from typing import Any
 
 from django.core.checks import CheckMessage, Error
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import EmptyResultSet, PermissionDenied
 from django.db import models
 from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from accounts.choices import Role, clears, levels_up_to
 
@@ -52,7 +53,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 # when they run; building one with the ORM costs milliseconds, so each process keeps the scopes it built, by
 # caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one.
 
-_SCOPES: dict[tuple[Any, ...], QuerySet] = {}
+_SCOPES: dict[tuple[Any, ...], Any] = {}  # scopes (QuerySet) and the ids of scopes compiled (_scope_ids)
 SCOPES_KEPT = 2048  # scopes of all callers together; the store starts again when full
 
 
@@ -75,6 +76,32 @@ def _kept(name: tuple[Any, ...], user: Any, build: Callable[[], QuerySet]) -> Qu
             _SCOPES.clear()
         scope = _SCOPES[key] = build()
     return scope.all()
+
+
+def _compiled(ids: QuerySet) -> QuerySet | RawSQL:
+    """A subquery of ids (`qs.values("pk")`) as the SQL it compiles to, compiled now: the same subquery, but a
+    query that has it in its `WHERE` does not compile it again each time it runs. Self-contained (its own
+    `FROM`, no reference to an outer query), it reads the rows when the query runs, as the queryset would. An
+    empty queryset (`none()`), which compiles to no SQL, stays as it is."""
+    try:
+        sql, params = ids.order_by().query.sql_with_params()
+    except EmptyResultSet:
+        return ids
+    return RawSQL(sql, params)  # noqa: S611 (the ORM's own SQL; values stay parameters)
+
+
+def _scope_ids(name: tuple[Any, ...], user: Any, scoped: QuerySet) -> QuerySet | RawSQL:
+    """The ids of a kept scope, compiled once per caller (`_compiled`)."""
+    caller = _caller_key(user)
+    if caller is None:
+        return scoped.values("pk")
+    key = ("ids", *name, *caller)
+    ids = _SCOPES.get(key)
+    if ids is None:
+        if len(_SCOPES) >= SCOPES_KEPT:
+            _SCOPES.clear()
+        ids = _SCOPES[key] = _compiled(scoped.values("pk"))
+    return ids
 
 
 def _is_super(user: Any) -> bool:
@@ -100,7 +127,7 @@ def _shared_with(user: Any, access: tuple[str, ...]) -> Q:
     shares = CaseShare.objects.filter(agency_id=user.agency_id, archived=False, access__in=access).filter(
         Q(unit__isnull=True) | Q(unit_id=user.unit_id)
     )
-    return Q(pk__in=shares.values("case_id"))
+    return Q(pk__in=_compiled(shares.values("case_id")))
 
 
 def _case_view_q(user: Any) -> Q:
@@ -132,7 +159,7 @@ def _cases_visible(user: Any) -> QuerySet:
     if not getattr(user, "is_authenticated", False) or user.agency_id is None:
         return qs.none()
     # members__id joins a many-to-many: select ids first so rows are not repeated.
-    return qs.filter(pk__in=Case.objects.filter(_case_view_q(user)).values("pk"))
+    return qs.filter(pk__in=_compiled(Case.objects.filter(_case_view_q(user)).values("pk")))
 
 
 def cases_writable(user: Any, action: str = "case.change") -> QuerySet:
@@ -192,7 +219,7 @@ def _agency_records(model: type[models.Model], user: Any, via_cases: str | None)
         return qs.filter(own)
     shared_cases = cases_visible(user).exclude(agency_id=user.agency_id).values("pk")
     linked = model._default_manager.filter(**{f"{via_cases}__in": shared_cases}).values("pk")
-    return qs.filter(own | Q(pk__in=linked))
+    return qs.filter(own | Q(pk__in=_compiled(linked)))
 
 
 def _own_agency_writable(model: type[models.Model], action: str) -> Scope:
@@ -269,8 +296,9 @@ def register_agency_records(model: type[models.Model], *, action: str | None,
 def register_case_records(model: type[models.Model], *, action: str) -> None:
     """A case's own record: seen with its case, written where the user may perform `action` on the case."""
     register(model,
-             view=lambda user: model._default_manager.filter(case__in=cases_visible(user).values("pk")),
-             change=lambda user: model._default_manager.filter(case__in=cases_writable(user, action).values("pk")))
+             view=lambda user: model._default_manager.filter(case__in=_compiled(cases_visible(user).values("pk"))),
+             change=lambda user: model._default_manager.filter(
+                 case__in=_compiled(cases_writable(user, action).values("pk"))))
 
 
 def register_internal(model: type[models.Model]) -> None:
@@ -297,7 +325,7 @@ def visible(user: Any, model_or_qs: Any) -> QuerySet:
     label = _label(model_or_qs)
     scoped = _kept(("view", label), user, lambda: _VIEW[label](user))
     if isinstance(model_or_qs, QuerySet):
-        return model_or_qs.filter(pk__in=scoped.values("pk"))
+        return model_or_qs.filter(pk__in=_scope_ids(("view", label), user, scoped))
     return scoped
 
 
@@ -306,7 +334,7 @@ def writable(user: Any, model_or_qs: Any) -> QuerySet:
     label = _label(model_or_qs)
     scoped = _kept(("change", label), user, lambda: _CHANGE[label](user))
     if isinstance(model_or_qs, QuerySet):
-        return model_or_qs.filter(pk__in=scoped.values("pk"))
+        return model_or_qs.filter(pk__in=_scope_ids(("change", label), user, scoped))
     return scoped
 
 
