@@ -111,6 +111,15 @@ def test_etag_and_if_match(api, case):
     assert stale_put.status_code == 412
 
 
+def test_a_patch_reads_the_case_once_scoped_and_locked(api, case):
+    with CaptureQueriesContext(connection) as queries:
+        response = api.patch(detail(case.pk), {"title": "renamed"}, format="json", HTTP_IF_MATCH='"1"')
+    assert response.status_code == 200, response.json()
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "cases_case"."id"')]
+    assert len(reads) == 1
+    assert reads[0].endswith('FOR UPDATE OF "cases_case"') and " IN (SELECT " in reads[0]
+
+
 def test_delete_archives_and_lists_hide_archived(client_for, world, case):
     supervisor = client_for(factories.user(world.a, "supervisor", world.a1))
     assert supervisor.delete(detail(case.pk), HTTP_IF_MATCH='"7"').status_code == 412

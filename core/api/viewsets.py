@@ -118,12 +118,17 @@ class BaseModelViewSet(
         """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write;
         with the rows the viewset's queryset joins (its agency, its unit, …), which the write's audit event and the
         response read again otherwise, one query each."""
-        # The caller's lookup (scoped and filtered as get_object's: 404 when not visible) gives only the id: the
-        # row, and not what the viewset prefetches for its answers, is read once, locked.
+        # The caller's lookup, scoped and filtered as get_object's (404 when not visible): the row, and not what the
+        # viewset prefetches for its answers, is read once, locked, in the same query. A query PostgreSQL cannot
+        # lock as it is (DISTINCT, GROUP BY) gives only the id, and the row is then read locked by it.
         lookup = self.lookup_url_kwarg or self.lookup_field
-        ids = self.filter_queryset(self.get_queryset()).prefetch_related(None).values_list("pk", flat=True)
-        pk = get_object_or_404(ids, **{self.lookup_field: self.kwargs[lookup]})
-        locked = self.queryset.prefetch_related(None).select_for_update(of=("self",)).get(pk=pk)
+        rows = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+        where = {self.lookup_field: self.kwargs[lookup]}
+        if rows.query.distinct or rows.query.group_by is not None or rows.query.combinator:
+            pk = get_object_or_404(rows.values_list("pk", flat=True), **where)
+            locked = self.queryset.prefetch_related(None).select_for_update(of=("self",)).get(pk=pk)
+        else:
+            locked = get_object_or_404(rows.order_by().select_for_update(of=("self",)), **where)
         self.check_object_permissions(self.request, locked)
         return locked
 
