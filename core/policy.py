@@ -51,7 +51,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 #
 # A scope's SQL depends only on who asks (below: `_caller_key`), never on the data, which its subqueries read
 # when they run; building one with the ORM costs milliseconds, so each process keeps the scopes it built, by
-# caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one.
+# caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one. Compiling it
+# to SQL costs as much again on every query that uses it, so the id subqueries inside a scope, and the ids of a
+# scope a viewset's queryset is narrowed by, are kept as the SQL they compile to (`_compiled`).
 
 _SCOPES: dict[tuple[Any, ...], Any] = {}  # scopes (QuerySet) and the ids of scopes compiled (_scope_ids)
 SCOPES_KEPT = 2048  # scopes of all callers together; the store starts again when full
