@@ -11,6 +11,8 @@ import zipfile
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Alert
 from alerts.services import Finding, settle
@@ -316,8 +318,11 @@ def test_watchlists_api(world, client_for):
     item = body["results"][0]
     assert {k: item[k] for k in ("source", "kind", "entries", "delisted", "job")} == {
         "source": "ofac-sdn", "kind": "ofac_sdn", "entries": 4, "delisted": 0, "job": str(job.pk)}
-    detail = client.get(f"/api/v1/watchlists/{item['id']}/")
-    assert detail.status_code == 200 and detail["ETag"]
+    with CaptureQueriesContext(connection) as queries:
+        detail = client.get(f"/api/v1/watchlists/{item['id']}/")
+    assert detail.status_code == 200 and detail["ETag"] == f'"{detail.json()["version"]}"'
+    table = f'FROM "{Watchlist._meta.db_table}"'
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("SELECT") and table in q["sql"]]) == 1
     assert client.post("/api/v1/watchlists/", {"source": "x"}, format="json").status_code in (403, 405)
     assert "watchlists" in client.get("/api/v1/").json()
 

@@ -207,8 +207,8 @@ class BaseModelViewSet(
 
 class ReadOnlyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().retrieve(request, *args, **kwargs)
-        instance = self.get_object()
+        instance = self.get_object()  # once: the ETag is the answered row's
+        response = Response(self.get_serializer(instance).data)
         if hasattr(instance, "version"):
             response["ETag"] = etag_for(instance)
         return response
