@@ -26,16 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
-from django.utils import timezone
 
-from .models import AuditCheckpoint, ChainHead
+from .models import AuditCheckpoint
 
 logger = logging.getLogger("audit.checkpoint")
 
 # The first key of the advisory lock that keeps two writers of one chain's checkpoint apart (the second is the
 # chain's hashtext): any constant no other lock of the project uses.
-_LOCK_CLASS = 0x41554454  # "AUDT"
 
 
 class CheckpointKeyError(ImproperlyConfigured):
@@ -151,47 +148,6 @@ def as_record(checkpoint: AuditCheckpoint) -> dict[str, Any]:
     return {"chain": checkpoint.chain, "agency": checkpoint.agency_code, "seq": checkpoint.seq,
             "hash": checkpoint.head_hash, "at": checkpoint.at.isoformat(), "key_id": checkpoint.key_id,
             "signature": checkpoint.signature}
-
-
-# --- writing ---------------------------------------------------------------------------------------------------
-
-
-def checkpoints_write() -> list[AuditCheckpoint]:
-    """Sign and store a checkpoint of every chain whose head moved since its last checkpoint, exporting each;
-    the new ones. Nothing without a signing key. Safe to run twice at once: one checkpoint per head position."""
-    key = signing_key()
-    if key is None:
-        return []
-    from accounts.models import Agency
-
-    codes = {str(pk): code for pk, code in Agency.objects.values_list("pk", "code")}
-    written = []
-    for chain in ChainHead.objects.filter(last_seq__gt=0).order_by("chain").values_list("chain", flat=True):
-        checkpoint = _checkpoint_chain(chain, codes.get(chain, ""), key)
-        if checkpoint is not None:
-            written.append(checkpoint)
-    return written
-
-
-@transaction.atomic
-def _checkpoint_chain(chain: str, agency_code: str, key: Ed25519PrivateKey) -> AuditCheckpoint | None:
-    # Writers of this chain's checkpoint take turns (a writer of events is never held up); the head is read
-    # after the lock, so a second writer sees the first one's checkpoint, committed, and finds nothing to do.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, chain])
-    head = ChainHead.objects.get(chain=chain)
-    last = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").values_list("seq", flat=True).first()
-    if last is not None and last >= head.last_seq:
-        return None
-    at = timezone.now()
-    text = signed_text(chain=chain, agency_code=agency_code, seq=head.last_seq, head_hash=head.last_hash, at=at)
-    checkpoint = AuditCheckpoint.objects.create(
-        chain=chain, agency_code=agency_code, seq=head.last_seq, head_hash=head.last_hash, at=at,
-        key_id=key_id(key.public_key()), signature=base64.b64encode(key.sign(text)).decode(),
-    )
-    # Exported before the commit: the record outside the database never lacks a checkpoint the database holds.
-    export(checkpoint)
-    return checkpoint
 
 
 def export(checkpoint: AuditCheckpoint) -> None:

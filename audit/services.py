@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import ipaddress
@@ -24,7 +25,7 @@ from core import context
 from core.bulk import NewRows, copy_insert
 from core.snapshots import created_json
 
-from .checkpoints import signature_problem, verification_keys
+from .checkpoints import export, key_id, signature_problem, signed_text, signing_key, verification_keys
 from .models import GLOBAL_CHAIN, AuditCheckpoint, AuditEvent, ChainHead
 
 
@@ -405,3 +406,47 @@ def _first_checkpoint_mismatch(chain: str, up_to: int, keys: dict[str, Any]) -> 
 
 def chain_of(agency: Any) -> str:
     return str(agency.pk) if agency is not None else GLOBAL_CHAIN
+
+
+_LOCK_CLASS = 0x41554454  # "AUDT"
+
+
+# --- signed checkpoints: their one writer (keys and signatures: audit.checkpoints) ---------------------------------
+
+
+def checkpoints_write() -> list[AuditCheckpoint]:
+    """Sign and store a checkpoint of every chain whose head moved since its last checkpoint, exporting each;
+    the new ones. Nothing without a signing key. Safe to run twice at once: one checkpoint per head position."""
+    key = signing_key()
+    if key is None:
+        return []
+    from accounts.models import Agency
+
+    codes = {str(pk): code for pk, code in Agency.objects.values_list("pk", "code")}
+    written = []
+    for chain in ChainHead.objects.filter(last_seq__gt=0).order_by("chain").values_list("chain", flat=True):
+        checkpoint = _checkpoint_chain(chain, codes.get(chain, ""), key)
+        if checkpoint is not None:
+            written.append(checkpoint)
+    return written
+
+
+@transaction.atomic
+def _checkpoint_chain(chain: str, agency_code: str, key: Any) -> AuditCheckpoint | None:
+    # Writers of this chain's checkpoint take turns (a writer of events is never held up); the head is read
+    # after the lock, so a second writer sees the first one's checkpoint, committed, and finds nothing to do.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, chain])
+    head = ChainHead.objects.get(chain=chain)
+    last = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").values_list("seq", flat=True).first()
+    if last is not None and last >= head.last_seq:
+        return None
+    at = timezone.now()
+    text = signed_text(chain=chain, agency_code=agency_code, seq=head.last_seq, head_hash=head.last_hash, at=at)
+    checkpoint = AuditCheckpoint.objects.create(
+        chain=chain, agency_code=agency_code, seq=head.last_seq, head_hash=head.last_hash, at=at,
+        key_id=key_id(key.public_key()), signature=base64.b64encode(key.sign(text)).decode(),
+    )
+    # Exported before the commit: the record outside the database never lacks a checkpoint the database holds.
+    export(checkpoint)
+    return checkpoint

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from core.tasks import task
 
-from .checkpoints import checkpoints_write, signing_key
+from .checkpoints import signing_key
 from .models import ChainHead
-from .services import verify_chain
+from .services import checkpoints_write, verify_chain
 
 logger = logging.getLogger(__name__)
 

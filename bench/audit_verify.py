@@ -70,8 +70,8 @@ def main() -> None:
     from django.conf import settings
 
     from accounts.services import agency_ensure
-    from audit.checkpoints import checkpoints_write, public_key_text
-    from audit.services import chain_of, verify_chain
+    from audit.checkpoints import public_key_text
+    from audit.services import chain_of, checkpoints_write, verify_chain
 
     print(f"database: {where} (fresh)")
     agency, _ = agency_ensure(code="BENCH", name="Bench agency")

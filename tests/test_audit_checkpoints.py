@@ -22,7 +22,6 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from audit.checkpoints import (
     CheckpointKeyError,
-    checkpoints_write,
     key_id,
     public_key_text,
     signature_problem,
@@ -31,7 +30,7 @@ from audit.checkpoints import (
     verification_keys,
 )
 from audit.models import AuditCheckpoint, AuditEvent, ChainHead
-from audit.services import compute_hash, record, verify_chain
+from audit.services import checkpoints_write, compute_hash, record, verify_chain
 from audit.tasks import checkpoint as checkpoint_task
 from core.tasks import route
 
