@@ -1,8 +1,17 @@
-"""FollowTheMoney JSON lines: Person, Company, Organization, LegalEntity as entities (their Address entities
-and identifiers folded in), Ownership, Directorship, Family, Associate (and Payment, as financing) as links.
+"""FollowTheMoney JSON lines, read by the FtM schema hierarchy (the `followthemoney` package's model), so a
+schema is taken as what it extends:
 
-Rows are the file's lines. Address lines are folded into the entities that name them and counted
-`unchanged`; link lines are read in a second pass, once every entity of the file is written.
+- a Person (or a schema extending it) is a person; any other LegalEntity (Company, Organization, PublicBody, …)
+  an organisation, its `kind` from the nearest schema that names one (Company → company, PublicBody →
+  government);
+- an Address is folded into the entities that name it (`addressEntity`), an Identification (Passport, …) into its
+  holder's identifiers; both lines are counted `unchanged`;
+- an Interest, Interval or Value that joins two of them is a link, by the nearest schema of `LINKS` it is or
+  extends (Ownership, Directorship, Employment, Membership, Family, Associate, Representation, Payment, Debt,
+  UnknownLink), between the schema's own edge properties (owner → asset, employee → employer, …);
+- every other schema is reported on its line as skipped, with the reason (`skip_reason`).
+
+Rows are the file's lines; link lines are read in a second pass, once every entity of the file is written.
 """
 
 from __future__ import annotations
@@ -11,6 +20,8 @@ import datetime
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from followthemoney import model
+from followthemoney.schema import Schema
 from rest_framework import serializers
 
 from core.api.validation import CurrencyField, amount_field, percent_field
@@ -20,15 +31,99 @@ from entities.models import Entity, Link, LinkKind
 
 from .readers import BadFile, _check_text, parse_json
 
-PERSON_SCHEMATA = {"Person"}
-ORG_SCHEMATA = {"Company", "Organization", "LegalEntity"}
-LINKS = {  # schema: (kind, source property, target property)
-    "Ownership": (LinkKind.OWNERSHIP, "owner", "asset"),
-    "Directorship": (LinkKind.DIRECTORSHIP, "director", "organization"),
-    "Family": (LinkKind.FAMILY, "person", "relative"),
-    "Associate": (LinkKind.ASSOCIATE, "person", "associate"),
-    "Payment": (LinkKind.FINANCING, "payer", "beneficiary"),
+# schema: (link kind, subtype when the line gives none). The ends are the schema's own edge properties.
+LINKS = {
+    "Ownership": (LinkKind.OWNERSHIP, ""),
+    "Directorship": (LinkKind.DIRECTORSHIP, ""),
+    "Employment": (LinkKind.EMPLOYMENT, ""),
+    # A member of an organisation works within it: the nearest of the service's kinds, told apart by its subtype.
+    "Membership": (LinkKind.EMPLOYMENT, "member"),
+    "Family": (LinkKind.FAMILY, ""),
+    "Associate": (LinkKind.ASSOCIATE, ""),
+    "Representation": (LinkKind.REPRESENTATION, ""),
+    "Payment": (LinkKind.FINANCING, ""),
+    "Debt": (LinkKind.FINANCING, "debt"),
+    # An unqualified link between two persons; between others, the link's rules refuse it on its line.
+    "UnknownLink": (LinkKind.ASSOCIATE, "unknown"),
 }
+ORG_KINDS = {"Company": "company", "PublicBody": "government"}  # schema → the organisation's kind
+IDENTIFIER_SCHEMES = {"Passport": "passport"}  # an Identification schema → the identifier's scheme
+
+PERSON, ORGANIZATION, ADDRESS, IDENTIFICATION, LINK, SKIPPED = (
+    "person", "organization", "address", "identification", "link", "skipped")
+
+
+def lineage(schema: Schema) -> Iterator[Schema]:
+    """The schema, then what it extends, nearest first (breadth first, each once)."""
+    seen: set[str] = set()
+    queue = [schema]
+    while queue:
+        current = queue.pop(0)
+        if current.name not in seen:
+            seen.add(current.name)
+            yield current
+            queue.extend(sorted(current.extends, key=lambda s: s.name))
+
+
+def _nearest(schema: Schema, names: dict[str, Any]) -> Any:
+    return next((names[s.name] for s in lineage(schema) if s.name in names), None)
+
+
+def classify(item: dict[str, Any]) -> tuple[str, str]:
+    """What the import makes of a line: (PERSON | ORGANIZATION | ADDRESS | IDENTIFICATION | LINK, "") or
+    (SKIPPED, the reason)."""
+    name = str(item.get("schema") or "")
+    schema = model.get(name) if name else None
+    if schema is None:
+        return SKIPPED, f"{name!r} is not a FollowTheMoney schema." if name else "The line names no schema."
+    if schema.is_a("Person"):
+        return PERSON, ""
+    if schema.is_a("LegalEntity"):
+        return ORGANIZATION, ""
+    if schema.is_a("Address"):
+        return ADDRESS, ""
+    if schema.is_a("Identification"):
+        return IDENTIFICATION, ""
+    if _nearest(schema, LINKS) is not None:
+        return LINK, ""
+    return SKIPPED, skip_reason(schema)
+
+
+def skip_reason(schema: Schema) -> str:
+    if schema.is_a("Sanction"):
+        return ("Skipped: a Sanction is not imported as a record; a listed entity's `topics` (and `program`) make "
+                "the import a watchlist.")
+    if schema.is_a("Succession"):
+        return "Skipped: one organisation succeeding another has no link kind in this service."
+    if schema.edge:
+        return (f"Skipped: {schema.name} ({schema.edge_source} → {schema.edge_target}) has no link kind in this "
+                f"service (it keeps {', '.join(sorted(LINKS))}).")
+    if schema.is_a("Thing"):
+        return (f"Skipped: a {schema.name} is not a person or an organisation, the only things this service "
+                f"indexes.")
+    return f"Skipped: a {schema.name} is not a person, an organisation, an address or a link between them."
+
+
+def _schema(item: dict[str, Any]) -> Schema:
+    """The schema of a line that `classify` took (so one the model knows)."""
+    schema = model.get(str(item["schema"]))
+    if schema is None:
+        raise ValueError(f"{item['schema']!r} is not a FollowTheMoney schema")
+    return schema
+
+
+def link_schema(item: dict[str, Any]) -> tuple[LinkKind, str, str, str]:
+    """(kind, default subtype, source property, target property) of a LINK line."""
+    schema = _schema(item)
+    kind, subtype = _nearest(schema, LINKS)
+    return kind, subtype, str(schema.edge_source or ""), str(schema.edge_target or "")
+
+
+def link_ends(item: dict[str, Any]) -> tuple[str, str]:
+    """The ids a LINK line names at its two ends ("" where it names none)."""
+    _, _, source_prop, target_prop = link_schema(item)
+    props = item.get("properties", {})
+    return _first(props.get(source_prop)), _first(props.get(target_prop))
 
 
 def lines(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
@@ -79,7 +174,7 @@ def count_lines(binary: IO[bytes], limit: int) -> int:
 def addresses(binary: IO[bytes]) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for _, item, _ in lines(binary):
-        if item is not None and item.get("schema") == "Address":
+        if item is not None and classify(item)[0] == ADDRESS:
             props = item.get("properties", {})
             text = _first(props.get("full")) or ", ".join(
                 v for v in (_first(props.get("street")), _first(props.get("city"))) if v)
@@ -87,18 +182,35 @@ def addresses(binary: IO[bytes]) -> dict[str, dict[str, str]]:
     return found
 
 
+def identifications(binary: IO[bytes]) -> dict[str, list[dict[str, str]]]:
+    """The file's Identification lines (Passport, …) by the id of their holder: the holder's identifiers."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for _, item, _ in lines(binary):
+        if item is None or classify(item)[0] != IDENTIFICATION:
+            continue
+        props = item.get("properties", {})
+        holder, number = _first(props.get("holder")), _first(props.get("number"))
+        if holder and number:
+            scheme = _nearest(_schema(item), IDENTIFIER_SCHEMES) or "other"
+            found.setdefault(holder, []).append(
+                {"scheme": scheme, "number": number, "country": _first(props.get("country")).upper()})
+    return found
+
+
 def _first(values: Any) -> str:
     return str(values[0]) if isinstance(values, list) and values else ""
 
 
-def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """The API's input for an FtM Person/Company/Organization/LegalEntity."""
+def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]],
+               known_identifiers: dict[str, list[dict[str, str]]] | None = None) -> dict[str, Any]:
+    """The API's input for an FtM Person or other LegalEntity (classify's PERSON or ORGANIZATION)."""
     props = item.get("properties", {})
     names = [str(n) for n in props.get("name", [])] + [str(n) for n in props.get("alias", [])]
     row: dict[str, Any] = {"source_id": str(item["id"])[:200], "name": names[0] if names else "",
                            "names": names[1:]}
     countries = [str(c).upper() for c in props.get("country", []) + props.get("nationality", [])]
-    if item.get("schema") in PERSON_SCHEMATA:
+    schema = _schema(item)
+    if schema.is_a("Person"):
         if countries:
             row["nationalities"] = list(dict.fromkeys(countries))
         if props.get("birthDate"):
@@ -110,6 +222,8 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]])
             row["jurisdiction"] = countries[0]
         if props.get("registrationNumber"):
             row["registration_number"] = _first(props["registrationNumber"])
+        if kind := _nearest(schema, ORG_KINDS):
+            row["kind"] = kind
     addrs = [known_addresses[a] for a in props.get("addressEntity", []) if a in known_addresses]
     addrs += [{"text": str(a), "country": ""} for a in props.get("address", [])]
     if addrs:
@@ -125,6 +239,8 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]])
     if props.get("passportNumber"):
         row.setdefault("identifiers", []).extend({"scheme": "passport", "number": str(n)}
                                                  for n in props["passportNumber"])
+    if known_identifiers and str(item["id"]) in known_identifiers:
+        row.setdefault("identifiers", []).extend(known_identifiers[str(item["id"])])
     return row
 
 
@@ -133,7 +249,7 @@ def listed(binary: IO[bytes]) -> dict[str, tuple[list[str], str]]:
     (programmes, remarks) as the watchlist keeps them (the `program` property; no remarks)."""
     found: dict[str, tuple[list[str], str]] = {}
     for _, item, _ in lines(binary):
-        if item is not None and item.get("schema") in PERSON_SCHEMATA | ORG_SCHEMATA:
+        if item is not None and classify(item)[0] in (PERSON, ORGANIZATION):
             props = item.get("properties", {})
             if props.get("topics"):
                 found[str(item["id"])[:200]] = ([str(p)[:100] for p in props.get("program", [])][:20], "")
@@ -147,7 +263,7 @@ _AMOUNT, _CURRENCY, _PERCENT = amount_field(), CurrencyField(allow_blank=True), 
 def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """A Link's field values for an FtM interval entity, or the errors of the line (named by the line's
     properties). The link's rules are the API's (`entities.rules`)."""
-    kind, source_prop, target_prop = LINKS[item["schema"]]
+    kind, subtype, source_prop, target_prop = link_schema(item)
     props = item.get("properties", {})
     errors: dict[str, list[str]] = {}
     source, target = ends.get(_first(props.get(source_prop))), ends.get(_first(props.get(target_prop)))
@@ -179,6 +295,8 @@ def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str
         parse("share_pct", "percentage", _first(props["percentage"]), _PERCENT.run_validation)
     if props.get("role") or props.get("relationship"):
         values["subtype"] = "_".join(_first(props.get("role") or props.get("relationship")).lower().split())[:32]
+    elif subtype:
+        values["subtype"] = subtype
     if source is not None and target is not None:
         try:
             rules.check_link({**values, "source": source, "target": target})
@@ -191,5 +309,6 @@ def link_values(item: dict[str, Any], ends: dict[str, Entity]) -> tuple[dict[str
     return values, {}
 
 
-__all__ = ["LINKS", "ORG_SCHEMATA", "PERSON_SCHEMATA", "Entity", "Link", "addresses", "check_file", "count_lines",
-           "entity_row", "lines", "link_values", "listed"]
+__all__ = ["ADDRESS", "IDENTIFICATION", "LINK", "LINKS", "ORGANIZATION", "PERSON", "SKIPPED", "Entity", "Link",
+           "addresses", "check_file", "classify", "count_lines", "entity_row", "identifications", "lines",
+           "link_ends", "link_values", "listed"]

@@ -5,6 +5,7 @@ and the shape a file row takes before it is checked."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,34 @@ def row_to_data(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str
             value = items
         data[key] = value
     return data, errors
+
+
+# What an error row keeps of the row it reports: enough to find and fix it, bounded so that a file of very wide or
+# very long rows cannot make its errors list bigger than the file.
+ROW_VALUES_MAX_COLUMNS = 60
+ROW_VALUES_MAX_TEXT = 500
+
+
+def row_values(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's values as the file gave them (column → cell), for its error rows: at most
+    ROW_VALUES_MAX_COLUMNS columns, texts cut at ROW_VALUES_MAX_TEXT characters, nested values as JSON text."""
+    if "__bad_json__" in row or "__not_object__" in row:
+        text = str(row.get("__bad_json__", row.get("__not_object__")))
+        return {"": text[:ROW_VALUES_MAX_TEXT]}
+    kept: dict[str, Any] = {}
+    for key, value in row.items():
+        if key is None or len(kept) >= ROW_VALUES_MAX_COLUMNS:
+            continue
+        if key == "__extra__":
+            key = ""  # the cells beyond the header's columns
+        if isinstance(value, dict | list | tuple):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        elif value is not None and not isinstance(value, bool | int | float | str):
+            value = str(value)  # a date or a decimal of a spreadsheet's cell
+        if isinstance(value, str):
+            value = value[:ROW_VALUES_MAX_TEXT]
+        kept[str(key)[:100]] = value
+    return kept
 
 
 def flatten(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -83,6 +83,8 @@ class ImportRowError(models.Model):
     row = models.PositiveIntegerField()
     field = models.CharField(max_length=100, blank=True)
     message = models.TextField()
+    # The row as the file gave it (column → value; imports.kinds.row_values bounds it), to find and fix the row.
+    values = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["row", "id"]

@@ -49,7 +49,7 @@ from shipments.models import Shipment
 from shipments.services import shipments_upsert
 
 from . import ftm, ofac
-from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data
+from .kinds import KINDS, ImportOrganizationSerializer, ImportPersonSerializer, flatten, row_to_data, row_values
 from .models import FINISHED, ImportCancelRequest, ImportJob, ImportKind, ImportMode, ImportRowError, ImportStatus
 from .parties import Parties
 from .readers import BadFile, Table, count_rows, open_table
@@ -58,6 +58,7 @@ from .writing import WouldCreate, Writer
 
 BATCH_SIZE = 5000
 ROW = "__row__"  # a checked row's number in its file, while it waits in a batch
+RAW = "__raw__"  # and its values as the file gave them, for its error rows should a bulk service refuse it
 ERROR_MAX_CHARS = 2000  # of an unexpected exception's text kept as the job's error
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,9 @@ class Importer:
                     errors.setdefault(name, []).extend(messages)
             if errors or values is None:
                 if errors_out is not None:
-                    errors_out.extend(ImportRowError(job=self.job, row=number, field=name, message=message)
+                    kept = row_values(row)
+                    errors_out.extend(ImportRowError(job=self.job, row=number, field=name, message=message,
+                                                     values=kept)
                                       for name, messages in errors.items() for message in messages)
                 yield number, None
                 continue
@@ -189,6 +192,7 @@ class Importer:
             values[label] = values.get(label) or self.job.source
             if not values.get(key):
                 values[key] = content_key(values)
+            values[RAW] = row
             yield number, values
 
     def count(self, tick: Callable[[], None] | None = None) -> int:
@@ -306,41 +310,45 @@ class Importer:
         counts = Counts()
         self.would_create = {}
         pending: list[ImportRowError] = []
+        self.refused = pending if errors else None  # the lines a bulk service refuses are bad lines too
 
-        def bad(number: int, problems: dict[str, list[str]]) -> None:
+        def bad(number: int, problems: dict[str, list[str]], item: dict[str, Any] | None) -> None:
             counts.failed += 1
             if errors:
-                pending.extend(ImportRowError(job=self.job, row=number, field=name, message=message)
+                kept = row_values(item) if item is not None else {}
+                pending.extend(ImportRowError(job=self.job, row=number, field=name, message=message, values=kept)
                                for name, messages in problems.items() for message in messages)
 
         # In line: the links of the second pass must find the entities the first pass wrote.
         with self.job.file.open("rb") as binary, Writer(threaded=False) as self.writer, self._dry(write):
             ftm.check_file(binary)
-            known = ftm.addresses(binary)
+            known, identifiers = ftm.addresses(binary), ftm.identifications(binary)
             batch: list[dict[str, Any]] = []
             link_rows = 0
             for number, item, problem in ftm.lines(binary):
                 counts.total += 1
-                schema = item.get("schema") if item is not None else None
+                role, reason = ftm.classify(item) if item is not None else (ftm.SKIPPED, problem)
                 if item is None:
-                    bad(number, {"": [problem]})
-                elif schema == "Address":
+                    bad(number, {"": [problem]}, None)
+                elif role in (ftm.ADDRESS, ftm.IDENTIFICATION):
                     counts.unchanged += 1  # folded into the entities that name it
-                elif schema in ftm.LINKS:
+                elif role == ftm.LINK:
                     link_rows += 1  # counted in the second pass
                     counts.total -= 1
-                elif schema in ftm.PERSON_SCHEMATA or schema in ftm.ORG_SCHEMATA:
-                    person = schema in ftm.PERSON_SCHEMATA
+                elif role in (ftm.PERSON, ftm.ORGANIZATION):
+                    person = role == ftm.PERSON
                     serializer_class = ImportPersonSerializer if person else ImportOrganizationSerializer
-                    values, problems = self.check(serializer_class, ftm.entity_row(item, known))
+                    values, problems = self.check(serializer_class, ftm.entity_row(item, known, identifiers))
                     if values is None:
-                        bad(number, problems)
+                        bad(number, problems, item)
                     else:
                         values["source"] = self.job.source
                         values["__type__"] = EntityType.PERSON if person else EntityType.ORGANIZATION
+                        values[RAW] = item
+                        values[ROW] = number
                         batch.append(values)
                 else:
-                    bad(number, {"schema": [f"FollowTheMoney schema {schema!r} is not imported."]})
+                    bad(number, {"schema": [reason]}, item)
                 if len(batch) >= BATCH_SIZE:
                     self._commit(counts, pending, self._flush(batch, counts, write))
                     batch = []
@@ -348,7 +356,7 @@ class Importer:
             if link_rows:
                 links: list[tuple[int, dict[str, Any]]] = []
                 for number, item, _ in ftm.lines(binary):
-                    if item is not None and item.get("schema") in ftm.LINKS:
+                    if item is not None and ftm.classify(item)[0] == ftm.LINK:
                         links.append((number, item))
                         if len(links) >= BATCH_SIZE:
                             self._commit(counts, pending, self._flush_links(links, counts, write, bad))
@@ -357,13 +365,13 @@ class Importer:
         return counts
 
     def _flush_links(self, links: list[tuple[int, dict[str, Any]]], counts: Counts, write: bool,
-                     bad: Callable[[int, dict[str, list[str]]], None]) -> Callable[[], None] | None:
+                     bad: Callable[[int, dict[str, list[str]], dict[str, Any] | None], None]
+                     ) -> Callable[[], None] | None:
         """Checks a batch of FtM link lines, counts them and returns their writing (entities.bulk.links_upsert)."""
         if not links:
             return None
         source = self.job.source
-        wanted = {ftm._first(item.get("properties", {}).get(prop)) for _, item in links
-                  for prop in ftm.LINKS[item["schema"]][1:]}
+        wanted = {end for _, item in links for end in ftm.link_ends(item)}
         ends: dict[str, Any] = {e.source_id: e for e in Entity.objects.filter(
             agency_id=self.job.agency_id, source=source, source_id__in=wanted - {""})}
         for (src, source_id), entity in self.would_create.items():
@@ -374,7 +382,7 @@ class Importer:
             counts.total += 1
             values, problems = ftm.link_values(item, ends)
             if values is None:
-                bad(number, problems)
+                bad(number, problems, item)
                 continue
             rows.append({"provenance_source": source, **values})
         result = links_upsert(agency=self.job.agency, actor=self.job.created_by, rows=rows, defer=True)
@@ -412,6 +420,7 @@ class Importer:
         if not batch:
             return None
         numbers = [values.pop(ROW, 0) for values in batch]
+        raws = [values.pop(RAW, None) for values in batch]
         agency, actor = self.job.agency, self.job.created_by
         model: Any = self.kind.model
         label, key_name = self.kind.key
@@ -432,8 +441,10 @@ class Importer:
         for index, problems in result.problems.items():
             counts.failed += 1
             if self.refused is not None:
-                self.refused.extend(ImportRowError(job=self.job, row=numbers[index], field=name, message=message)
-                                  for name, messages in problems.items() for message in messages)
+                kept = row_values(raws[index]) if raws[index] is not None else {}
+                self.refused.extend(ImportRowError(job=self.job, row=numbers[index], field=name, message=message,
+                                                   values=kept)
+                                    for name, messages in problems.items() for message in messages)
         if not write:
             self._count_dry(batch, result, counts)
             if self.job.kind == "ftm":

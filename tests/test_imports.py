@@ -223,10 +223,16 @@ def test_api_upload_202_errors_and_csv(world, investigator, client_for, django_c
     assert errors.status_code == 200
     body = errors.json()
     items = body["results"] if isinstance(body, dict) else body
-    assert {"row", "field", "message"} == set(items[0]) and items[0]["row"] == 4
+    assert {"row", "field", "message", "values"} == set(items[0]) and items[0]["row"] == 4
+    # Each error row carries its row's values as the file gave them, to find and fix it.
+    row_four = {column: BAD[0].get(column, "") for column in PERSON_COLUMNS}
+    assert [item["values"] for item in items if item["row"] == 4] == [row_four] * 3
     as_csv = api.get(f"/api/v1/imports/{job_id}/errors/?format=csv")
     assert as_csv.status_code == 200 and as_csv["Content-Type"].startswith("text/csv")
-    assert as_csv.content.decode().splitlines()[0] == "row,field,message"
+    lines = list(csv.DictReader(io.StringIO(as_csv.content.decode())))
+    assert list(lines[0]) == ["row", "field", "message", "values"]
+    assert [json.loads(line["values"]) for line in lines if line["row"] == "5"] == [
+        {column: BAD[1].get(column, "") for column in PERSON_COLUMNS}]
     assert api.get(f"/api/v1/imports/{job_id}/errors.csv/").status_code == 200
     other = factories.user(world.b, "investigator", world.b1, username="inv-b1")
     assert client_for(other).get(f"/api/v1/imports/{job_id}/").status_code == 404

@@ -85,7 +85,8 @@ def test_import_errors_are_a_page_of_error_rows_not_an_import_job(schema):
     content = operation(schema, "get", "/imports/{id}/errors/")["responses"]["200"]["content"]
     page = resolve(schema, content["application/json"]["schema"])
     row = resolve(schema, page["properties"]["results"]["items"])
-    assert set(row["properties"]) == {"row", "field", "message"}
+    assert set(row["properties"]) == {"row", "field", "message", "values"}
+    assert row["properties"]["values"]["type"] == "object"  # the row's values by column
     assert "text/csv" in content
     assert set(operation(schema, "get", "/imports/{id}/errors.csv/")["responses"]["200"]["content"]) == {"text/csv"}
 

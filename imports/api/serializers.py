@@ -31,6 +31,8 @@ class ImportJobSerializer(serializers.ModelSerializer):
 
 
 class ImportRowErrorSerializer(serializers.ModelSerializer):
+    values = serializers.DictField(read_only=True, help_text="The row's values as the file gave them, by column.")
+
     class Meta:
         model = ImportRowError
-        fields = ["row", "field", "message"]
+        fields = ["row", "field", "message", "values"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 from django.conf import settings
@@ -122,9 +123,9 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
 def errors_csv(job: ImportJob, rows: Any) -> HttpResponse:
     out = io.StringIO()
     writer = SafeWriter(out)
-    writer.writerow(["row", "field", "message"])
+    writer.writerow(["row", "field", "message", "values"])
     for error in rows.iterator(chunk_size=2000):
-        writer.writerow([error.row, error.field, error.message])
+        writer.writerow([error.row, error.field, error.message, json.dumps(error.values, ensure_ascii=False)])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
     return response
