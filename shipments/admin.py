@@ -32,13 +32,15 @@ class LegForm(ServiceForm):
 
 
 class LegInline(RecordRowsInline):
-    """The route, in order. Saved with the shipment and audited as part of it (`Shipment.snapshot_children`)."""
+    """The route, in the order its rows are listed (numbered 1..n on saving, no number to type). Saved with the
+    shipment and audited as part of it (`Shipment.snapshot_children`)."""
 
     model = ShipmentLeg
     form = LegForm
     max_num = rules.MAX_LEGS
     validate_max = True
-    fields = ("seq", "from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
+    verbose_name_plural = "route legs, in order"
+    fields = ("from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
               "departed_on", "arrived_on")
 
 
