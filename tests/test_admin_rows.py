@@ -110,19 +110,25 @@ def test_phones_are_read_in_the_jurisdictions_plan_and_the_records_rules_are_for
     assert Organization.objects.get().phones == ["+85223456789"]
 
 
-def test_legs_take_the_order_they_are_listed_in(world, clerk):
+def test_legs_take_their_order_from_the_departure_dates_else_from_the_rows(world, clerk):
     client = factories.admin_client(clerk)
     page = client.get("/admin/shipments/shipment/add/").content.decode()
     assert "legs-__prefix__-from_country" in page and "legs-__prefix__-seq" not in page  # no number to type
-    legs = [{"from_country": "TH", "to_country": "AE", "mode": "sea", "departed_on": "2026-03-15", "seq": "1"},
-            {"from_country": "AE", "to_country": "DE", "mode": "air", "departed_on": "2026-03-20", "seq": "1"}]
-    response = client.post("/admin/shipments/shipment/add/", {**_shipment_form(origin_country="TH",
-                                                                               destination_country="DE"),
-                                                             **_legs(legs)})
+    late = {"from_country": "AE", "to_country": "DE", "mode": "air", "departed_on": "2026-03-20"}
+    early = {"from_country": "TH", "to_country": "AE", "mode": "sea", "departed_on": "2026-03-15"}
+    form = _shipment_form(origin_country="TH", destination_country="DE")
+    # Entered late-first, the legs are put in departure order.
+    response = client.post("/admin/shipments/shipment/add/", {**form, **_legs([late, early])})
     assert response.status_code == 302, response.content.decode()[:3000]
     shipment = Shipment.objects.get()
     assert [(leg.seq, leg.to_country) for leg in shipment.legs.all()] == [(1, "AE"), (2, "DE")]
-    assert shipment.transit_countries == ["AE"]
+    assert (shipment.transit_countries, str(shipment.departed_on)) == (["AE"], "2026-03-15")
+    # A leg without a date: the rows' order stands.
+    legs = list(shipment.legs.all())
+    response = client.post(f"/admin/shipments/shipment/{shipment.pk}/change/",
+                           {**form, **_legs([{**late, "departed_on": ""}, early], existing=legs)})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [(leg.seq, leg.to_country) for leg in shipment.legs.all()] == [(1, "DE"), (2, "AE")]
 
 
 def test_case_members_and_commodities_by_autocomplete(world, clerk):
