@@ -174,7 +174,7 @@ class CaseAdmin(ServiceAdmin):
     search_fields = ("reference", "title", "summary")
     list_select_related = ("unit", "lead", "agency")
     date_hierarchy = "opened_on"
-    filter_horizontal = ("members", "commodities")
+    autocomplete_fields = ("members", "commodities")
     readonly_fields = ("id", "reference", "agency", "version", "created_at", "updated_at", "closed_on")
     inlines = (PartyInline, NoteInline, ShareInline)
     create_action = "case.create"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django import forms
@@ -498,3 +500,147 @@ def api_rule(field: Any):
             raise ValueError(str(detail)) from exc
 
     return clean
+
+
+# --- repeatable rows: a list of values edited as rows of inputs, never typed as JSON ---------------------------
+
+
+@dataclass(frozen=True)
+class RowColumn:
+    """One input of a row: its key in the row's value, its heading, and a select's choices (None: a text input)."""
+
+    key: str
+    label: str
+    choices: tuple[tuple[str, str], ...] | None = None
+    size: int = 20
+
+
+class RowsWidget(forms.Widget):
+    """Rows of inputs, one row a list item, with one empty row to fill in: enough without JavaScript. Our script
+    (core/rows.js) adds an "Add another" button and a remove button on each row. Every row's inputs share their
+    column's name (`identifiers-number`, or the field's own name when there is one column), so rows added in the
+    browser need no numbering; a row left blank is dropped. Messages of a bad row (`row_errors`) are shown on it."""
+
+    template_name = "core/widgets/rows.html"
+    extra = 1
+
+    class Media:
+        js = ("core/rows.js",)
+        css = {"all": ("core/rows.css",)}
+
+    def __init__(self, columns: Sequence[RowColumn], attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.columns = tuple(columns)
+        self.row_errors: dict[int, list[str]] = {}
+
+    def __deepcopy__(self, memo):
+        copied = super().__deepcopy__(memo)
+        copied.row_errors = {}  # each form's own
+        return copied
+
+    def input_name(self, name: str, column: RowColumn) -> str:
+        return name if len(self.columns) == 1 else f"{name}-{column.key}"
+
+    def value_from_datadict(self, data, files, name):
+        def values(key: str) -> list[Any]:
+            if hasattr(data, "getlist"):
+                return data.getlist(key)
+            found = data.get(key)
+            return list(found) if isinstance(found, list | tuple) else ([] if found is None else [found])
+
+        columns = [values(self.input_name(name, column)) for column in self.columns]
+        rows = []
+        for cells in itertools.zip_longest(*columns, fillvalue=""):
+            row = {column.key: str(cell or "").strip() for column, cell in zip(self.columns, cells, strict=True)}
+            if any(row.values()):
+                rows.append(row)
+        return rows
+
+    def value_omitted_from_data(self, data, files, name):
+        return not any(self.input_name(name, column) in data for column in self.columns)
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        widget_id = context["widget"]["attrs"].get("id") or f"id_{name}"
+        items = list(value) if isinstance(value, list | tuple) else []
+        rows = []
+        for index, item in enumerate([*items, *([{}] * self.extra)]):
+            cells = []
+            for number, column in enumerate(self.columns):
+                cell_id = widget_id if index == 0 and number == 0 else f"{widget_id}_{index}_{column.key}"
+                cells.append({"name": self.input_name(name, column), "id": cell_id, "label": column.label,
+                              "value": str(item.get(column.key) or ""), "choices": column.choices,
+                              "size": column.size})
+            rows.append({"cells": cells, "errors": self.row_errors.get(index, [])})
+        context["widget"].update(columns=self.columns, rows=rows, table_id=f"{widget_id}_rows")
+        return context
+
+
+def rows_message(errors: dict[int, list[str]]) -> str:
+    """The field's message for rows whose own messages are shown on them."""
+    numbers = ", ".join(str(index + 1) for index in sorted(errors))
+    return f"Correct row {numbers} below." if len(errors) == 1 else f"Correct rows {numbers} below."
+
+
+def add_row_errors(form: forms.BaseForm, name: str, errors: dict[int, list[str]]) -> None:
+    """Messages about rows of a RowsField found after its own cleaning (by position): shown on the rows."""
+    widget = form.fields[name].widget
+    if isinstance(widget, RowsWidget):
+        widget.row_errors.update(errors)
+        form.add_error(name, rows_message(errors))
+    else:
+        form.add_error(name, [f"Item {index + 1}: {' '.join(msgs)}" for index, msgs in sorted(errors.items())])
+
+
+class RowsField(forms.Field):
+    """A list edited as rows (RowsWidget): the text of the one column, or a dict of the columns' keys, each row
+    passed through `item` (a cleaning function raising ValueError, as ListField's) and duplicates dropped; a bad
+    row's message is shown on that row."""
+
+    def __init__(self, *, columns: Sequence[RowColumn], item: Callable[[Any], Any] | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", RowsWidget(columns))
+        self.columns, self.item = tuple(columns), item
+        super().__init__(**kwargs)
+
+    def _row(self, value: Any) -> dict[str, str]:
+        if isinstance(value, dict):
+            return {column.key: str(value.get(column.key) or "") for column in self.columns}
+        return {self.columns[0].key: str(value or "")}
+
+    def prepare_value(self, value):
+        """Stored items (texts or dicts) or submitted rows as the widget's rows."""
+        return [self._row(item) for item in value] if isinstance(value, list | tuple) else []
+
+    def to_python(self, value):
+        rows = self.prepare_value(value)
+        if len(self.columns) == 1:
+            return [row[self.columns[0].key] for row in rows]
+        return rows
+
+    def validate(self, value):
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+
+    def clean(self, value):
+        rows = self.to_python(value)
+        self.validate(rows)
+        cleaned: list[Any] = []
+        errors: dict[int, list[str]] = {}
+        for index, row in enumerate(rows):
+            try:
+                item = self.item(row) if self.item else row
+            except ValueError as exc:
+                errors[index] = [error_text(exc)]
+                continue
+            if item not in cleaned or self.item is None:  # uncleaned rows keep their positions for later checks
+                cleaned.append(item)
+        if errors:
+            assert isinstance(self.widget, RowsWidget)
+            self.widget.row_errors = errors
+            raise forms.ValidationError(rows_message(errors))
+        return cleaned
+
+    def has_changed(self, initial, data):
+        return self.prepare_value(initial) != self.prepare_value(data)

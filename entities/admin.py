@@ -12,49 +12,30 @@ from django.db.models import F, Func, Q
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from core.admin import CleanedField, ListField, ServiceAdmin, ServiceForm, api_rule, error_text
+from core.admin import (
+    CleanedField,
+    ListField,
+    RowColumn,
+    RowsField,
+    ServiceAdmin,
+    ServiceForm,
+    add_row_errors,
+    api_rule,
+)
 from core.api.validation import CurrencyField
 from entities import services, validators
 from entities.models import Entity, EntityType, IdentifierScheme, Link, Organization, Person
 from entities.normalize import fold
 
-_SCHEMES = "|".join(IdentifierScheme.values)
-IDENTIFIER_HELP = (f'A JSON list: [{{"scheme": "{_SCHEMES}", "number": "…", "country": "CN"}}]; '
-                   "numbers are checked with python-stdnum where the scheme and country have a check.")
-ADDRESS_HELP = 'A JSON list: [{"text": "12 Harbour Road, Wan Chai", "country": "HK"}].'
-
-
-def _json_list(value: Any, clean_item) -> list[dict[str, str]]:
-    if value in (None, ""):
-        return []
-    if not isinstance(value, list):
-        raise forms.ValidationError("Expected a JSON list of objects.")
-    cleaned, errors = [], []
-    for position, item in enumerate(value, start=1):
-        if not isinstance(item, dict):
-            errors.append(forms.ValidationError(f"Item {position}: expected an object."))
-            continue
-        try:
-            cleaned.append(clean_item(item))
-        except ValueError as exc:
-            errors.append(forms.ValidationError(f"Item {position}: {error_text(exc)}"))
-    if errors:
-        raise forms.ValidationError(errors)
-    return cleaned
+SCHEMES = (("", "—"), *IdentifierScheme.choices)
 
 
 def _identifier(item: dict[str, Any]) -> dict[str, str]:
-    unknown = sorted(set(item) - {"scheme", "number", "country"})
-    if unknown:
-        raise validators.InvalidValue(f"unknown keys {', '.join(unknown)}.")
     return validators.normalize_identifier(str(item.get("scheme") or ""), str(item.get("number") or ""),
                                            str(item.get("country") or ""))
 
 
 def _address(item: dict[str, Any]) -> dict[str, str]:
-    unknown = sorted(set(item) - {"text", "country"})
-    if unknown:
-        raise validators.InvalidValue(f"unknown keys {', '.join(unknown)}.")
     text = validators.normalize_name(item.get("text"))
     if not text:
         raise validators.InvalidValue("an address needs its text.")
@@ -71,12 +52,19 @@ class EntityForm(ServiceForm):
 
     entity_type: ClassVar[str]
 
-    names = ListField(delimiter="\n", item=validators.normalize_name,
-                      help_text="One variant a line, native script as written (罗建国); the primary name need "
-                                "not repeat.")
-    phones = ListField(help_text="Comma-separated. Stored in E.164 (+8613800138000); a number without + is read "
-                                 "in the first nationality's (or the jurisdiction's) numbering plan.")
-    emails = ListField(item=validators.normalize_email, help_text="Comma-separated.")
+    names = RowsField(columns=[RowColumn("name", "Name variant", size=40)], item=validators.normalize_name,
+                      label="Other names", help_text="Native script as written (罗建国); the primary name need not "
+                                                     "repeat.")
+    identifiers = RowsField(columns=[RowColumn("scheme", "Scheme", SCHEMES), RowColumn("number", "Number"),
+                                     RowColumn("country", "Country", size=4)], item=_identifier,
+                            help_text="Numbers are checked with python-stdnum where the scheme and country have a "
+                                      "check. Country: ISO 3166 (CN).")
+    addresses = RowsField(columns=[RowColumn("text", "Address", size=50), RowColumn("country", "Country", size=4)],
+                          item=_address, help_text="Country: ISO 3166 (HK).")
+    phones = RowsField(columns=[RowColumn("phone", "Phone")],
+                       help_text="Stored in E.164 (+8613800138000); a number without + is read in the first "
+                                 "nationality's (or the jurisdiction's) numbering plan.")
+    emails = RowsField(columns=[RowColumn("email", "Email", size=30)], item=validators.normalize_email)
     topics = ListField(item=validators.normalize_topic, help_text="Comma-separated FollowTheMoney topics: sanction, "
                                                                   "crime, role.pep (set by watchlist imports).")
 
@@ -89,12 +77,6 @@ class EntityForm(ServiceForm):
             raise forms.ValidationError("A name cannot be blank.")
         return name
 
-    def clean_identifiers(self) -> list[dict[str, str]]:
-        return _json_list(self.cleaned_data.get("identifiers"), _identifier)
-
-    def clean_addresses(self) -> list[dict[str, str]]:
-        return _json_list(self.cleaned_data.get("addresses"), _address)
-
     def parse(self, data: dict[str, Any]) -> None:
         """Values that depend on others (names on the primary name, phones on the country), parsed in place."""
         if "names" in data:
@@ -103,7 +85,7 @@ class EntityForm(ServiceForm):
             try:
                 data["phones"] = validators.normalize_phones(data["phones"], self.phone_region(data) or None)
             except validators.InvalidParts as exc:
-                self.add_error("phones", [f"Item {pos + 1}: {' '.join(msgs)}" for pos, msgs in exc.errors.items()])
+                add_row_errors(self, "phones", exc.errors)
 
     def clean(self):
         self.parse(self.cleaned_data)
@@ -213,14 +195,6 @@ class EntityAdminBase(ServiceAdmin, FoldedNameSearch):
     @admin.display(description="other names")
     def other_names(self, obj: Entity) -> str:
         return ", ".join(obj.names[:3]) + (" …" if len(obj.names) > 3 else "")
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "identifiers" and field is not None:
-            field.help_text = IDENTIFIER_HELP
-        if db_field.name == "addresses" and field is not None:
-            field.help_text = ADDRESS_HELP
-        return field
 
 
 @admin.register(Entity)

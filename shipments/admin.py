@@ -32,13 +32,15 @@ class LegForm(ServiceForm):
 
 
 class LegInline(RecordRowsInline):
-    """The route, in order. Saved with the shipment and audited as part of it (`Shipment.snapshot_children`)."""
+    """The route, numbered 1..n on saving (no number to type): by departure date when every leg has one, else as
+    listed. Saved with the shipment and audited as part of it (`Shipment.snapshot_children`)."""
 
     model = ShipmentLeg
     form = LegForm
     max_num = rules.MAX_LEGS
     validate_max = True
-    fields = ("seq", "from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
+    verbose_name_plural = "route legs (by departure date when every leg has one, else as listed)"
+    fields = ("from_country", "from_port", "to_country", "to_port", "mode", "carrier", "vessel", "container",
               "departed_on", "arrived_on")
 
 
@@ -145,7 +147,11 @@ class ShipmentAdmin(ServiceAdmin):
 
     def children(self, formsets):
         legs = inline_rows(formsets, ShipmentLeg)
-        return {} if legs is None else {"legs": legs}
+        if legs is None:
+            return {}
+        if all(leg.get("departed_on") for leg in legs):  # a leg entered late still takes its place on the route
+            legs = sorted(legs, key=lambda leg: leg["departed_on"])  # stable: legs of one day stay as listed
+        return {"legs": legs}
 
 
 # --- licences ----------------------------------------------------------------------------------

@@ -240,14 +240,17 @@ def test_person_edit_in_admin_applies_the_api_rules_and_is_audited(world, staff_
     user = factories.user(world.a, "investigator", world.a1)
     person = factories.person(world.a, "Luo Jianhua", names=["罗建华"], nationalities=["CN"])
     client = staff_client(user)
-    form = {"name": "Luo  Jianhua", "names": "罗建华\r\nLUO Jian Hua\r\n", "gender": "male", "birth_date": "1972-11-02",
-            "birth_place": "Lengshuijiang", "nationalities": "cn, hk", "identifiers": "[]",
-            "addresses": '[{"text": "8  Yuanfeng Road, Lengshuijiang", "country": "cn"}]',
-            "phones": "138 0013 8000", "emails": "Luo.JH@Example.com", "notes": "", "source": "", "source_id": ""}
+    form = {"name": "Luo  Jianhua", "names": ["罗建华", "LUO Jian Hua", ""], "gender": "male",
+            "birth_date": "1972-11-02", "birth_place": "Lengshuijiang", "nationalities": "cn, hk",
+            "identifiers-scheme": [""], "identifiers-number": [""], "identifiers-country": [""],
+            "addresses-text": ["8  Yuanfeng Road, Lengshuijiang", ""], "addresses-country": ["cn", ""],
+            "phones": ["138 0013 8000", ""], "emails": ["Luo.JH@Example.com", ""], "notes": "", "source": "",
+            "source_id": ""}
     bad = client.post(f"/admin/entities/person/{person.pk}/change/", {**form, "nationalities": "CN, XX",
-                                                                       "phones": "12"})
+                                                                       "phones": ["+86 138 0013 8000", "12"]})
     assert bad.status_code == 200
     assert {"nationalities", "phones"} <= set(bad.context["adminform"].form.errors)
+    assert bad.context["adminform"].form.errors["phones"] == ["Correct row 2 below."]  # the message is on the row
 
     response = client.post(f"/admin/entities/person/{person.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
