@@ -63,7 +63,7 @@ GIVEN = ["Wei", "Fang", "Lan", "Minh", "Anh", "Ivan", "Olga", "John", "Anna", "J
          "Xiaoling", "Haruto", "Emre", "Yasmin", "Tomasz", "Pavel", "Nadia", "Arjun", "Kofi", "Amara", "Luis"]
 SURNAMES = ["Zhang", "Wang", "Li", "Liu", "Chen", "Nguyen", "Tran", "Petrov", "Ivanova", "Smith", "Muller", "Kowalski",
             "Sato", "Kim", "Park", "Singh", "Haddad", "Okafor", "Silva", "Novak", "Luo", "Huang", "Zhao", "Wu",
-            "Müller", "García", "Nguyễn", "Trần", "Lê", "Phạm", "Đặng", "Dvořák", "Wiśniewski", "Çelik", "Yılmaz",
+            "Müller", "García", "Nguyễn", "Trần", "Lê", "Phạm", "Đặng", "Dvořák", "Wiśniewski", "Çelik", "Y\u0131lmaz",
             "Gómez", "Peña", "Jansen", "Østergaard", "Nuñez", "Kuznetsov", "Nurlanov", "Abenov", "Tanaka", "Suzuki",
             "Takahashi", "Watanabe", "Kovalenko", "Bondarenko", "Mendes", "Ferreira", "Rossi", "Bianchi", "Dubois",
             "Lefèvre", "Schäfer", "Fischer", "Weber", "Wagner", "Becker", "Hoffmann", "Khan", "Ahmed", "Hassan",
@@ -127,10 +127,10 @@ class Seed:
 
     def load(self) -> None:
         from django.db import connection
+        from load import drop_queued
 
         from accounts.models import Agency, Unit, User
         from accounts.services import token_issue
-        from load import drop_queued
 
         started = time.perf_counter()
         self.agency = Agency.objects.create(code=AGENCY, name="Benchmark agency")
@@ -149,7 +149,8 @@ class Seed:
                 cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
             cursor.execute("VACUUM ANALYZE entities_entity, shipments_shipment, cases_case, cases_caseparty")
         say(f"seeded {self.persons:,} persons, {self.organizations:,} organisations, {self.shipments:,} shipments "
-            f"and {self.cases} cases (and a twentieth as much in another agency) in {time.perf_counter() - started:.1f} s")
+            f"and {self.cases} cases (and a twentieth as much in another agency) "
+            f"in {time.perf_counter() - started:.1f} s")
 
     def person_name(self) -> str:
         rng = self.rng
@@ -174,8 +175,8 @@ class Seed:
                  "registration_number": f"9133{i:010d}"}
                 for i in range(round(self.organizations * share))]
         if agency == self.agency:
-            self.person_names = [row["name"] for row in persons]
-            self.org_names = [row["name"] for row in orgs]
+            self.person_names = [str(row["name"]) for row in persons]
+            self.org_names = [str(row["name"]) for row in orgs]
         for rows in (persons, orgs):
             for chunk in range(0, len(rows), CHUNK):
                 entities_upsert(agency=agency, actor=None, rows=rows[chunk:chunk + CHUNK])
