@@ -2,7 +2,8 @@
 
 Two stages. PostgreSQL finds the candidates of each type, scoped by the access policy, with
 pg_trgm's word similarity on the trigram-indexed `search_text` of entities (so the GIN index
-does the work) and on the text fields of cases and shipments. Python then scores every
+does the work), on the text fields of cases, and on the trigram-indexed reference and description
+of shipments, which are also found through their parties' names. Python then scores every
 candidate with rapidfuzz against each folded name variant, so that word order, a missing
 space ("guangxi" / "guang xi") and a typo cost little while an exact name still ranks first.
 """
@@ -18,7 +19,7 @@ from django.contrib.postgres.lookups import Unaccent
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Upper
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rapidfuzz import fuzz
 from rest_framework import serializers
@@ -30,7 +31,7 @@ from core import policy
 from core.api.pagination import Pagination
 from entities.models import Entity, EntityType
 from entities.normalize import company_core, fold
-from shipments.models import Shipment
+from shipments.models import Shipment, Unaccented, searched_description
 
 SEARCH_TYPES = ("person", "organization", "case", "shipment")
 TYPE_ORDER = {name: i for i, name in enumerate(SEARCH_TYPES)}
@@ -45,6 +46,12 @@ CANDIDATES_PER_TYPE = 1000
 REFERENCE_EXACT, REFERENCE_PREFIX, REFERENCE_CONTAINS = 1.0, 0.9, 0.8
 SUMMARY_CONTAINS = 0.5
 DESCRIPTION_CONTAINS = 0.6
+# A shipment is found through its parties' names: the best PARTIES persons and organisations scoring at least
+# PARTY_MIN_SCORE; it scores PARTY_FACTOR times its best party's score (below the party itself).
+PARTY_FIELDS = ("consignor_id", "consignee_id", "notify_party_id", "ordering_party_id")
+PARTIES = 50
+PARTY_MIN_SCORE = 0.8
+PARTY_FACTOR = 0.7
 
 
 @dataclass(frozen=True)
@@ -228,29 +235,52 @@ def _case_hits(user: Any, query: SearchQuery) -> list[SearchHit]:
     return hits
 
 
-def _shipment_hits(user: Any, query: SearchQuery) -> list[SearchHit]:
-    match = Q(reference__icontains=query.raw) | Q(declared_description__unaccent__icontains=query.raw)
+def shipment_candidates(*, user: Any, query: SearchQuery, parties: dict[Any, float]) -> QuerySet:
+    """Visible, live shipments whose reference or declared description contains the query, whose description is
+    word-similar to it (`<%`), or whose consignor, consignee, notify or ordering party is one of `parties`.
+
+    Each condition is answered by an index (the trigram indexes on the reference and the unaccented description;
+    the parties through their own trigram index, found before, and the shipments' party foreign keys), so the
+    shipments are never all read."""
+    description = searched_description()
+    match = Q(reference__icontains=query.raw) | Q(
+        description_text__contains=Upper(Unaccented(Value(query.raw))))
     forms = query.name_forms
     description_sim: Any = Value(0.0)
     if forms:
-        description_sim = _greatest([TrigramWordSimilarity(form, Unaccent(F("declared_description")))
-                                     for form in forms])
-        match |= Q(description_sim__gte=WORD_SIMILARITY_THRESHOLD)
-    rows = (
+        description_sim = _greatest([TrigramWordSimilarity(form, description) for form in forms])
+        for form in forms:
+            match |= Q(description_text__trigram_word_similar=form)
+    for field in PARTY_FIELDS if parties else ():
+        match |= Q(**{f"{field}__in": list(parties)})
+    return (
         policy.visible(user, Shipment)
         .filter(archived=False)
-        .annotate(description_sim=description_sim)
+        .alias(description_text=description)
         .filter(match)
+        .annotate(description_sim=description_sim)
         .order_by("-description_sim", "reference", "id")
-        .values("id", "reference", "declared_description", "description_sim")[:CANDIDATES_PER_TYPE]
+        .values("id", "reference", "declared_description", "description_sim", *PARTY_FIELDS)
     )
+
+
+def _shipment_hits(user: Any, query: SearchQuery, parties: list[SearchHit]) -> list[SearchHit]:
+    party_scores = _party_scores(parties)
     hits = []
-    for row in rows:
+    for row in shipment_candidates(user=user, query=query, parties=party_scores)[:CANDIDATES_PER_TYPE]:
         score = max(_reference_score(row["reference"], query.raw), 0.7 * (row["description_sim"] or 0.0))
         if query.raw.lower() in row["declared_description"].lower():
             score = max(score, DESCRIPTION_CONTAINS)
+        for field in PARTY_FIELDS:
+            score = max(score, PARTY_FACTOR * party_scores.get(row[field], 0.0))
         hits.append(SearchHit(type="shipment", id=row["id"], label=row["reference"], score=score))
     return hits
+
+
+def _party_scores(parties: list[SearchHit]) -> dict[Any, float]:
+    """The best `PARTIES` persons and organisations found (at `PARTY_MIN_SCORE` or more): id → score."""
+    best = sorted((hit for hit in parties if hit.score >= PARTY_MIN_SCORE), key=lambda hit: -hit.score)
+    return {hit.id: hit.score for hit in best[:PARTIES]}
 
 
 def search(*, user: Any, q: str, types: tuple[str, ...] = SEARCH_TYPES) -> list[SearchHit]:
@@ -258,15 +288,20 @@ def search(*, user: Any, q: str, types: tuple[str, ...] = SEARCH_TYPES) -> list[
     query = SearchQuery.parse(q)
     hits: list[SearchHit] = []
     with transaction.atomic():
-        if query.name_forms and ({"person", "organization"} & set(types)):
+        entities: list[SearchHit] = []
+        if query.name_forms:
             with connection.cursor() as cursor:  # for this transaction only
                 cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
                                [str(WORD_SIMILARITY_THRESHOLD)])
-            hits += _entity_hits(user, query, types)
+            # A shipment's parties are searched by name too: with shipments, both kinds of entity are looked for.
+            wanted = ("person", "organization") if "shipment" in types else types
+            if {"person", "organization"} & set(wanted):
+                entities = _entity_hits(user, query, wanted)
+        hits += [hit for hit in entities if hit.type in types]
         if "case" in types:
             hits += _case_hits(user, query)
         if "shipment" in types:
-            hits += _shipment_hits(user, query)
+            hits += _shipment_hits(user, query, entities)
     hits = [SearchHit(h.type, h.id, h.label, round(h.score, 4)) for h in hits]
     hits.sort(key=lambda h: (-h.score, TYPE_ORDER[h.type], h.label.lower(), str(h.id)))
     return hits

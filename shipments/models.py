@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models.functions import Upper
 
 from core.models import AgencyOwnedModel
+
+
+class Unaccented(models.Func):
+    """unaccent() through the immutable wrapper the shipments' migration 0003 creates: an index expression may only
+    call immutable functions, and unaccent() is only stable (its dictionary could change)."""
+
+    function = "shipments_unaccent"
+    output_field = models.TextField()
+
+
+def searched_reference() -> Upper:
+    """The reference as search matches it (`icontains` is UPPER(…) LIKE UPPER(…)); trigram-indexed."""
+    return Upper("reference")
+
+
+def searched_description() -> Upper:
+    """The declared description as search matches it, accents removed; trigram-indexed (pg_trgm ignores case,
+    so the one index serves both `LIKE` and word similarity)."""
+    return Upper(Unaccented("declared_description"))
 
 
 class ShipmentStatus(models.TextChoices):
@@ -108,6 +128,9 @@ class Shipment(AgencyOwnedModel):
                 "source")),
             GinIndex(fields=["transit_countries"], name="shipment_transit_countries"),
             models.Index(fields=["agency", "archived", "-departed_on"], name="shipment_agency_departed"),
+            # Search (explore.search): the reference by substring, the description by substring and word similarity.
+            GinIndex(OpClass(searched_reference(), name="gin_trgm_ops"), name="shipment_reference_trgm"),
+            GinIndex(OpClass(searched_description(), name="gin_trgm_ops"), name="shipment_description_trgm"),
         ]
 
     def __str__(self) -> str:

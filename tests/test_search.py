@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from explore.search import SEARCH_TYPES, SearchQuery, entity_candidates, split_pinyin
+from explore.search import SEARCH_TYPES, SearchQuery, entity_candidates, shipment_candidates, split_pinyin
 
 from . import factories
 
@@ -150,6 +150,26 @@ def test_shipment_found_by_reference_and_description(api, world):
     assert hits[0] == {"type": "shipment", "id": str(shipment.pk), "label": "MSKU1234567", "score": 1.0}
     assert results(api, "msku12", type="shipment")[0]["id"] == str(shipment.pk)
     assert results(api, "zinc concentrate", type="shipment")[0]["id"] == str(shipment.pk)
+
+
+def test_shipment_found_by_its_partys_name_below_the_party(api, world, names):
+    consignee = names["antimony_mining"]
+    shipment = factories.shipment(world.a, reference="HAM-77", declared_description="Ingots", consignee=consignee)
+    unrelated = factories.shipment(world.a, reference="HAM-78", declared_description="Ingots")
+    hits = results(api, "hunan antimony mining")
+    assert hits[0]["id"] == str(consignee.pk)
+    found = {hit["id"]: hit for hit in hits}
+    assert found[str(shipment.pk)] == {"type": "shipment", "id": str(shipment.pk), "label": "HAM-77",
+                                       "score": round(0.7 * hits[0]["score"], 4)}
+    assert str(unrelated.pk) not in found
+    # The parties are looked for when only shipments are asked for, and are not answered then.
+    assert ids(results(api, "Antimony Mining Hunan", type="shipment")) == [str(shipment.pk)]
+
+
+def test_shipment_found_by_description_without_its_accents(api, world):
+    shipment = factories.shipment(world.a, declared_description="Minerai de tungstène concentré")
+    assert ids(results(api, "tungstene concentre", type="shipment")) == [str(shipment.pk)]
+    assert ids(results(api, "TUNGSTÈNE", type="shipment")) == [str(shipment.pk)]
 
 
 def test_one_list_mixes_every_type(api, world):
@@ -300,6 +320,41 @@ def test_entity_search_uses_the_trigram_index(world, investigator, names):
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', '0.4', true)")
         plan = entity_candidates(user=investigator, query=query, types=SEARCH_TYPES).explain()
     assert "entity_search_trgm" in plan, plan
+
+
+def test_shipment_search_uses_indexes_not_a_scan_of_shipments_or_entities(world, investigator):
+    """Every part of a shipment search (reference, description, parties' names) is answered by an index."""
+    from entities.bulk import entities_upsert
+    from entities.models import Entity
+    from shipments.bulk import shipments_upsert
+
+    orgs = [{"source": "t", "source_id": f"org-{i}", "type": "organization", "name": f"Crowd Holding {i:05d} Ltd"}
+            for i in range(2000)]
+    entities_upsert(agency=world.a, actor=None, rows=orgs)
+    party = factories.organization(world.a, "Antimony Refining Group")
+    org_ids = list(Entity.objects.filter(agency=world.a, source="t").values_list("pk", flat=True))
+    shipments_upsert(agency=world.a, actor=None, rows=[
+        {"source": "t", "source_id": f"s-{i}", "reference": f"CRWD{i:07d}", "declared_description":
+         f"Crowd cargo {i % 97} in bags", "consignor_id": org_ids[i % len(org_ids)],
+         "consignee_id": org_ids[(i * 7) % len(org_ids)], "transit_countries": []} for i in range(5000)])
+    query = SearchQuery.parse("antimony refining")
+    assert query.name_forms == ("antimony refining",)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # What autovacuum would have done by now: merge the GIN pending lists and gather statistics.
+        for index in ("entity_search_trgm", "shipment_reference_trgm", "shipment_description_trgm"):
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        cursor.execute("ANALYZE entities_entity")
+        cursor.execute("ANALYZE shipments_shipment")
+        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', '0.4', true)")
+        entity_plan = entity_candidates(user=investigator, query=query, types=("person", "organization")).explain()
+        plan = shipment_candidates(user=investigator, query=query, parties={party.pk: 1.0}).explain()
+    assert "entity_search_trgm" in entity_plan, entity_plan
+    assert "Seq Scan on entities_entity" not in entity_plan, entity_plan
+    for index in ("shipment_reference_trgm", "shipment_description_trgm", "shipments_shipment_consignor_id",
+                  "shipments_shipment_consignee_id", "shipments_shipment_notify_party_id",
+                  "shipments_shipment_ordering_party_id"):
+        assert index in plan, (index, plan)
+    assert "Seq Scan on shipments_shipment" not in plan, plan
 
 
 # --- the pieces -------------------------------------------------------------------------------
