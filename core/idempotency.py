@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -32,6 +33,8 @@ HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 KEY_MAX = 255
 KEPT_HEADERS = ("Content-Type", "Location", "ETag")
+
+logger = logging.getLogger(__name__)
 
 
 class KeyInUse(exceptions.APIException):
@@ -100,13 +103,24 @@ class Guard:
                 services.idempotent_response_keep(user=self.user, key=self.key, fingerprint=self.fingerprint,
                                                   status=response.status_code, body=bytes(response.content),
                                                   headers=headers)
+        except DatabaseError:
+            # The work is done and answered: a lost copy of the answer only means a retry runs it again.
+            logger.warning("The answer to a request with Idempotency-Key was not kept", exc_info=True)
         finally:
             _unlock(self.lock_id)
 
 
 def _unlock(lock_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+    except DatabaseError:
+        pass  # the connection is gone, and the lock with it
+
+
+def release(guard: Guard) -> None:
+    """Let the key go without keeping an answer (the request ended in an error nothing answered)."""
+    _unlock(guard.lock_id)
 
 
 def key_of(request: Any) -> str | None:

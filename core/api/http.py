@@ -180,6 +180,15 @@ class HttpHabitsMixin(_ViewBase):
             assert key is not None
             self._idempotency_guard = idempotency.begin(request, key)
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # An error DRF did not answer skips finalize_response: the key is let go all the same, unkept.
+            guard = self.__dict__.pop("_idempotency_guard", None)
+            if guard is not None:
+                idempotency.release(guard)
+
     def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, idempotency.Replay):
             return exc.response
