@@ -264,7 +264,8 @@ def _wait_for_advisory_lock() -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+                           "(SELECT oid FROM pg_database WHERE datname = current_database())")
             if cursor.fetchone()[0] == 1:
                 return
         time.sleep(0.02)
