@@ -3,6 +3,7 @@ fields asked for, a 400 naming an unknown one, and no query for the fields left 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from core.api.http import HttpHabitsMixin
 from imports.models import ImportJob
 
 from . import factories
-from .access_routes import _walk, api_routes
+from .access_routes import EXCLUDED, _walk, api_routes
 
 LABELS = ("name", "reference")
 
@@ -187,3 +188,45 @@ def test_a_prefetched_field_asked_for_keeps_its_prefetch(sup_api, world, supervi
     assert _queries(sup_api, "/api/v1/persons/", {"fields": "id"}) == few - 1
     rows = _rows(sup_api.get("/api/v1/persons/", {"fields": "id,cases"}))
     assert sum(len(row["cases"]) for row in rows) == 7
+
+
+# --- the schema says so ----------------------------------------------------------------------------------------
+
+
+def _schema_name(parameter: Any) -> str:
+    return "id" if parameter == "pk" else parameter  # drf-spectacular names a `pk` by its model field
+
+
+def test_the_schema_documents_selection_on_every_list_and_detail_and_idempotency_on_every_post(client_for,
+                                                                                                 investigator):
+    schema = client_for(investigator).get("/api/v1/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    selectable, posts = [], []
+    for (name, method), pattern in api_routes().items():
+        view = _view(name)
+        path = "/" + pattern.replace("^", "").replace("$", "").removeprefix("api/v1/")
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)|<(?:\w+:)?(\w+)>",
+                      lambda m: "{" + _schema_name(m.group(1) or m.group(2)) + "}", path)
+        if "/api/v1" + path not in schema["paths"]:
+            assert (name, method) in EXCLUDED, name  # the schema and its pages do not describe themselves
+            continue
+        operation = schema["paths"]["/api/v1" + path][method.lower()]
+        parameters = {(p["in"], p["name"]) for p in operation.get("parameters", [])}
+        if method == "GET" and issubclass(view, HttpHabitsMixin) and name.endswith(("-list", "-detail")):
+            assert {("query", "fields"), ("query", "brief")} <= parameters, name
+            selectable.append(name)
+            answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            if name.endswith("-list"):
+                answer = components[answer["$ref"].rsplit("/", 1)[-1]]["properties"]["results"]["items"]
+            whole, selected = (ref["$ref"].rsplit("/", 1)[-1] for ref in answer["anyOf"])
+            assert selected == f"{whole}Fields"
+            assert "required" not in components[selected]
+            if "ETag" in operation["responses"]["200"].get("headers", {}):
+                assert ("header", "If-None-Match") in parameters, name
+                assert "304" in operation["responses"], name
+        if method == "POST" and name != "auth-tokens":
+            assert ("header", "Idempotency-Key") in parameters, name
+            assert {"409", "422"} <= set(operation["responses"]), name
+            posts.append(name)
+    assert sorted(name for name in selectable if name.endswith("-list")) == [name for name, _ in LIST_ROUTES]
+    assert len(posts) == len([route for route in api_routes() if route[1] == "POST"]) - 1  # all but sign-in

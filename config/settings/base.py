@@ -163,6 +163,8 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"tokenAuth": []}],
+    # A record answered where `fields`/`brief` may be given is the whole record or only what was asked for.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.selectable_responses"],
     # Enums that share a field name ("type") with another enum get a name of their own.
     "ENUM_NAME_OVERRIDES": {
         "RecordTypeEnum": "explore.graph.NODE_TYPES",  # search results and graph nodes

@@ -252,3 +252,41 @@ class AutoSchema(SpectacularAutoSchema):
                 standard = self._error_response(int(code))
                 responses[code] = {**standard, **declared, "content": standard["content"]}
         return dict(sorted(responses.items()))
+
+
+def selectable_responses(result: dict[str, Any], generator: Any, request: Any, public: Any) -> dict[str, Any]:
+    """A postprocessing hook: where `fields` or `brief` may be given, a record answered is either the whole record
+    or `<Record>Fields`, the same properties none of them required (and `url`), so that a selection's answer is as
+    the schema says."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for operations in result.get("paths", {}).values():
+        operation = operations.get("get")
+        if operation is None or not any(p["name"] == "brief" and p["in"] == "query"
+                                        for p in operation.get("parameters", [])):
+            continue
+        for media in operation["responses"].get("200", {}).get("content", {}).values():
+            ref = media["schema"].get("$ref", "")
+            component = schemas.get(ref.rsplit("/", 1)[-1], {})
+            results = component.get("properties", {}).get("results")
+            if results is not None:  # a page: its records
+                if "$ref" in results.get("items", {}):
+                    results["items"] = _whole_or_selected(schemas, results["items"]["$ref"])
+            elif ref:
+                media["schema"] = _whole_or_selected(schemas, ref)
+    return result
+
+
+def _whole_or_selected(schemas: dict[str, Any], ref: str) -> dict[str, Any]:
+    name = ref.rsplit("/", 1)[-1]
+    selected = f"{name}Fields"
+    if selected not in schemas:
+        whole = schemas[name]
+        schemas[selected] = {
+            "type": "object",
+            "description": f"{name} with `fields` or `brief`: only the fields asked for (brief: `id`, the label and "
+                           "`url`).",
+            "properties": {**whole.get("properties", {}),
+                           "url": {"type": "string", "format": "uri", "readOnly": True,
+                                   "description": "The record's detail (brief only)."}},
+        }
+    return {"anyOf": [{"$ref": ref}, {"$ref": f"#/components/schemas/{selected}"}]}
