@@ -186,8 +186,8 @@ class AutoSchema(SpectacularAutoSchema):
                 description="`true` on an answer kept from the first request with this `Idempotency-Key`."))
         if self._habits() and self.method == "POST" and self._action() == "create":
             parameters.append(OpenApiParameter(
-                "Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=[201, 202],
-                description="The created record's detail (absolute URL)."))
+                "Location", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[201, 202],
+                description="The created record's detail: its URL (a started run's, its path)."))
         if self._lists_archivable():
             parameters.append(OpenApiParameter(
                 "include_archived", OpenApiTypes.STR,
