@@ -79,3 +79,24 @@ class HandledVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.record_id} v{self.version}"
+
+
+class IdempotentResponse(models.Model):
+    """The first answer to a POST sent with an `Idempotency-Key` (core.api.http): a retry by the same user with the
+    same key and the same request gets it again instead of doing the work twice. Kept IDEMPOTENCY_KEEP_HOURS, then
+    purged by beat's `core.idempotency.purge`."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
+    status = models.PositiveSmallIntegerField()
+    body = models.BinaryField(blank=True, default=b"")
+    headers = models.JSONField(default=dict, help_text="Content-Type, Location and ETag as first answered")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotent_response_one_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

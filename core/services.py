@@ -48,3 +48,26 @@ def archive(obj: models.Model, *, actor: Any = None) -> None:
     obj.archived = True  # type: ignore[attr-defined]
     obj.save()
     audit_change(obj, before, action="archive", actor=actor)
+
+
+def idempotent_response_keep(*, user: Any, key: str, fingerprint: str, status: int, body: bytes,
+                             headers: dict[str, str]) -> Any:
+    """Keep the first answer to a POST with an Idempotency-Key; an expired one under the same key (not yet purged)
+    is replaced."""
+    from django.utils import timezone
+
+    from .models import IdempotentResponse
+
+    kept, _ = IdempotentResponse.objects.update_or_create(
+        user=user, key=key,
+        defaults={"fingerprint": fingerprint, "status": status, "body": body, "headers": headers,
+                  "created_at": timezone.now()})
+    return kept
+
+
+def idempotent_responses_purge(*, before: Any) -> int:
+    """Forget the answers kept before `before`: their keys may be used afresh."""
+    from .models import IdempotentResponse
+
+    deleted, _ = IdempotentResponse.objects.filter(created_at__lt=before).delete()
+    return deleted

@@ -8,7 +8,7 @@ from typing import Any
 from django.test import Client
 
 from accounts.models import Agency, ApiToken, Unit, User
-from cases.models import Case, CaseParty, CaseShare, Note
+from cases.models import Case, CaseParty, CaseShare, Commodity, Note
 from cases.services import case_next_reference
 from entities.models import Organization, Person
 
@@ -52,12 +52,15 @@ def token(user_obj: User) -> str:
 
 
 def case(agency_obj: Agency, unit_obj: Unit | None = None, classification: str = "restricted",
-         lead: User | None = None, members: tuple[User, ...] = (), **extra: Any) -> Case:
+         lead: User | None = None, members: tuple[User, ...] = (), commodities: tuple[str, ...] = (),
+         **extra: Any) -> Case:
     obj = Case.objects.create(agency=agency_obj, unit=unit_obj, classification=classification, lead=lead,
                               reference=case_next_reference(agency=agency_obj),
                               title=extra.pop("title", f"Case {next(_seq)}"), **extra)
     if members:
         obj.members.set(members)
+    if commodities:
+        obj.commodities.set(list(Commodity.objects.filter(pk__in=commodities)))
     return obj
 
 

@@ -65,7 +65,8 @@ class ShareSerializer(BaseSerializer):
 
     def to_representation(self, instance: CaseShare) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["unit"] = instance.unit.code if instance.unit else None
+        if "unit" in data:  # not when `?fields=` leaves it out
+            data["unit"] = instance.unit.code if instance.unit else None
         return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

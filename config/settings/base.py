@@ -163,6 +163,8 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"tokenAuth": []}],
+    # A record answered where `fields`/`brief` may be given is the whole record or only what was asked for.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.selectable_responses"],
     # Enums that share a field name ("type") with another enum get a name of their own.
     "ENUM_NAME_OVERRIDES": {
         "RecordTypeEnum": "explore.graph.NODE_TYPES",  # search results and graph nodes
@@ -209,7 +211,11 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stale-imports": {"task": "imports.resume_stale", "schedule": 60},
     "resume-stale-xref-runs": {"task": "xref.resume_stale", "schedule": 60},
     "dispatch-outbox": {"task": "core.outbox.dispatch", "schedule": env.float("OUTBOX_DISPATCH_SECONDS", default=5)},
+    "purge-idempotency-keys": {"task": "core.idempotency.purge",
+                               "schedule": env.int("IDEMPOTENCY_PURGE_SECONDS", default=3600)},
 }
+# A POST's answer kept for a retry with the same Idempotency-Key (core.idempotency), this long.
+IDEMPOTENCY_KEEP_HOURS = env.float("IDEMPOTENCY_KEEP_HOURS", default=24)
 
 # The transactional outbox (core.outbox): work a write needs, sent after its commit; what the broker did not take
 # then is sent by beat's core.outbox.dispatch, retried after OUTBOX_RETRY_SECONDS doubling up to the maximum.

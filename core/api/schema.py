@@ -11,14 +11,18 @@ codes it names (a more precise description); the codes below are added where it 
 | 401 | every operation | no, a bad, expired or revoked token (wrong credentials at `/auth/tokens/`) |
 | 403 | writes; lists of archivable rows (`include_archived`); views with a `read_refusal` | the role may not; CSRF |
 | 404 | operations with a path parameter; paginated lists (a page past the end) | not there, or not visible |
-| 409 | the actions a view names in `conflict_actions` | a forbidden state change |
+| 304 | a detail read of a versioned record (`If-None-Match`) | the version you hold is current |
+| 409 | `conflict_actions` of a view; POSTs (`Idempotency-Key`) | a forbidden state change; a key in use |
 | 412 | PUT, PATCH and DELETE of a versioned record (`If-Match`) | a stale `If-Match` |
 | 413 | operations with a request body | over `API_MAX_JSON_BODY`, `IMPORT_MAX_BYTES`, `EVIDENCE_MAX_BYTES` |
 | 415 | operations with a request body | a body in a media type the operation does not take |
+| 422 | every POST (`Idempotency-Key`) | the key was used with another request |
 | 429 | every operation | throttled (`Retry-After` says when to come back) |
 
 Headers: the `If-Match` request header on PUT, PATCH and DELETE of a versioned record; the `ETag` response header
-(`"<version>"`) on its detail, its update and its creation.
+(`"<version>"`) on its detail, its update and its creation; `If-None-Match` on that detail; `Idempotency-Key` on every
+POST (its answers may carry `Idempotent-Replayed: true`); `Location` on a creation. Query parameters: `fields` and
+`brief` on every list and detail (core.api.http).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+
+from core.api.http import BRIEF_PARAMETER, FIELDS_PARAMETER, IDEMPOTENCY_KEY, IF_NONE_MATCH, SELECTION_ACTIONS
+from core.idempotency import REPLAYED
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PAGING_PARAMETERS = {"page", "page_size"}
@@ -69,10 +76,11 @@ DESCRIPTIONS = {
          "session request without its CSRF token.",
     404: "No such record, or it is not visible to you (another agency's record is a 404, never a 403); or a "
          "page past the end of a list.",
-    409: "A forbidden state change.",
+    409: "A forbidden state change; or a request with the same `Idempotency-Key` is still running (retry it).",
     412: "Stale `If-Match`: the record changed since you read it; nothing was changed.",
     413: "The request body (or the uploaded file) is over the limit.",
     415: "The body's media type is not one this operation takes.",
+    422: "This `Idempotency-Key` was used with another request (method, path or body): use a new key.",
     429: "Too many requests: throttled; `Retry-After` says when to try again.",
     503: "The database is unavailable for a moment; `Retry-After` says when to try again. A write answered 503 was "
          "almost always not made, but may have been if the connection broke just after its commit: read before "
@@ -123,6 +131,15 @@ class AutoSchema(SpectacularAutoSchema):
             return {"create": 201, "update": 200, "partial_update": 200}.get(action or "")
         return None
 
+    def _habits(self) -> bool:
+        """The view answers fields, brief, Idempotency-Key, Location and If-None-Match (core.api.http)."""
+        from core.api.http import HttpHabitsMixin
+
+        return isinstance(self.view, HttpHabitsMixin)
+
+    def _idempotent(self) -> bool:
+        return self.method == "POST" and self._habits() and self._authenticates()
+
     def _lists_archivable(self) -> bool:
         from core.api.viewsets import ScopedViewSetMixin
 
@@ -158,6 +175,19 @@ class AutoSchema(SpectacularAutoSchema):
         if etag_code is not None:
             parameters.append(OpenApiParameter(ETAG.name, ETAG.type, ETAG.location, required=True,
                                                description=ETAG.description, response=[etag_code]))
+        if self._habits() and self._action() in SELECTION_ACTIONS and self.method == "GET":
+            parameters += [FIELDS_PARAMETER, BRIEF_PARAMETER]
+        if etag_code == 200 and self._action() == "retrieve":
+            parameters.append(IF_NONE_MATCH)
+        if self._idempotent():
+            parameters.append(IDEMPOTENCY_KEY)
+            parameters.append(OpenApiParameter(
+                REPLAYED, {"type": "string", "enum": ["true"]}, OpenApiParameter.HEADER, response=True,
+                description="`true` on an answer kept from the first request with this `Idempotency-Key`."))
+        if self._habits() and self.method == "POST" and self._action() == "create":
+            parameters.append(OpenApiParameter(
+                "Location", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[201, 202],
+                description="The created record's detail: its URL (a started run's, its path)."))
         if self._lists_archivable():
             parameters.append(OpenApiParameter(
                 "include_archived", OpenApiTypes.STR,
@@ -182,13 +212,15 @@ class AutoSchema(SpectacularAutoSchema):
             codes.append(403)
         if has_path or query & PAGING_PARAMETERS:
             codes.append(404)
-        if action is not None and action in getattr(self.view, "conflict_actions", ()):
+        if (action is not None and action in getattr(self.view, "conflict_actions", ())) or self._idempotent():
             codes.append(409)
         if self._writes_versioned():
             codes.append(412)
         if has_body:
             codes += [413, 415]
-        return sorted(codes)
+        if self._idempotent():
+            codes.append(422)
+        return sorted(set(codes))
 
     def _component(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, schema=schema, object=name)
@@ -210,9 +242,51 @@ class AutoSchema(SpectacularAutoSchema):
         responses = super()._get_response_bodies(direction)
         for error in self._error_codes():
             responses.setdefault(str(error), self._error_response(error))
+        if self._sends_etag() == 200 and self._action() == "retrieve":
+            responses.setdefault("304", {
+                "description": "Not modified: `If-None-Match` names the current version (no body).",
+                "headers": {"ETag": {"schema": ETAG.type, "description": ETAG.description, "required": True}}})
         for code, declared in responses.items():
             if code >= "400" and "content" not in declared:
                 # Declared by the view with a description only: the body is still the project's error shape.
                 standard = self._error_response(int(code))
                 responses[code] = {**standard, **declared, "content": standard["content"]}
         return dict(sorted(responses.items()))
+
+
+def selectable_responses(result: dict[str, Any], generator: Any, request: Any, public: Any) -> dict[str, Any]:
+    """A postprocessing hook: where `fields` or `brief` may be given, a record answered is either the whole record
+    or `<Record>Fields`, the same properties none of them required (and `url`), so that a selection's answer is as
+    the schema says."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for operations in result.get("paths", {}).values():
+        operation = operations.get("get")
+        if operation is None or not any(p["name"] == "brief" and p["in"] == "query"
+                                        for p in operation.get("parameters", [])):
+            continue
+        for media in operation["responses"].get("200", {}).get("content", {}).values():
+            ref = media["schema"].get("$ref", "")
+            component = schemas.get(ref.rsplit("/", 1)[-1], {})
+            results = component.get("properties", {}).get("results")
+            if results is not None:  # a page: its records
+                if "$ref" in results.get("items", {}):
+                    results["items"] = _whole_or_selected(schemas, results["items"]["$ref"])
+            elif ref:
+                media["schema"] = _whole_or_selected(schemas, ref)
+    return result
+
+
+def _whole_or_selected(schemas: dict[str, Any], ref: str) -> dict[str, Any]:
+    name = ref.rsplit("/", 1)[-1]
+    selected = f"{name}Fields"
+    if selected not in schemas:
+        whole = schemas[name]
+        schemas[selected] = {
+            "type": "object",
+            "description": f"{name} with `fields` or `brief`: only the fields asked for (brief: `id`, the label and "
+                           "`url`).",
+            "properties": {**whole.get("properties", {}),
+                           "url": {"type": "string", "format": "uri", "readOnly": True,
+                                   "description": "The record's detail (brief only)."}},
+        }
+    return {"anyOf": [{"$ref": ref}, {"$ref": f"#/components/schemas/{selected}"}]}

@@ -18,6 +18,7 @@ from accounts.models import request_user
 from core import policy
 
 from .exceptions import PreconditionFailed
+from .http import HttpHabitsMixin
 
 if TYPE_CHECKING:
     from rest_framework.generics import GenericAPIView
@@ -39,8 +40,9 @@ def if_match_ok(request: Request, obj: Any) -> bool:
     return "*" in tags or str(obj.version) in tags
 
 
-class ScopedViewSetMixin(_ViewBase):
-    """Rows come from the access policy; lists hide archived rows unless asked by a supervisor."""
+class ScopedViewSetMixin(HttpHabitsMixin, _ViewBase):
+    """Rows come from the access policy; lists hide archived rows unless asked by a supervisor. Every view of the
+    API stands on it, and so answers fields, brief, Idempotency-Key, Location and If-None-Match alike."""
 
     request: Request
     action: str

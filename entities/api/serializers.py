@@ -6,7 +6,7 @@ These serializers parse and present; the rules of a write are `entities.rules`, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import extend_schema_field, inline_serializer
@@ -85,7 +85,8 @@ class EntityListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data: Any) -> list[Any]:
         items = list(data.all() if hasattr(data, "all") else data)
-        attach_same_as(items, self.context["request"].user)
+        if "same_as" in cast(Any, self.child).fields:  # not when `?fields=` leaves it out
+            attach_same_as(items, self.context["request"].user)
         return super().to_representation(items)
 
 

@@ -21,6 +21,7 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
 
     create_action = "entity.change"
     create_service: Callable[..., Entity]  # the service that creates this type
+    field_prefetches = {"cases": ("visible_case_parties",)}
 
     def get_queryset(self) -> QuerySet:
         # No `ordering` on the view: a fuzzy `name` filter ranks by similarity unless `ordering=` is given.

@@ -143,7 +143,7 @@ class ShipmentSerializer(ParseOnly, AgencyOwnedSerializer):
     # --- reading -------------------------------------------------------------------------------
 
     def to_representation(self, instance: Shipment) -> dict[str, Any]:
-        if "cases" not in getattr(instance, "_prefetched_objects_cache", {}):
+        if "cases" in self.fields and "cases" not in getattr(instance, "_prefetched_objects_cache", {}):
             prefetch_related_objects([instance], visible_cases_prefetch(self.context["request"].user))
         return super().to_representation(instance)
 

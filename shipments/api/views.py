@@ -6,6 +6,7 @@ from django.db.models import Prefetch, QuerySet
 from rest_framework import viewsets
 
 from cases.models import Commodity
+from core.api.http import HttpHabitsMixin
 from core.api.viewsets import BaseModelViewSet, ScopeInQueryMixin
 from entities.models import Entity
 from shipments import services
@@ -89,7 +90,7 @@ class LicenceViewSet(ScopeInQueryMixin, BaseModelViewSet):
         services.licence_archive(licence=instance, actor=self.request.user)
 
 
-class CommodityViewSet(viewsets.ReadOnlyModelViewSet):
+class CommodityViewSet(HttpHabitsMixin, viewsets.ReadOnlyModelViewSet):
     """Reference data, the same for every agency: any signed-in user reads it, nobody writes it here."""
 
     queryset = Commodity.objects.all()
