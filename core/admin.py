@@ -13,6 +13,7 @@ from django.contrib import messages as admin_messages
 from django.contrib.admin.widgets import AutocompleteMixin
 from django.db import models, transaction
 from django.db.models import QuerySet
+from django.forms import BaseForm, BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
@@ -164,7 +165,7 @@ class PolicyAdminMixin(ScopedReferencesMixin):
         return queryset, may_have_duplicates
 
 
-def add_rule_errors(form: forms.BaseForm, exc: RuleViolation) -> None:
+def add_rule_errors(form: BaseForm, exc: RuleViolation) -> None:
     """A service's RuleViolation as the form's errors: on the field it names when the form has it, else on top."""
     for field, messages in exc.errors.items():
         target = field if field in form.fields and field != NON_FIELD else None
@@ -305,12 +306,12 @@ class _Fetched:
         return [row for row in self.rows if str(getattr(row, attname)) in wanted]
 
 
-class SharedChoicesFormSet(forms.BaseInlineFormSet):
+class SharedChoicesFormSet(BaseInlineFormSet):
     """The rows of an inline read their select lists once for the formset, not once a row: a plain select's
     choices are shared by the rows, and an autocomplete's chosen records are read together."""
 
     def _construct_form(self, i, **kwargs):
-        form = super()._construct_form(i, **kwargs)
+        form = super()._construct_form(i, **kwargs)  # type: ignore[misc]
         if getattr(self, "fk", None) is not None and self.instance.pk is not None:
             setattr(form.instance, self.fk.name, self.instance)  # a row's label may name its record: not read again
         return form
@@ -322,30 +323,30 @@ class SharedChoicesFormSet(forms.BaseInlineFormSet):
         return rows
 
     @cached_property
-    def _empty_form(self) -> forms.BaseForm:
+    def _empty_form(self) -> BaseForm:
         return super().empty_form
 
     @property
-    def empty_form(self) -> forms.BaseForm:  # type: ignore[override]
+    def empty_form(self) -> BaseForm:  # type: ignore[override]
         self.forms  # noqa: B018  (shares the choices with the empty form too)
         return self._empty_form
 
-    def _share(self, row_forms: list[forms.BaseForm]) -> None:
+    def _share(self, row_forms: list[BaseForm]) -> None:
         if not row_forms:
             return
         for name, field in row_forms[0].fields.items():
             if not isinstance(field, forms.ModelChoiceField) or isinstance(field, forms.ModelMultipleChoiceField) \
                     or field.widget.is_hidden:  # a row's own id: no list to show
                 continue
-            fields = [form.fields[name] for form in row_forms if name in form.fields]
+            fields: list[Any] = [form.fields[name] for form in row_forms if name in form.fields]
             if isinstance(getattr(field.widget, "widget", field.widget), AutocompleteMixin):  # maybe wrapped
                 chosen = {str(value) for form in row_forms if name in form.fields
                           for value in [form[name].value()] if value not in field.empty_values}
-                fetched = list(field.queryset.filter(pk__in=chosen)) if chosen else []
+                fetched = list(field.queryset.filter(pk__in=chosen)) if chosen and field.queryset is not None else []
                 for each in fields:
                     each.widget.choices = _Fetched(each, fetched)  # type: ignore[assignment]
             else:
-                choices = list(field.choices)
+                choices = list(field.choices)  # type: ignore[arg-type]  # a ModelChoiceIterator
                 for each in fields:
                     each.choices = choices
 
