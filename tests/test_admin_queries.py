@@ -270,8 +270,8 @@ def test_a_change_form_takes_as_many_queries_for_many_inline_rows_and_records_as
 # parties, notes and shares; the users' list 33 for two users and 87 for twenty).
 HEAVIEST = {
     ("accounts.user", "superuser"): 20,
-    ("cases.case", "superuser"): 38,
-    ("cases.case", "investigator"): 38,
+    ("cases.case", "superuser"): 36,
+    ("cases.case", "investigator"): 36,
     ("imports.importjob", "investigator"): 19,
 }
 
