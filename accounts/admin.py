@@ -38,6 +38,7 @@ class AgencyAdmin(AccountsAdmin):
 class UnitAdmin(AccountsAdmin):
     list_display = ("code", "name", "agency")
     list_filter = ("agency",)
+    list_select_related = ("agency",)
     search_fields = ("code", "name")
     create_action = "accounts.change"
 
@@ -54,6 +55,7 @@ class UnitAdmin(AccountsAdmin):
 class UserAdmin(PolicyAdminMixin, DjangoUserAdmin):
     list_display = ("username", "agency", "unit", "role", "clearance", "is_active", "locked_until")
     list_filter = ("agency", "role", "clearance", "is_active")
+    list_select_related = ("agency", "unit__agency")  # each row names its agency and unit ("SSB/econ")
     search_fields = ("username", "first_name", "last_name", "email")
     create_action = "accounts.change"
     actions = ["unlock"]
@@ -75,7 +77,7 @@ class UserAdmin(PolicyAdminMixin, DjangoUserAdmin):
         if db_field.name == "agency":
             kwargs["queryset"] = policy.visible(request.user, Agency)
         if db_field.name == "unit":
-            kwargs["queryset"] = policy.visible(request.user, Unit)
+            kwargs["queryset"] = policy.visible(request.user, Unit).select_related("agency")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -62,6 +62,7 @@ class AlertAdmin(ServiceAdmin):
     list_display = ("rule", "severity", "status", "label", "case", "created_at")
     list_filter = ("rule", "severity", "status", "archived")
     list_select_related = ("case",)
+    autocomplete_fields = ("case",)  # the agency's cases are many: searched, not listed
     search_fields = ("label", "explanation")
     ordering = ("-created_at", "id")
     list_per_page = 50

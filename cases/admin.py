@@ -172,7 +172,7 @@ class CaseAdmin(ServiceAdmin):
     list_filter = ("status", "priority", "classification", ("unit", admin.RelatedOnlyFieldListFilter), "commodities",
                    "archived")
     search_fields = ("reference", "title", "summary")
-    list_select_related = ("unit", "lead", "agency")
+    list_select_related = ("unit__agency", "lead", "agency")  # a unit is shown with its agency
     date_hierarchy = "opened_on"
     autocomplete_fields = ("members", "commodities")
     readonly_fields = ("id", "reference", "agency", "version", "created_at", "updated_at", "closed_on")
@@ -182,7 +182,7 @@ class CaseAdmin(ServiceAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "unit":
-            kwargs["queryset"] = policy.visible(request.user, Unit)
+            kwargs["queryset"] = policy.visible(request.user, Unit).select_related("agency")
         if db_field.name == "lead":
             kwargs["queryset"] = policy.visible(request.user, User)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -10,15 +10,33 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin
 from django.contrib import messages as admin_messages
+from django.contrib.admin.widgets import AutocompleteMixin
 from django.db import models, transaction
 from django.db.models import QuerySet
+from django.forms import BaseForm, BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 
 from core import policy
 from core.rules import NON_FIELD, RuleViolation, StateConflict
 
+# The admin names the service it belongs to (Django's default reads "Django administration").
+admin.site.site_header = "Export-control enforcement — case management"
+admin.site.site_title = "Export-control enforcement"
+admin.site.index_title = "Cases, records and imports"
+
 # Agency-owned records that other records point at; a form offers only those the user may reference.
 REFERENCED_MODELS = frozenset({"entities.entity", "shipments.licence", "cases.case"})
+# The relations a record's label reads (a unit is shown as "SSB/econ"): select lists read them with their rows.
+LABEL_RELATIONS: dict[str, tuple[str, ...]] = {"accounts.unit": ("agency",)}
+
+
+def per_request(request: HttpRequest, key: Any, compute: Callable[[], Any]) -> Any:
+    """`compute()` once a request: a page asks the same permission for each of its apps, inline rows and links."""
+    memo = request.__dict__.setdefault("_admin_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def _is_case_record(model: type[models.Model]) -> bool:
@@ -79,6 +97,14 @@ class ScopedReferencesMixin:
             scoped = reference_choices(request.user, db_field.related_model, self.model, with_archived=True)
             if scoped is not None:
                 kwargs["queryset"] = scoped
+        label_relations = LABEL_RELATIONS.get(db_field.related_model._meta.label_lower)
+        if label_relations:
+            queryset = kwargs.get("queryset")
+            if queryset is None:
+                queryset = self.get_field_queryset(None, db_field, request)  # type: ignore[attr-defined]
+            if queryset is None:
+                queryset = db_field.related_model._default_manager.all()
+            kwargs["queryset"] = queryset.select_related(*label_relations)
         return kwargs
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -105,7 +131,10 @@ class PolicyAdminMixin(ScopedReferencesMixin):
     def has_view_permission(self, request, obj=None) -> bool:
         if not (request.user.is_active and request.user.is_staff):
             return False
-        return obj is None or policy.visible(request.user, self.model).filter(pk=obj.pk).exists()
+        if obj is None:
+            return True
+        visible = policy.visible(request.user, self.model)
+        return per_request(request, ("view", self.model, obj.pk), visible.filter(pk=obj.pk).exists)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return self.create_action is not None and policy.allows(request.user, self.create_action)
@@ -114,9 +143,11 @@ class PolicyAdminMixin(ScopedReferencesMixin):
         if not (request.user.is_active and request.user.is_staff):
             return False
         writable = policy.writable(request.user, self.model)
-        return writable.filter(pk=obj.pk).exists() if obj is not None else writable.exists() or (
-            self.create_action is not None and policy.allows(request.user, self.create_action)
-        )
+        if obj is not None:
+            return per_request(request, ("change", self.model, obj.pk), writable.filter(pk=obj.pk).exists)
+        # Asked for every app of the side bar and every link of a page: answered once a request.
+        return per_request(request, ("change", self.model, None), lambda: writable.exists() or (
+            self.create_action is not None and policy.allows(request.user, self.create_action)))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # nothing is destroyed; records are archived
@@ -134,7 +165,7 @@ class PolicyAdminMixin(ScopedReferencesMixin):
         return queryset, may_have_duplicates
 
 
-def add_rule_errors(form: forms.BaseForm, exc: RuleViolation) -> None:
+def add_rule_errors(form: BaseForm, exc: RuleViolation) -> None:
     """A service's RuleViolation as the form's errors: on the field it names when the form has it, else on top."""
     for field, messages in exc.errors.items():
         target = field if field in form.fields and field != NON_FIELD else None
@@ -258,11 +289,86 @@ def _owns_agency(model: type[models.Model]) -> bool:
     return any(f.name == "agency" for f in model._meta.concrete_fields)
 
 
+class _Fetched:
+    """What an autocomplete widget of a row shows (its chosen record), read once for all the rows of a formset:
+    stands for the widget's `choices` (AutocompleteMixin.optgroups reads `.field` and `.queryset.filter()`)."""
+
+    def __init__(self, field: forms.ModelChoiceField, rows: list[models.Model]) -> None:
+        self.field, self.rows = field, rows
+        self.queryset = self
+
+    def using(self, alias: Any) -> _Fetched:
+        return self
+
+    def filter(self, **lookup: Any) -> list[models.Model]:
+        ((name, wanted),) = lookup.items()
+        attname = name.removesuffix("__in")
+        return [row for row in self.rows if str(getattr(row, attname)) in wanted]
+
+
+class SharedChoicesFormSet(BaseInlineFormSet):
+    """The rows of an inline read their select lists once for the formset, not once a row: a plain select's
+    choices are shared by the rows, and an autocomplete's chosen records are read together."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)  # type: ignore[misc]
+        if getattr(self, "fk", None) is not None and self.instance.pk is not None:
+            setattr(form.instance, self.fk.name, self.instance)  # a row's label may name its record: not read again
+        return form
+
+    @cached_property
+    def forms(self):  # type: ignore[override]
+        rows = super().forms
+        self._share([*rows, self._empty_form])
+        return rows
+
+    @cached_property
+    def _empty_form(self) -> BaseForm:
+        return super().empty_form
+
+    @property
+    def empty_form(self) -> BaseForm:  # type: ignore[override]
+        self.forms  # noqa: B018  (shares the choices with the empty form too)
+        return self._empty_form
+
+    def _share(self, row_forms: list[BaseForm]) -> None:
+        if not row_forms:
+            return
+        for name, field in row_forms[0].fields.items():
+            if not isinstance(field, forms.ModelChoiceField) or isinstance(field, forms.ModelMultipleChoiceField) \
+                    or field.widget.is_hidden:  # a row's own id: no list to show
+                continue
+            fields: list[Any] = [form.fields[name] for form in row_forms if name in form.fields]
+            if isinstance(getattr(field.widget, "widget", field.widget), AutocompleteMixin):  # maybe wrapped
+                chosen = {str(value) for form in row_forms if name in form.fields
+                          for value in [form[name].value()] if value not in field.empty_values}
+                fetched = list(field.queryset.filter(pk__in=chosen)) if chosen and field.queryset is not None else []
+                for each in fields:
+                    each.widget.choices = _Fetched(each, fetched)  # type: ignore[assignment]
+            else:
+                choices = list(field.choices)  # type: ignore[arg-type]  # a ModelChoiceIterator
+                for each in fields:
+                    each.choices = choices
+
+
 class RecordRowsInline(admin.TabularInline):
     """Rows shown on their record's page (a shipment's legs, a prosecution's charges, a case's parties): whoever may
     write the record (`may_write`) may add, change and remove them."""
 
     extra = 0
+    formset = SharedChoicesFormSet
+
+    def get_queryset(self, request):
+        """The rows with the records their fields show (a party's entity, a note's author), read together."""
+        shown = {*(self.fields or ()), *self.readonly_fields}
+        related = []
+        for field in self.model._meta.concrete_fields:
+            if field.is_relation and field.name in shown:
+                related.append(field.name)
+                related += [f"{field.name}__{name}" for name in
+                            LABEL_RELATIONS.get(field.related_model._meta.label_lower, ())]
+        queryset = super().get_queryset(request)
+        return queryset.select_related(*related) if related else queryset
 
     def may_write(self, request: HttpRequest, obj: models.Model) -> bool:
         return policy.writable(request.user, type(obj)).filter(pk=obj.pk).exists()
@@ -271,7 +377,8 @@ class RecordRowsInline(admin.TabularInline):
         return True
 
     def has_add_permission(self, request, obj=None):
-        return obj is None or self.may_write(request, obj)
+        # Asked for each row of the inline: answered once a request.
+        return obj is None or per_request(request, ("rows", type(self), obj.pk), lambda: self.may_write(request, obj))
 
     def has_change_permission(self, request, obj=None):
         return self.has_add_permission(request, obj)

@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.http import Http404, StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from core import policy
 from core.admin import PolicyAdminMixin
 from core.rules import StateConflict
+from core.spreadsheets import SafeWriter
 
-from .models import ImportJob, ImportRowError
+from .models import ImportJob
 from .services import job_cancel
 
-COUNTS = ("status", "total_rows", "processed_rows", "created", "updated", "unchanged", "failed_rows", "error",
-          "sha256", "started_at", "finished_at", "created_by", "agency")
+COUNTS = ("status", "progress_bar", "total_rows", "processed_rows", "created", "updated", "unchanged", "failed_rows",
+          "error", "sha256", "started_at", "finished_at", "created_by", "agency")
+ERRORS_SHOWN = 100  # a job's page lists its first errors; all of them are in its CSV
+ERRORS_CSV_COLUMNS = ("row", "field", "message")
 
 
-class ImportRowErrorInline(admin.TabularInline):
-    model = ImportRowError
-    fields = ("row", "field", "message")
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
+class _Lines:
+    """A file for csv.writer whose write() hands back the line, so that the CSV is streamed line by line."""
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).order_by("row", "id")
+    def write(self, line: str) -> str:
+        return line
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff  # the job itself is scoped by the policy
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+def error_lines(job: ImportJob) -> Iterator[str]:
+    """The job's errors as CSV lines (header first), in row order, read in chunks: any number in constant memory."""
+    writer = SafeWriter(_Lines())
+    yield writer.writerow(ERRORS_CSV_COLUMNS)
+    for values in job.errors.order_by("row", "id").values_list(*ERRORS_CSV_COLUMNS).iterator(chunk_size=2000):
+        yield writer.writerow(values)
 
 
 @admin.register(ImportJob)
@@ -46,7 +45,7 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "mode", "source", "status", "progress", "created", "updated",
                     "unchanged", "failed_rows", "created_by")
     list_filter = ("status", "kind", "mode")
-    inlines = [ImportRowErrorInline]
+    list_select_related = ("created_by", "agency")
     actions = ["cancel"]
 
     @admin.display(description="progress")
@@ -54,6 +53,45 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
         if not obj.total_rows:
             return f"{obj.processed_rows}/?"
         return f"{obj.processed_rows}/{obj.total_rows} ({100 * obj.processed_rows // obj.total_rows}%)"
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: ImportJob) -> str:
+        if not obj.total_rows:
+            return format_html('<progress aria-label="rows processed"></progress> {} rows processed, total not yet '
+                               "counted", obj.processed_rows)
+        return format_html('<progress value="{}" max="{}" aria-label="rows processed">{}%</progress> {}',
+                           obj.processed_rows, obj.total_rows, 100 * obj.processed_rows // obj.total_rows,
+                           self.progress(obj))
+
+    @admin.display(description="errors")
+    def errors_shown(self, obj: ImportJob) -> str:
+        """The first errors in row order, and the link to all of them: a job may have many thousands."""
+        shown = list(obj.errors.order_by("row", "id").values_list(*ERRORS_CSV_COLUMNS)[:ERRORS_SHOWN + 1])
+        if not shown:
+            return "None."
+        more = len(shown) > ERRORS_SHOWN
+        shown = shown[:ERRORS_SHOWN]
+        total = obj.errors.count() if more else len(shown)
+        link = format_html('<a href="{}" download>Download all {} errors (CSV)</a>',
+                           reverse("admin:imports_importjob_errors", args=[obj.pk]), total)
+        heading = (format_html("The first {} of {} errors, by row. ", ERRORS_SHOWN, total) if more
+                   else format_html("{} error(s), by row. ", total))
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", shown)
+        return format_html('<p>{}{}</p><table class="import-errors"><thead><tr><th>row</th><th>field</th>'
+                           "<th>message</th></tr></thead><tbody>{}</tbody></table>", heading, link, rows)
+
+    def get_urls(self):
+        errors = self.admin_site.admin_view(self.errors_view)
+        return [path("<path:object_id>/errors.csv", errors, name="imports_importjob_errors"), *super().get_urls()]
+
+    def errors_view(self, request, object_id):
+        """Every error of a job as CSV, streamed; for whoever may see the job."""
+        job = self.get_object(request, unquote(object_id))
+        if job is None or not self.has_view_permission(request, job):
+            raise Http404("No such import job.")
+        response = StreamingHttpResponse(error_lines(job), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+        return response
 
     @admin.action(description="Cancel the selected import jobs (after their current batch)", permissions=["change"])
     def cancel(self, request, queryset) -> None:
@@ -70,13 +108,14 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"{done} import job(s) cancelled or asked to stop after their current batch.")
 
     def get_fields(self, request, obj=None):
-        return ("file", "kind", "mode", "source") if obj is None else ("kind", "mode", "source", *COUNTS)
+        return ("file", "kind", "mode", "source") if obj is None else ("kind", "mode", "source", *COUNTS,
+                                                                       "errors_shown")
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else ("kind", "mode", "source", *COUNTS)
+        return () if obj is None else ("kind", "mode", "source", *COUNTS, "errors_shown")
 
-    def get_inlines(self, request, obj):
-        return [ImportRowErrorInline] if obj is not None else []
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by", "agency")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)  # a job is read-only once made

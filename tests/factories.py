@@ -212,3 +212,120 @@ def listed(agency_obj: Agency, name: str, source: str = "ofac-sdn", programmes: 
     WatchlistEntry.objects.create(watchlist=watchlist, entity=entity, programmes=list(programmes),
                                   listed_at=timezone.now())
     return entity
+
+
+# --- records made through their services, as the admin's and the API's writes make them ----------------------
+
+
+def group(name: str | None = None) -> Any:
+    """A permission group (Django's own model, which no service of the project writes)."""
+    from django.contrib.auth.models import Group
+
+    return Group.objects.create(name=name or f"Group {next(_seq)}")
+
+
+def commodity(code: str | None = None) -> Any:
+    """A controlled commodity besides the seeded ones (the list is reference data, seeded without a service)."""
+    from cases.models import Commodity
+
+    code = code or f"mineral_{next(_seq)}"
+    return Commodity.objects.create(code=code, name=code.replace("_", " ").title(), hs_codes=["811299"])
+
+
+def api_token(owner: User) -> ApiToken:
+    from accounts.services import token_issue
+
+    return token_issue(user=owner)[0]
+
+
+def opened_case(agency_obj: Agency, by: User, **data: Any) -> Case:
+    """A case opened by `by` (in their unit, led by them) through `cases.services.case_create`."""
+    from cases.services import case_create
+
+    return case_create(agency=agency_obj, actor=by, data={"title": f"Case {next(_seq)}", **data})
+
+
+def new_person(agency_obj: Agency, by: User | None = None, **data: Any) -> Person:
+    from entities.services import person_create
+
+    return person_create(agency=agency_obj, actor=by, data={"name": f"Person {next(_seq)}", **data})
+
+
+def new_organization(agency_obj: Agency, by: User | None = None, **data: Any) -> Organization:
+    from entities.services import organization_create
+
+    return organization_create(agency=agency_obj, actor=by, data={"name": f"Company {next(_seq)}", **data})
+
+
+def new_link(agency_obj: Agency, by: User | None = None, **data: Any) -> Any:
+    from entities.services import link_create
+
+    data.setdefault("source", new_person(agency_obj, by))
+    data.setdefault("target", new_organization(agency_obj, by))
+    return link_create(agency=agency_obj, actor=by, data={"kind": "employment", **data})
+
+
+def new_shipment(agency_obj: Agency, by: User | None = None, legs: int = 1, **data: Any) -> Any:
+    """A shipment with `legs` legs (CN → VN → … → AE) through `shipments.services.shipment_create`."""
+    from shipments.services import shipment_create
+
+    return shipment_create(agency=agency_obj, actor=by, data={
+        "reference": f"BL-{next(_seq)}", "commodity_id": "antimony", "origin_country": "CN",
+        "destination_country": "AE", "legs": route(legs), **data})
+
+
+def route(legs: int) -> list[dict[str, Any]]:
+    """`legs` legs of a route, one a week from 2026-03-02, through transit ports of their own."""
+    import datetime
+
+    countries = ["CN", *(["VN", "TH", "MY", "SG", "IN", "OM", "PK", "LK"][:legs - 1]), "AE"]
+    start = datetime.date(2026, 3, 2)
+    return [{"from_country": a, "to_country": b, "mode": "sea", "departed_on": start + datetime.timedelta(weeks=i)}
+            for i, (a, b) in enumerate(itertools.pairwise(countries))]
+
+
+def new_licence(agency_obj: Agency, by: User | None = None, **data: Any) -> Any:
+    from shipments.services import licence_create
+
+    data.setdefault("holder", new_organization(agency_obj, by))
+    return licence_create(agency=agency_obj, actor=by, data={"number": f"LIC-{next(_seq)}",
+                                                            "commodity_id": "antimony", **data})
+
+
+def new_prosecution(case_obj: Case, by: User, charges: int = 1, **data: Any) -> Any:
+    from cases.services import prosecution_create
+
+    data.setdefault("defendant", new_person(case_obj.agency, by))
+    return prosecution_create(case=case_obj, actor=by, data={
+        "charges": [{"statute": f"Customs Law Art. {82 + i}", "description": "Smuggling"} for i in range(charges)],
+        **data})
+
+
+def xref_run(agency_obj: Agency, by: User | None = None) -> Any:
+    """A queued cross-referencing run (its work is left in the outbox)."""
+    from xref.services import run_create
+
+    return run_create(agency=agency_obj, user=by)
+
+
+def import_job(agency_obj: Agency, by: User, bad_rows: int = 0, good_rows: int = 0, source: str = "test") -> Any:
+    """A persons import uploaded through `imports.services.job_create` and run: `good_rows` rows written and
+    `bad_rows` rows refused, each with one error (a birth date that is not a date)."""
+    import csv
+    import io
+
+    from django.core.files.base import ContentFile
+
+    from imports.services import job_create, run_job
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["source_id", "name", "birth_date"])
+    batch = next(_seq)
+    for i in range(good_rows):
+        writer.writerow([f"g{batch}-{i}", f"Imported Person {batch}-{i}", "1970-01-01"])
+    for i in range(bad_rows):
+        writer.writerow([f"b{batch}-{i}", f"Bad Row {batch}-{i}", "not-a-date"])
+    upload = ContentFile(out.getvalue().encode(), name="persons.csv")
+    job = job_create(agency=agency_obj, actor=by, upload=upload, kind="persons", source=source, run=False)
+    return run_job(job.pk)
