@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core import policy
 from core.admin import PolicyAdminMixin
 from core.rules import StateConflict
-from core.spreadsheets import SafeWriter
 
+from .errors import COLUMNS, errors_csv_response, values_text
 from .models import ImportJob
 from .services import job_cancel
 
 COUNTS = ("status", "progress_bar", "total_rows", "processed_rows", "created", "updated", "unchanged", "failed_rows",
           "error", "sha256", "started_at", "finished_at", "created_by", "agency")
 ERRORS_SHOWN = 100  # a job's page lists its first errors; all of them are in its CSV
-ERRORS_CSV_COLUMNS = ("row", "field", "message")
-
-
-class _Lines:
-    """A file for csv.writer whose write() hands back the line, so that the CSV is streamed line by line."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
-def error_lines(job: ImportJob) -> Iterator[str]:
-    """The job's errors as CSV lines (header first), in row order, read in chunks: any number in constant memory."""
-    writer = SafeWriter(_Lines())
-    yield writer.writerow(ERRORS_CSV_COLUMNS)
-    for values in job.errors.order_by("row", "id").values_list(*ERRORS_CSV_COLUMNS).iterator(chunk_size=2000):
-        yield writer.writerow(values)
-
 
 @admin.register(ImportJob)
 class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
@@ -66,7 +47,8 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
     @admin.display(description="errors")
     def errors_shown(self, obj: ImportJob) -> str:
         """The first errors in row order, and the link to all of them: a job may have many thousands."""
-        shown = list(obj.errors.order_by("row", "id").values_list(*ERRORS_CSV_COLUMNS)[:ERRORS_SHOWN + 1])
+        shown = [(row, field, message, values_text(values)) for row, field, message, values
+                 in obj.errors.order_by("row", "id").values_list(*COLUMNS)[:ERRORS_SHOWN + 1]]
         if not shown:
             return "None."
         more = len(shown) > ERRORS_SHOWN
@@ -76,9 +58,10 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
                            reverse("admin:imports_importjob_errors", args=[obj.pk]), total)
         heading = (format_html("The first {} of {} errors, by row. ", ERRORS_SHOWN, total) if more
                    else format_html("{} error(s), by row. ", total))
-        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", shown)
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", shown)
         return format_html('<p>{}{}</p><table class="import-errors"><thead><tr><th>row</th><th>field</th>'
-                           "<th>message</th></tr></thead><tbody>{}</tbody></table>", heading, link, rows)
+                           "<th>message</th><th>the row's values</th></tr></thead><tbody>{}</tbody></table>",
+                           heading, link, rows)
 
     def get_urls(self):
         errors = self.admin_site.admin_view(self.errors_view)
@@ -89,9 +72,7 @@ class ImportJobAdmin(PolicyAdminMixin, admin.ModelAdmin):
         job = self.get_object(request, unquote(object_id))
         if job is None or not self.has_view_permission(request, job):
             raise Http404("No such import job.")
-        response = StreamingHttpResponse(error_lines(job), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
-        return response
+        return errors_csv_response(job)
 
     @admin.action(description="Cancel the selected import jobs (after their current batch)", permissions=["change"])
     def cancel(self, request, queryset) -> None:

@@ -61,7 +61,7 @@ def test_an_import_job_with_twenty_thousand_errors_shows_the_first_hundred_and_s
     assert download["Content-Type"] == "text/csv; charset=utf-8"
     content = b"".join(download.streaming_content)  # type: ignore[attr-defined]  # a streamed response
     lines = list(csv.reader(io.StringIO(content.decode())))
-    assert lines[0] == ["row", "field", "message"]
+    assert lines[0] == ["row", "field", "message", "values"]
     assert len(lines) == ERRORS + 1
     assert [int(line[0]) for line in lines[1:]] == list(range(3, ERRORS + 3))
 

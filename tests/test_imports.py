@@ -229,7 +229,7 @@ def test_api_upload_202_errors_and_csv(world, investigator, client_for, django_c
     assert [item["values"] for item in items if item["row"] == 4] == [row_four] * 3
     as_csv = api.get(f"/api/v1/imports/{job_id}/errors/?format=csv")
     assert as_csv.status_code == 200 and as_csv["Content-Type"].startswith("text/csv")
-    lines = list(csv.DictReader(io.StringIO(as_csv.content.decode())))
+    lines = list(csv.DictReader(io.StringIO(as_csv.getvalue().decode())))
     assert list(lines[0]) == ["row", "field", "message", "values"]
     assert [json.loads(line["values"]) for line in lines if line["row"] == "5"] == [
         {column: BAD[1].get(column, "") for column in PERSON_COLUMNS}]

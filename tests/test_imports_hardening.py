@@ -214,7 +214,7 @@ def test_errors_csv_escapes_cells_a_spreadsheet_would_run(world, investigator, c
     for url in (f"/api/v1/imports/{job.pk}/errors/?format=csv", f"/api/v1/imports/{job.pk}/errors.csv/"):
         response = api.get(url)
         assert response.status_code == 200
-        rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
+        rows = list(csv.reader(io.StringIO(response.getvalue().decode())))[1:]
         expected = ["'=2+2", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "plain"]
         assert [r[1] for r in rows] == expected and [r[2] for r in rows] == expected
         assert [r[0] for r in rows] == [str(n) for n in range(1, 8)]

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -17,7 +14,7 @@ from rest_framework.response import Response
 from accounts.models import request_user
 from core import policy
 from core.api.viewsets import ScopedViewSetMixin, etag_for
-from core.spreadsheets import SafeWriter
+from imports.errors import errors_csv_response
 from imports.models import ImportJob
 from imports.services import job_cancel, job_create
 
@@ -95,7 +92,7 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
         job = self.get_object()
         rows = job.errors.order_by("row", "id")
         if request.query_params.get("format") == "csv":
-            return errors_csv(job, rows)
+            return errors_csv_response(job)
         page = self.paginate_queryset(rows)
         if page is not None:
             return self.get_paginated_response(ImportRowErrorSerializer(page, many=True).data)
@@ -117,15 +114,4 @@ class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListM
     @action(detail=True, methods=["get"], url_path="errors.csv", filter_backends=[], pagination_class=None)
     def errors_csv(self, request: Request, pk: Any = None) -> Any:
         job = self.get_object()
-        return errors_csv(job, job.errors.order_by("row", "id"))
-
-
-def errors_csv(job: ImportJob, rows: Any) -> HttpResponse:
-    out = io.StringIO()
-    writer = SafeWriter(out)
-    writer.writerow(["row", "field", "message", "values"])
-    for error in rows.iterator(chunk_size=2000):
-        writer.writerow([error.row, error.field, error.message, json.dumps(error.values, ensure_ascii=False)])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
-    return response
+        return errors_csv_response(job)
