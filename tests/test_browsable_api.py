@@ -20,6 +20,12 @@ IMPORTS = "/api/v1/imports/"
 MEDIA_TYPES = re.compile(r'<select name="_content_type"[^>]*>(.*?)</select>', re.S)
 
 
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    """Uploads and evidence files go to a temporary MEDIA_ROOT."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 @pytest.fixture
 def browser(world, investigator) -> Client:
     """A browser signed in through the browsable API's login page, CSRF checks on (as for a real browser)."""
