@@ -12,9 +12,6 @@ from core.api.validation import normalize_hs_code
 from shipments.models import PARTY_ROLES, Licence, LicenceStatus, Shipment, ShipmentStatus
 
 HS_PREFIX = re.compile(r"^\d{1,10}$")
-TRUE = ("true", "1")
-# A strict boolean: anything but these is a 400 (django-filter's BooleanFilter would ignore it silently).
-BOOLEAN_CHOICES = [(v, v) for v in ("true", "false", "True", "False", "1", "0")]
 
 
 class CountryFilter(filters.CharFilter):
@@ -40,8 +37,8 @@ class ShipmentFilterSet(BaseFilterSet):
     departed_before = filters.DateFilter(field_name="departed_on", lookup_expr="lte")
     quantity_min = filters.NumberFilter(field_name="quantity_kg", lookup_expr="gte")
     quantity_max = filters.NumberFilter(field_name="quantity_kg", lookup_expr="lte")
-    has_licence = filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_has_licence",
-                                       label="Whether a licence is named: true or false")
+    # A boolean in the schema; the project's filter backend makes it strict (true/false/1/0, anything else a 400).
+    has_licence = filters.BooleanFilter(method="filter_has_licence", label="Whether a licence is named")
     case = filters.UUIDFilter(field_name="cases__id")
     source = filters.CharFilter()
 
@@ -55,8 +52,8 @@ class ShipmentFilterSet(BaseFilterSet):
             raise serializers.ValidationError({"hs_code": ["Expected the start of an HS code: digits, dots allowed."]})
         return queryset.filter(hs_code__startswith=prefix)
 
-    def filter_has_licence(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(licence__isnull=value.lower() not in TRUE)
+    def filter_has_licence(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(licence__isnull=not value)
 
     def filter_transit_country(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # `contains` on the array uses its GIN index.

@@ -358,7 +358,8 @@ def test_a_body_over_the_default_limit_is_413_json(stage):
     with nothing_written():
         response = stage.api.post(CASES, "title=Big&summary=" + "x" * (3 * 1024 * 1024),
                                   content_type="application/x-www-form-urlencoded")
-    assert "detail" in assert_json_error(response, 413)
+    # Not JSON: refused for its media type before its size is looked at.
+    assert "detail" in assert_json_error(response, 415)
 
 
 @pytest.mark.parametrize(
@@ -515,6 +516,26 @@ def test_an_unsupported_content_type_is_415_json(stage):
     with nothing_written():
         response = stage.api.post(CASES, "<case><title>x</title></case>", content_type="application/xml")
     assert "detail" in assert_json_error(response, 415)
+
+
+@pytest.mark.parametrize("path", [CASES, "/api/v1/persons/", "/api/v1/auth/tokens/"])
+def test_a_form_body_to_a_json_operation_is_415_json(stage, path):
+    with nothing_written():
+        form = stage.api.post(path, "title=Form&name=Form&username=x&password=y",
+                              content_type="application/x-www-form-urlencoded")
+        multipart = stage.api.post(path, {"title": "Form", "name": "Form"}, format="multipart")
+    assert assert_json_error(form, 415) == {
+        "detail": 'Unsupported media type "application/x-www-form-urlencoded" in request.'}
+    assert assert_json_error(multipart, 415)["detail"].startswith('Unsupported media type "multipart/form-data')
+    # The same fields as JSON are taken.
+    if path == CASES:
+        assert stage.api.post(path, {"title": "Form"}, format="json").status_code == 201
+
+
+def test_an_upload_endpoint_takes_multipart_only(stage):
+    with nothing_written():
+        response = stage.api.post("/api/v1/imports/", {"kind": "persons", "file": "name\nx\n"}, format="json")
+    assert assert_json_error(response, 415) == {"detail": 'Unsupported media type "application/json" in request.'}
 
 
 def test_a_method_not_allowed_is_405_json(stage):

@@ -111,9 +111,11 @@ def test_bad_uploads_are_400_on_that_field(api, case, media, data, bad):
     assert not Evidence.objects.exists() and files_under(media / "media") == []
 
 
-def test_a_json_post_has_no_file(api, case):
+def test_an_upload_is_multipart_only(api, case):
     response = api.post(url(case), {"title": "t"}, format="json")
-    assert response.status_code == 400 and "file" in response.json()
+    assert response.status_code == 415
+    assert response.json() == {"detail": 'Unsupported media type "application/json" in request.'}
+    assert not Evidence.objects.exists()
 
 
 def test_read_only_fields_sent_are_ignored(api, case):
@@ -291,9 +293,12 @@ def test_title_and_kind_may_change_the_file_may_not(api, case):
     assert response.status_code == 200, response.json()
     assert response.json()["title"] == "Bill of lading, certified" and response.json()["version"] == 2
     assert response.json()["sha256"] == body["sha256"]
+    # An edit is JSON: a file in it is an unknown field, and a multipart edit is refused for its media type.
+    replaced = api.patch(url(case, body["id"]), {"file": "b3RoZXI="}, format="json")
+    assert replaced.status_code == 400 and replaced.json() == {"file": ["Unknown field."]}
     replaced = api.patch(url(case, body["id"]), {"file": SimpleUploadedFile("other.pdf", b"other")},
                          format="multipart")
-    assert replaced.status_code == 400 and "file" in replaced.json()
+    assert replaced.status_code == 415 and "detail" in replaced.json()
     assert Evidence.objects.get(pk=body["id"]).sha256 == hashlib.sha256(PDF).hexdigest()
 
 

@@ -41,6 +41,8 @@ def _multipart_only(pattern_name: str) -> bool:
     """Whether the route's view takes multipart bodies only (uploads): its requests are sent so."""
     callback: Any = next(p for _, p in _walk(get_resolver().url_patterns, "") if p.name == pattern_name).callback
     view = callback.cls
+    if hasattr(view, "upload_actions"):  # multipart on its upload actions alone, JSON on the others
+        return callback.actions.get("post") in view.upload_actions
     return not any(parser.media_type == "application/json" for parser in view.parser_classes)
 
 

@@ -99,12 +99,37 @@ def test_import_start_and_cancel_answer_what_the_server_sends(schema):
     assert {"200", "202", "409"} <= set(cancel["responses"])
 
 
-def test_the_timeline_is_its_own_shape(schema):
+def test_the_timeline_is_events_and_notes_told_apart_by_their_type(schema):
     op = operation(schema, "get", "/cases/{id}/timeline/")
+    assert {p["name"] for p in op["parameters"]} == {"id", "page", "page_size"}  # the case's filters do not apply
     page = resolve(schema, op["responses"]["200"]["content"]["application/json"]["schema"])
     entry = resolve(schema, page["properties"]["results"]["items"])
-    # A note has no changes, an event no body.
-    assert "body" not in entry["required"] and "changes" not in entry["required"]
+    assert entry["discriminator"]["propertyName"] == "type"
+    assert set(entry["discriminator"]["mapping"]) == {"event", "note"}
+    event, note = (resolve(schema, {"$ref": entry["discriminator"]["mapping"][kind]}) for kind in ("event", "note"))
+    # An event has its changes and no body, a note its body and no changes: each requires what it always has.
+    assert "changes" in event["required"] and "body" not in event["properties"]
+    assert "body" in note["required"] and "changes" not in note["properties"]
+    assert resolve(schema, event["properties"]["type"])["enum"] == ["event"]
+    assert resolve(schema, note["properties"]["type"])["enum"] == ["note"]
+
+
+def test_boolean_filters_are_booleans(schema):
+    shipments = {p["name"]: p["schema"] for p in operation(schema, "get", "/shipments/")["parameters"]}
+    assert shipments["has_licence"] == {"type": "boolean"}
+    assert shipments["include_archived"] == {"type": "boolean"}
+    commodities = {p["name"]: p["schema"] for p in operation(schema, "get", "/commodities/")["parameters"]}
+    assert commodities["licence_required"] == {"type": "boolean"}
+
+
+def test_json_operations_take_json_only_and_uploads_multipart_only(schema):
+    uploads = {("post", V1 + "/imports/"), ("post", V1 + "/cases/{case_pk}/evidence/")}
+    for method, path, op in every_operation(schema):
+        if "requestBody" in op:
+            expected = ["multipart/form-data"] if (method, path) in uploads else ["application/json"]
+            assert list(op["requestBody"]["content"]) == expected, (method, path)
+    edit = operation(schema, "patch", "/cases/{case_pk}/evidence/{id}/")["requestBody"]["content"]
+    assert "file" not in resolve(schema, edit["application/json"]["schema"])["properties"]
 
 
 def test_reads_that_can_be_refused_document_403(schema):

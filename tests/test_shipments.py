@@ -448,6 +448,11 @@ def refs(response) -> set[str]:
         ({"quantity_min": 100, "quantity_max": "1000.0"}, {"BL-ROUTE", "BL-SB2"}),
         ({"has_licence": "true"}, {"BL-GA"}),
         ({"has_licence": "false"}, {"BL-ROUTE", "BL-GR", "BL-BARE", "BL-SB2"}),
+        # A boolean in the schema; the server takes 1/0 and any case too.
+        ({"has_licence": "1"}, {"BL-GA"}),
+        ({"has_licence": "True"}, {"BL-GA"}),
+        ({"has_licence": "0"}, {"BL-ROUTE", "BL-GR", "BL-BARE", "BL-SB2"}),
+        ({"has_licence": "FALSE"}, {"BL-ROUTE", "BL-GR", "BL-BARE", "BL-SB2"}),
         ({"source": "customs"}, {"BL-ROUTE"}),
         ({"q": "ore"}, {"BL-ROUTE"}),
         ({"q": "bl-sb"}, {"BL-SB2"}),

@@ -12,10 +12,9 @@ from django.http import FileResponse, HttpResponse
 from django.utils.http import content_disposition_header
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 
 from accounts.models import User
 from cases import services
@@ -26,7 +25,7 @@ from cases.services import (
     evidence_record_download,
 )
 from core.api.filters import BaseFilterSet
-from core.api.parsers import LimitedJSONParser, PayloadTooLarge
+from core.api.parsers import PayloadTooLarge, UploadParsersMixin
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
 from core.storage import open_stream
 
@@ -98,16 +97,12 @@ class EvidenceSerializer(BaseSerializer):
                   "sha256", "uploaded_by", "custody"]
         read_only_fields = [*BASE_READ_ONLY, "original_name", "content_type", "size", "sha256"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None:
-            fields["file"].required = False  # an edit changes the title or kind; the file stays as uploaded
-        return fields
 
-    def validate_file(self, value: Any) -> Any:
-        if self.instance is not None:
-            raise serializers.ValidationError("The file of evidence cannot be replaced: upload it as new evidence.")
-        return value
+class EvidenceEditSerializer(EvidenceSerializer):
+    """An edit of evidence, in JSON: its title or kind. The file stays as uploaded (`file` is an unknown field)."""
+
+    class Meta(EvidenceSerializer.Meta):
+        fields = [name for name in EvidenceSerializer.Meta.fields if name != "file"]
 
 
 class EvidenceFilterSet(BaseFilterSet):
@@ -125,20 +120,24 @@ class EvidenceFilterSet(BaseFilterSet):
 
 
 @extend_schema(parameters=[CASE_UUID])
-class EvidenceViewSet(CaseChildViewSet):
+@extend_schema_view(update=extend_schema(responses=EvidenceSerializer),
+                    partial_update=extend_schema(responses=EvidenceSerializer))
+class EvidenceViewSet(UploadParsersMixin, CaseChildViewSet):
     queryset = Evidence.objects.select_related("case", "uploaded_by").prefetch_related(
         Prefetch("custody", queryset=CustodyEntry.objects.select_related("by"))
     )
     serializer_class = EvidenceSerializer
     filterset_class = EvidenceFilterSet
-    parser_classes = [MultiPartParser, LimitedJSONParser]  # an upload is multipart; an edit may be JSON
     create_action = "case.party"
     ordering_fields = ["created_at", "updated_at", "title", "kind", "size"]
     ordering = ["-created_at"]
 
+    def get_serializer_class(self) -> Any:
+        return EvidenceEditSerializer if self.action in ("update", "partial_update") else EvidenceSerializer
+
     def initialize_request(self, request, *args, **kwargs):
         # Before anything reads the body: uploads stream through the hashing, size-limited handler only.
-        if request.method in ("POST", "PUT", "PATCH"):
+        if request.method == "POST":
             request.upload_handlers = [EvidenceUploadHandler(request)]
         return super().initialize_request(request, *args, **kwargs)
 

@@ -83,3 +83,31 @@ class ShareSerializer(BaseSerializer):
             else:
                 attrs["unit"] = None
         return attrs
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    """What every entry of a case's timeline has (the schema of `GET /cases/{id}/timeline/`; the view writes the
+    entries itself)."""
+
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(help_text="Username (empty for the system)")
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+
+
+class TimelineEventSerializer(TimelineEntrySerializer):
+    """An audit event of the case or of one of its records."""
+
+    type = serializers.ChoiceField(choices=["event"])
+    changes = serializers.DictField(
+        child=serializers.ListField(child=serializers.JSONField(), min_length=2, max_length=2),
+        help_text="{field: [old, new]}",
+    )
+
+
+class TimelineNoteSerializer(TimelineEntrySerializer):
+    """A note of the case (`action` and `object_type` are `note`)."""
+
+    type = serializers.ChoiceField(choices=["note"])
+    body = serializers.CharField(help_text="The note's text")

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, as in DRF's views
 
@@ -17,7 +17,14 @@ from cases.models import Case, CaseParty, CaseShare, Note
 from core import policy
 from core.api.viewsets import BaseModelViewSet
 
-from .serializers import CaseSerializer, NoteSerializer, PartySerializer, ShareSerializer
+from .serializers import (
+    CaseSerializer,
+    NoteSerializer,
+    PartySerializer,
+    ShareSerializer,
+    TimelineEventSerializer,
+    TimelineNoteSerializer,
+)
 
 CASE_UUID = OpenApiParameter("case_pk", type=str, location=OpenApiParameter.PATH, description="Case id")
 
@@ -55,24 +62,11 @@ class CaseViewSet(BaseModelViewSet):
     def perform_archive(self, instance: Case) -> None:
         services.case_archive(case=instance, actor=self.request.user)
 
-    @extend_schema(
-        responses=inline_serializer(
-            "TimelineEntry",
-            {
-                "at": serializers.DateTimeField(),
-                "type": serializers.ChoiceField(choices=["event", "note"]),
-                "actor": serializers.CharField(help_text="Username (empty for the system)"),
-                "action": serializers.CharField(),
-                "object_type": serializers.CharField(),
-                "object_id": serializers.CharField(),
-                "changes": serializers.DictField(required=False, help_text="An event's changes: "
-                                                                           "{field: [old, new]}"),
-                "body": serializers.CharField(required=False, help_text="A note's text"),
-            },
-            many=True,
-        )
-    )
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=PolymorphicProxySerializer(
+        component_name="TimelineEntry", serializers={"event": TimelineEventSerializer, "note": TimelineNoteSerializer},
+        resource_type_field_name="type", many=True,
+    ))
+    @action(detail=True, methods=["get"], filter_backends=[])  # a page of the case's entries: no case filters
     def timeline(self, request, pk=None):
         """Audit events and notes of the case, newest first."""
         case = self.get_object()

@@ -66,7 +66,10 @@ FIELD_ERRORS_SCHEMA = {
     "description": "Every bad field by name, each with its messages (nested fields nest the same way; "
                    "`non_field_errors` for the body as a whole); or `{\"detail\": ...}` for a body that is not "
                    "JSON at all.",
-    "additionalProperties": {"anyOf": [{"type": "array"}, {"type": "object"}, {"type": "string"}]},
+    # Each form complete (an array's `items`, an object's `additionalProperties`): a client generator drops a union
+    # with an incomplete member, and with it this schema and every 400 that names it.
+    "additionalProperties": {"anyOf": [{"type": "array", "items": {}}, {"type": "object", "additionalProperties": {}},
+                                       {"type": "string"}]},
 }
 
 DESCRIPTIONS = {
@@ -190,9 +193,10 @@ class AutoSchema(SpectacularAutoSchema):
                 description="The created record's detail: its URL (a started run's, its path)."))
         if self._lists_archivable():
             parameters.append(OpenApiParameter(
-                "include_archived", OpenApiTypes.STR,
+                "include_archived", OpenApiTypes.BOOL,
                 description="`true` (or `1`, `yes`) lists archived records too: supervisors, auditors and agency "
-                            "admins; anyone else gets a 403. Any other value lists the records that are not archived.",
+                            "admins; anyone else gets a 403. `false` (or any other value) lists the records that are "
+                            "not archived.",
             ))
         return parameters
 

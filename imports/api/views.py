@@ -7,12 +7,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import request_user
 from core import policy
+from core.api.parsers import UploadParsersMixin
 from core.api.viewsets import ScopedViewSetMixin, etag_for
 from imports.errors import errors_csv_response
 from imports.models import ImportJob
@@ -54,11 +54,10 @@ CSV = OpenApiResponse(OpenApiTypes.STR, description="`row,field,message`, one li
                    409: OpenApiResponse(description="The job has finished: nothing to cancel")},
     ),
 )
-class ImportJobViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
+class ImportJobViewSet(UploadParsersMixin, ScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
                        mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportJobSerializer
     queryset = ImportJob.objects.select_related("agency", "created_by")
-    parser_classes = [MultiPartParser, FormParser]
 
     def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
         # `?format=csv` asks the errors action for a CSV download, which it writes itself.
