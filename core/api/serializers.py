@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+import weakref
 from typing import TYPE_CHECKING, Any, cast
 
 from django.utils.datastructures import MultiValueDict
@@ -27,8 +29,21 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+# Each serializer class's fields as ModelSerializer works them out from its Meta and model (get_fields).
+_BUILT_FIELDS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 class BaseSerializer(serializers.ModelSerializer):
     """Common fields read-only and ignored on input; a field the resource does not have is a 400."""
+
+    def get_fields(self) -> dict[str, Any]:
+        # ModelSerializer works the fields out of the model for every instance, a few milliseconds of each request;
+        # they depend on the class alone, so each class's are worked out once and copied, as DRF copies the
+        # declared ones. (A subclass that adapts them to its instance does so on the copy.)
+        built = _BUILT_FIELDS.get(type(self))
+        if built is None:
+            built = _BUILT_FIELDS[type(self)] = super().get_fields()
+        return copy.deepcopy(built)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
