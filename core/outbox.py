@@ -179,6 +179,33 @@ def _send_one(app: Any, pk: int) -> None:
     _defer([pk], f"{refused.__class__.__name__}: {refused}")
 
 
+def _mark_lazily() -> None:
+    """A "sent" mark lost in a crash only sends its row again (tasks are idempotent): the transaction that writes
+    it need not wait for its WAL to be flushed (this transaction only)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+def _unsent() -> Any:
+    from .models import OutboxMessage
+
+    return OutboxMessage.objects.select_for_update(skip_locked=True).filter(sent_at__isnull=True)
+
+
+def _delay(attempts: int) -> timedelta:
+    seconds = float(settings.OUTBOX_RETRY_SECONDS) * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, float(settings.OUTBOX_RETRY_MAX_SECONDS)))
+
+
+def _defer(pks: Sequence[int], error: str) -> None:
+    from .models import OutboxMessage
+
+    now = timezone.now()
+    for row in OutboxMessage.objects.filter(pk__in=pks, sent_at__isnull=True).only("pk", "attempts"):
+        OutboxMessage.objects.filter(pk=row.pk).update(
+            attempts=row.attempts + 1, next_attempt_at=now + _delay(row.attempts + 1), last_error=error[:2000])
+
+
 @contextlib.contextmanager
 def _producer(app: Any) -> Iterator[Any]:
     """A producer on the broker of CELERY_BROKER_URL: one of the app's pool (connections and declared queues

@@ -51,7 +51,8 @@ def _plain_plan(serializer: serializers.Serializer) -> list[tuple[str, str | Non
     for field in serializer._readable_fields:
         plain = (type(field).get_attribute is Field.get_attribute and field.source != "*"
                  and len(field.source_attrs) == 1)
-        plan.append((field.field_name, field.source_attrs[0] if plain else None, _plain_converter(field), field))
+        plan.append((cast(str, field.field_name), field.source_attrs[0] if plain else None,
+                     _plain_converter(field), field))
     return plan
 
 
@@ -72,7 +73,7 @@ class PlainRepresentation(serializers.Serializer):
             if attr is not None:
                 try:
                     value = instance[attr] if mapping else getattr(instance, attr)
-                except Exception:  # noqa: BLE001 (DRF's way below tells what it means for this field)
+                except Exception:
                     value = _GENERIC
                 if value is None:
                     ret[name] = None

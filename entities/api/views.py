@@ -38,8 +38,8 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
                                      data=serializer.validated_data)
         # A record just created is in no case and no identity cluster yet (as its transaction holds it): the
         # answer need not look them up.
-        entity.visible_case_parties = []
-        entity.same_as_refs = []
+        entity.visible_case_parties = []  # type: ignore[attr-defined]
+        entity.same_as_refs = []  # type: ignore[attr-defined]
         return entity
 
     def perform_update(self, serializer: Any) -> Any:
