@@ -180,6 +180,31 @@ def _cases_writable(user: Any, action: str) -> QuerySet:
     return visible.filter(_case_write_q(user))
 
 
+def case_writable_seen(user: Any, case: Any, action: str = "case.change") -> bool:
+    """Whether `cases_writable(user, action)` holds `case`, a case the user sees (read through `cases_visible` in
+    this transaction). Of the user's own agency that is their role's alone (`_cases_writable`), known without
+    a query; any other case asks the database."""
+    if not _is_super(user) and user.agency_id is not None and case.agency_id == user.agency_id:
+        return allows(user, action)
+    return cases_writable(user, action).filter(pk=case.pk).exists()
+
+
+# What a case's visibility depends on among its own fields (`_case_view_q`; shares are rows of their own).
+CASE_SCOPE_FIELDS = frozenset({"agency", "classification", "unit", "lead", "members"})
+
+
+def known_visible(user: Any, obj: Any, *, changed: Iterable[str] | None) -> bool:
+    """True when `obj` is visible to the user after a write, known without a query: a record of their agency
+    that every user of it sees (`sees_own_agency`), or a case they saw before the write (read through
+    `cases_visible`, locked) whose write changed none of `CASE_SCOPE_FIELDS` (`changed`: the fields written; None
+    for a new row). False: only `visible` can tell."""
+    label = _label(type(obj))
+    if label in _AGENCY_RECORDS and sees_own_agency(user, label) and (
+            _is_super(user) or getattr(obj, "agency_id", None) == user.agency_id):
+        return True
+    return label == "cases.case" and changed is not None and not CASE_SCOPE_FIELDS.intersection(changed)
+
+
 def case_access(user: Any, case: Any) -> str | None:
     """'write' where the user's agency owns the case or holds a write share; 'read' otherwise."""
     if _is_super(user) or case.agency_id == user.agency_id:

@@ -95,11 +95,12 @@ def _check_entity(agency_id: Any, entity_type: str, values: Mapping[str, Any], *
 def _entity_create(model: type[E], *, agency: Any, actor: Any, data: Mapping[str, Any]) -> E:
     entity_type = model.entity_type
     values = _parsed(Entity, ENTITY_FIELDS[entity_type], data)
+    own_transaction = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         _check_entity(agency.pk, entity_type, values, pk=None, stored_key=None)
         entity = model(agency=agency, type=entity_type, **values)
         _derive(entity)
-        with _unique_as_rule():
+        with _unique_as_rule(savepoint=not own_transaction):
             entity.save()
         audit_create(entity, actor=actor)
         outbox.records_changed(entity._meta.label_lower, [entity.pk])
@@ -198,9 +199,11 @@ _UNIQUE_RULES = {
 
 
 @contextmanager
-def _unique_as_rule() -> Iterator[None]:
+def _unique_as_rule(savepoint: bool = True) -> Iterator[None]:
+    # A savepoint: a form that shows the violation may go on using the connection. In a service's transaction
+    # of its own (`savepoint` False) a violation rolls all of it back, and the savepoint would serve nothing.
     try:
-        with transaction.atomic():  # a savepoint: a form that shows the violation may go on using the connection
+        with transaction.atomic(savepoint=savepoint):
             yield
     except IntegrityError as exc:
         for constraint, (field, message) in _UNIQUE_RULES.items():

@@ -45,11 +45,11 @@ class CaseViewSet(BaseModelViewSet):
                case_id=instance.pk)
 
     def check_can_change(self, obj: Case) -> None:
-        if not policy.cases_writable(self.request.user, "case.change").filter(pk=obj.pk).exists():
+        if not policy.case_writable_seen(self.request.user, obj, "case.change"):  # obj: get_locked_object's
             raise exceptions.PermissionDenied()
 
     def check_can_archive(self, obj: Case) -> None:
-        if not policy.cases_writable(self.request.user, "case.archive").filter(pk=obj.pk).exists():
+        if not policy.case_writable_seen(self.request.user, obj, "case.archive"):
             raise exceptions.PermissionDenied()
 
     def perform_create(self, serializer: Any) -> Any:

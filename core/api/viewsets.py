@@ -111,10 +111,18 @@ class BaseModelViewSet(
     def check_can_archive(self, obj: Any) -> None:
         self.check_can_change(obj)
 
-    def check_still_visible(self, instance: Any) -> None:
-        """A write may not move a record out of the caller's reach (the transaction rolls back)."""
+    def check_still_visible(self, instance: Any, changed: Any = None) -> None:
+        """A write may not move a record out of the caller's reach (the transaction rolls back). `changed`: the
+        fields an update wrote (None for a new record); the policy may know the answer without a query."""
+        if policy.known_visible(self.request.user, instance, changed=changed):
+            return
         if not policy.visible(self.request.user, type(instance)).filter(pk=instance.pk).exists():
             raise exceptions.PermissionDenied("This change would put the record out of your reach.")
+
+    def creates_visible(self) -> bool:
+        """Whether whatever the caller creates here is visible to them, known before the write: then the
+        service's transaction is the only one (no savepoint inside another), as there is nothing to check after."""
+        return False
 
     def get_locked_object(self) -> Any:
         """The object, row-locked for the rest of the transaction, so If-Match is checked against what we write;
@@ -150,10 +158,14 @@ class BaseModelViewSet(
         self.check_can_create()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
+        if self.creates_visible():
             instance = self.perform_create(serializer)
-            self.check_still_visible(instance)
-        response = Response(self.get_serializer(instance).data, status=201)
+        else:
+            with transaction.atomic():
+                instance = self.perform_create(serializer)
+                self.check_still_visible(instance)
+        serializer.instance = instance  # the answer is the input's serializer's, as DRF's own create answers
+        response = Response(serializer.data, status=201)
         response["ETag"] = etag_for(instance)
         return response
 
@@ -188,11 +200,15 @@ class BaseModelViewSet(
             serializer = self.get_serializer(instance, data=request.data, partial=partial)
             serializer.is_valid(raise_exception=True)
             instance = self.perform_update(serializer)
-            self.check_still_visible(instance)
-        return self._detail_response(instance)
+            self.check_still_visible(instance, changed=serializer.validated_data)
+        return self._detail_response(instance, serializer)
 
-    def _detail_response(self, instance: Any) -> Response:
-        response = Response(self.get_serializer(instance).data)
+    def _detail_response(self, instance: Any, serializer: Any = None) -> Response:
+        if serializer is None:
+            serializer = self.get_serializer(instance)
+        else:
+            serializer.instance = instance  # the input's serializer answers (its fields are built once)
+        response = Response(serializer.data)
         response["ETag"] = etag_for(instance)
         return response
 

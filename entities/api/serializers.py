@@ -15,7 +15,7 @@ from rest_framework import serializers
 from cases.models import CaseParty
 from core import policy
 from core.api.fields import EntityRefField, owner_agency_id
-from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer
+from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, PlainRepresentation
 from core.api.validation import CountryField, CurrencyField, amount_field, percent_field
 from entities import validators
 from entities.models import (
@@ -98,7 +98,7 @@ CASE_ROLE = inline_serializer("EntityCase", {
 # --- entities ---------------------------------------------------------------------------------
 
 
-class IdentifierSerializer(serializers.Serializer):
+class IdentifierSerializer(PlainRepresentation):
     scheme = serializers.ChoiceField(choices=IdentifierScheme.choices)
     number = serializers.CharField(max_length=100)
     country = CountryField(required=False, allow_blank=True, allow_null=True, default="")
@@ -110,7 +110,7 @@ class IdentifierSerializer(serializers.Serializer):
             raise serializers.ValidationError(exc.errors) from exc
 
 
-class AddressSerializer(serializers.Serializer):
+class AddressSerializer(PlainRepresentation):
     text = serializers.CharField(max_length=500)
     country = CountryField(required=False, allow_blank=True, allow_null=True, default="")
 

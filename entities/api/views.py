@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from audit.services import record
+from core import policy
 from core.api.viewsets import BaseModelViewSet, ScopeInQueryMixin
 from entities import services
 from entities.filtersets import LinkFilterSet, OrganizationFilterSet, PersonFilterSet
@@ -28,8 +29,18 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
         return (super().get_queryset().select_related("agency")
                 .prefetch_related(visible_case_parties(self.request.user)).order_by("name", "id"))
 
+    def creates_visible(self) -> bool:
+        # Created in the caller's own agency (owner_agency), whose persons and organisations its users all see.
+        return policy.sees_own_agency(self.request.user, self.queryset.model)
+
     def perform_create(self, serializer: Any) -> Any:
-        return self.create_service(agency=self.owner_agency(), actor=self.request.user, data=serializer.validated_data)
+        entity = self.create_service(agency=self.owner_agency(), actor=self.request.user,
+                                     data=serializer.validated_data)
+        # A record just created is in no case and no identity cluster yet (as its transaction holds it): the
+        # answer need not look them up.
+        entity.visible_case_parties = []  # type: ignore[attr-defined]
+        entity.same_as_refs = []  # type: ignore[attr-defined]
+        return entity
 
     def perform_update(self, serializer: Any) -> Any:
         return services.entity_update(entity=serializer.instance, actor=self.request.user,
