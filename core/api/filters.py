@@ -234,21 +234,17 @@ class AnyOfFilter(filters.Filter):
         if not value:
             return qs
         inner = self.inner
-        apply = inner.filter  # the method's FilterMethod, or the filter's own `filter`
-        if inner.method is not None:
-            method = apply.method
-            if getattr(method, "takes_several", False):
-                return method(qs, inner.field_name, value)
-            apply = lambda rows, one: method(rows, inner.field_name, one)  # noqa: E731
-        elif type(inner).filter in (filters.Filter.filter, filters.ChoiceFilter.filter):
+        if inner.method is None and type(inner).filter in (filters.Filter.filter, filters.ChoiceFilter.filter):
             return self._filter_field(qs, value)
+        if inner.method is not None and getattr(inner.filter.method, "takes_several", False):
+            return inner.filter.method(qs, inner.field_name, value)
         if len(value) == 1:
-            return apply(qs, value[0])
+            return inner.filter(qs, value[0])
         # Each value's rows, by id: the list's own query (its scope, its order) stays as it is, once.
         rows = qs.model._base_manager.all()
         any_of = Q()
         for one in value:
-            any_of |= Q(pk__in=apply(rows, one).values("pk"))
+            any_of |= Q(pk__in=inner.filter(rows, one).values("pk"))
         return qs.filter(any_of)
 
     def _filter_field(self, qs: QuerySet, value: list[Any]) -> QuerySet:
@@ -270,7 +266,7 @@ def _single(filter_: filters.Filter) -> bool:
     if isinstance(filter_, TextSearchFilter | filters.BooleanFilter | filters.RangeFilter | filters.BaseCSVFilter
                   | filters.OrderingFilter | AnyOfFilter):
         return True
-    if isinstance(filter_.field_class, type) and issubclass(filter_.field_class, forms.NullBooleanField):
+    if issubclass(filter_.field_class, forms.NullBooleanField):
         return True
     return (filter_.lookup_expr or "exact").split("__")[-1] in SINGLE_VALUE_LOOKUPS
 
