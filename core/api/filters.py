@@ -127,9 +127,9 @@ def check_value(value: Any) -> Any:
 # --- several values ----------------------------------------------------------------------------
 
 
-class AnyOfWidget(forms.Widget):
+class AnyOfWidget(forms.TextInput):
     """Every value of a parameter, repeated or (unless `split_commas` is false) comma-separated; blanks dropped
-    (`?status=` and `?status=a,` are no filter, and `a` alone)."""
+    (`?status=` and `?status=a,` are no filter, and `a` alone). The browsable API shows them comma-separated."""
 
     def __init__(self, split_commas: bool = True, attrs: Any = None) -> None:
         super().__init__(attrs)
@@ -146,6 +146,11 @@ class AnyOfWidget(forms.Widget):
 
     def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
         return name not in data
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, list | tuple):
+            return ",".join(str(item) for item in value) or None
+        return super().format_value(value)
 
 
 class AnyOfField(forms.Field):
