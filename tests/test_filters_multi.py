@@ -25,6 +25,7 @@ from django.urls import resolve, reverse
 from rest_framework.test import APIClient
 
 from audit.services import record
+from cases.models import Commodity
 from imports.models import ImportJob
 from shipments.models import Shipment
 
@@ -50,7 +51,7 @@ def list_routes() -> list[str]:
 
     from .access_routes import _walk
 
-    callbacks = {}
+    callbacks: dict[str, Any] = {}
     for path, pattern in _walk(get_resolver().url_patterns, ""):
         if path.lstrip("^").startswith("api/v1/") and pattern.name:
             callbacks.setdefault(pattern.name, pattern.callback)
@@ -112,9 +113,8 @@ def build() -> World:
     for case_obj, person, company in zip(cases, people, companies, strict=True):
         factories.party(case_obj, person)
         factories.party(case_obj, company)
-    cases[0].commodities.set(["antimony"])
-    cases[1].commodities.set(["gallium"])
-    cases[2].commodities.set(["tungsten"])
+    for case_obj, code in zip(cases, ("antimony", "gallium", "tungsten"), strict=True):
+        case_obj.commodities.set(Commodity.objects.filter(code=code))
     main = cases[0]
     ids["case"] = [str(c.pk) for c in cases]
     ids["person"] = [str(p.pk) for p in people]
