@@ -90,13 +90,10 @@ class LicenceFilterSet(BaseFilterSet):
         model = Licence
         fields: list[str] = []
 
-    @several
-    def filter_valid_on(self, queryset: QuerySet, name: str, value: list[Any]) -> QuerySet:
-        query = Q()
-        for day in value:
-            query |= ((Q(valid_from__isnull=True) | Q(valid_from__lte=day))
-                      & (Q(valid_to__isnull=True) | Q(valid_to__gte=day)))
-        return queryset.filter(query)
+    def filter_valid_on(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        # One day at a time: several days are each day's licences, joined (core.api.filters.AnyOfFilter).
+        return queryset.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=value),
+                               Q(valid_to__isnull=True) | Q(valid_to__gte=value))
 
 
 class CommodityFilterSet(filters.FilterSet):

@@ -13,6 +13,7 @@ values).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tempfile
 import uuid
@@ -134,8 +135,10 @@ def build() -> World:
             ("antimony", "811010", "CN", "KZ", cases[0], companies[0]),
             ("gallium", "811292", "VN", "TH", cases[1], companies[1]),
             ("tungsten", "810110", "US", "MX", cases[2], people[2]))]
-    licences = [factories.licence(agency, holder=holder, status=status)
-                for status, holder in (("valid", companies[0]), ("expired", companies[1]), ("revoked", companies[2]))]
+    licences = [factories.licence(agency, holder=holder, status=status, valid_from=dt.date(year, 1, 1),
+                                  valid_to=dt.date(year, 12, 31))
+                for status, holder, year in (("valid", companies[0], 2020), ("expired", companies[1], 2021),
+                                             ("revoked", companies[2], 2022))]
     ids["licence"] = [str(licence.pk) for licence in licences]
     Shipment.objects.filter(pk=ids["shipment"][0]).update(licence=licences[0])
     ids["prosecution"] = [str(factories.prosecution(main, person, stage=stage, court=court).pk)
@@ -271,10 +274,21 @@ def test_shipment_filters_of_every_kind_take_several_values(world):
     assert rows(world, "shipment-list", {"case": f"{cases[0]},{cases[1]}"}) == first_two
     assert rows(world, "shipment-list", {"status": "declared", "origin_country": "US,VN"}) == {ids["shipment"][1],
                                                                                             *last}
-    # A filter method that takes one value at a time: each value's rows, joined.
+    # A boolean keeps one value.
     assert rows(world, "shipment-list", {"has_licence": "true"}) == {ids["shipment"][0]}
     assert rows(world, "shipment-list", {"has_licence": "false"}) == set(ids["shipment"][1:])
-    assert rows(world, "shipment-list", [("has_licence", "true"), ("has_licence", "0")]) == set(ids["shipment"])
+
+
+def test_a_filter_method_of_one_value_is_asked_each_value(world):
+    """`valid_on` reads one day; several days are each day's licences, joined."""
+    licences = world.ids["licence"]
+    assert rows(world, "licence-list", {"valid_on": "2020-06-01"}) == {licences[0]}
+    assert rows(world, "licence-list", {"valid_on": "2020-06-01,2021-06-01"}) == set(licences[:2])
+    assert rows(world, "licence-list", [("valid_on", "2022-01-01"), ("valid_on", "2021-12-31")]) == set(
+        licences[1:])
+    assert rows(world, "licence-list", {"valid_on": "2019-06-01,2023-06-01"}) == set()
+    response = world.get("licence-list", {"valid_on": "2020-06-01,someday"})
+    assert response.status_code == 400 and list(response.json()) == ["valid_on"]
 
 
 def test_case_filters_of_every_kind_take_several_values(world):
