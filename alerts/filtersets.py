@@ -7,7 +7,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from core.api.filters import BaseFilterSet
+from core.api.filters import BaseFilterSet, several
 
 from .models import Alert, AlertRule, AlertStatus, Severity
 
@@ -25,5 +25,6 @@ class AlertFilterSet(BaseFilterSet):
         model = Alert
         fields: list[str] = []
 
-    def filter_subject(self, queryset: QuerySet, name: str, value: UUID) -> QuerySet:
-        return queryset.filter(Q(shipment_id=value) | Q(entity_id=value))
+    @several
+    def filter_subject(self, queryset: QuerySet, name: str, value: list[UUID]) -> QuerySet:
+        return queryset.filter(Q(shipment_id__in=value) | Q(entity_id__in=value))

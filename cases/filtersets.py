@@ -3,7 +3,7 @@ from django_filters import rest_framework as filters
 from accounts.choices import Clearance
 from cases.choices import CaseStatus, Priority
 from cases.models import Case, CaseParty
-from core.api.filters import BaseFilterSet
+from core.api.filters import BaseFilterSet, several
 
 
 class CaseFilterSet(BaseFilterSet):
@@ -20,9 +20,10 @@ class CaseFilterSet(BaseFilterSet):
     person = filters.UUIDFilter(method="filter_party", label="Person id (a party of the case)")
     organization = filters.UUIDFilter(method="filter_party", label="Organization id (a party of the case)")
 
+    @several
     def filter_party(self, queryset, name, value):
-        return queryset.filter(pk__in=CaseParty.objects.filter(entity_id=value, entity__type=name, archived=False)
-                               .values("case_id"))
+        return queryset.filter(pk__in=CaseParty.objects.filter(entity_id__in=value, entity__type=name,
+                                                               archived=False).values("case_id"))
 
     class Meta:
         model = Case

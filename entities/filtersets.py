@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -9,11 +10,10 @@ from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db.models import F, Func, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django_filters import rest_framework as filters
-from django_filters.widgets import QueryArrayWidget
 
 from cases.models import CaseParty
 from core import policy
-from core.api.filters import BaseFilterSet
+from core.api.filters import BaseFilterSet, TextSearchFilter, several
 from entities import validators
 from entities.models import Link, LinkKind, Organization, OrganizationKind, Person
 from entities.normalize import company_core, fold
@@ -42,22 +42,6 @@ class _PhoneField(_NormalizedField):
     normalize = staticmethod(validators.phone_query)
 
 
-class _ValuesField(forms.CharField):
-    """Several values, repeated (`?topic=a&topic=b`) or comma-separated (`?topic=a,b`): a list, blanks dropped."""
-
-    widget = QueryArrayWidget
-
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        items = value if isinstance(value, list | tuple) else [value] if value else []
-        if any("\x00" in str(item) for item in items):
-            raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
-        return list(dict.fromkeys(part.strip() for item in items for part in str(item).split(",") if part.strip()))
-
-
-class ValuesFilter(filters.CharFilter):
-    field_class = _ValuesField
-
-
 class CountryFilter(filters.CharFilter):
     field_class = _CountryField
 
@@ -66,19 +50,22 @@ class PhoneFilter(filters.CharFilter):
     field_class = _PhoneField
 
 
+def identifier_keys(values: list[str]) -> list[str]:
+    """The numbers as the identifier index holds them (spacing and dashes dropped); those that keep nothing go."""
+    return list(dict.fromkeys(key for key in map(validators.identifier_key, values) if key))
+
+
 class EntityFilterSet(BaseFilterSet):
     """What persons and organisations are both filtered by."""
 
-    name = filters.CharFilter(method="filter_name", label="Name, fuzzy (trigram; case, accents, script and "
+    name = TextSearchFilter(method="filter_name", label="Name, fuzzy (trigram; case, accents, script and "
                                                           "word order do not matter); ranks by similarity")
     phone = PhoneFilter(method="filter_phone", label="Phone (normalised to E.164 first)")
     email = filters.CharFilter(method="filter_email", label="Email (case-insensitive)")
     case = filters.UUIDFilter(method="filter_case", label="Case id (visible to you) the entity is a party of")
     source = filters.CharFilter(field_name="source")
-    list = ValuesFilter(method="filter_list", label="Watchlist source(s) (e.g. ofac-sdn) listing the record now; "
-                                                     "several: any of them")
-    topic = ValuesFilter(method="filter_topic", label="FollowTheMoney topic(s) (e.g. sanction, role.pep); several: "
-                                                      "any of them")
+    list = filters.CharFilter(method="filter_list", label="Watchlist source (e.g. ofac-sdn) listing the record now")
+    topic = filters.CharFilter(method="filter_topic", label="FollowTheMoney topic (e.g. sanction, role.pep)")
 
     def fold_query(self, value: str) -> str:
         return fold(value)
@@ -103,22 +90,28 @@ class EntityFilterSet(BaseFilterSet):
             query |= Q(identifier_numbers__contains=[key])
         return queryset.filter(query)
 
-    def filter_list(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        return queryset.filter(lists__overlap=value) if value else queryset
+    @several
+    def filter_list(self, queryset: QuerySet, name: str, value: Sequence[str]) -> QuerySet:
+        return queryset.filter(lists__overlap=value)
 
-    def filter_topic(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        return queryset.filter(topics__overlap=[topic.lower() for topic in value]) if value else queryset
+    @several
+    def filter_topic(self, queryset: QuerySet, name: str, value: Sequence[str]) -> QuerySet:
+        return queryset.filter(topics__overlap=[topic.lower() for topic in value])
 
-    def filter_phone(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(phones__contains=[value])
+    @several
+    def filter_phone(self, queryset: QuerySet, name: str, value: Sequence[str]) -> QuerySet:
+        return queryset.filter(phones__overlap=value)
 
-    def filter_email(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    @several
+    def filter_email(self, queryset: QuerySet, name: str, value: Sequence[str]) -> QuerySet:
         # Stored addresses are lower-cased; the address as typed covers rows written before that rule.
-        return queryset.filter(emails__overlap=list({value.strip().lower(), value.strip()}))
+        emails = {form for email in value for form in (email.strip().lower(), email.strip())}
+        return queryset.filter(emails__overlap=sorted(emails))
 
-    def filter_case(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    @several
+    def filter_case(self, queryset: QuerySet, name: str, value: Sequence[Any]) -> QuerySet:
         # Only a case the caller sees: a hidden case's parties are not revealed by probing its id.
-        parties = CaseParty.objects.filter(case_id=value, archived=False,
+        parties = CaseParty.objects.filter(case_id__in=value, archived=False,
                                            case__in=policy.cases_visible(self.request.user))
         return queryset.filter(pk__in=parties.values("entity_id"))
 
@@ -133,12 +126,14 @@ class PersonFilterSet(EntityFilterSet):
         model = Person
         fields: list[str] = []
 
-    def filter_nationality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(nationalities__contains=[value])
+    @several
+    def filter_nationality(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        return queryset.filter(nationalities__overlap=value)
 
-    def filter_identifier(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        key = validators.identifier_key(value)
-        return queryset.filter(identifier_numbers__contains=[key]) if key else queryset.none()
+    @several
+    def filter_identifier(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        keys = identifier_keys(value)
+        return queryset.filter(identifier_numbers__overlap=keys) if keys else queryset.none()
 
 
 class OrganizationFilterSet(EntityFilterSet):
@@ -157,15 +152,16 @@ class OrganizationFilterSet(EntityFilterSet):
         # Stored search text holds each name without its legal form too: so must the query.
         return company_core(value)
 
-    def filter_registration_number(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        key = validators.identifier_key(value)
-        if not key:
+    @several
+    def filter_registration_number(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        keys = identifier_keys(value)
+        if not keys:
             return queryset.none()
         # The identifier index narrows to rows holding the number; the second test keeps those where it is
         # the registration number rather than another identifier.
         compacted = Upper(Func(F("registration_number"), Value(r"[^[:alnum:]]+"), Value(""), Value("g"),
                                function="REGEXP_REPLACE"))
-        return queryset.filter(identifier_numbers__contains=[key]).alias(reg_key=compacted).filter(reg_key=key)
+        return queryset.filter(identifier_numbers__overlap=keys).alias(reg_key=compacted).filter(reg_key__in=keys)
 
 
 class LinkFilterSet(BaseFilterSet):
@@ -179,5 +175,6 @@ class LinkFilterSet(BaseFilterSet):
         model = Link
         fields: list[str] = []
 
-    def filter_entity(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        return queryset.filter(Q(source_id=value) | Q(target_id=value))
+    @several
+    def filter_entity(self, queryset: QuerySet, name: str, value: list[Any]) -> QuerySet:
+        return queryset.filter(Q(source_id__in=value) | Q(target_id__in=value))

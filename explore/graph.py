@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 
 from cases.models import CaseParty
 from core import policy
+from core.api.filters import QueryParametersMixin
 from entities.models import Entity, Link
 from shipments.models import PARTY_ROLES, Shipment
 from xref.models import Match, MatchStatus
@@ -381,11 +382,12 @@ NOT_FOUND = OpenApiResponse(description="The start (or an end) does not exist or
 BAD_INPUT = OpenApiResponse(description="A malformed reference or depth")
 
 
-class GraphView(APIView):
+class GraphView(QueryParametersMixin, APIView):
+    query_parameters = [OpenApiParameter("entity", NODE_REF_SCHEMA, required=True,
+                                         description="Where to start: " + NODE_REF), DEPTH]
+
     @extend_schema(
         operation_id="graph",
-        parameters=[OpenApiParameter("entity", NODE_REF_SCHEMA, required=True,
-                                     description="Where to start: " + NODE_REF), DEPTH],
         responses={200: GraphSerializer, 400: BAD_INPUT, 404: NOT_FOUND},
     )
     def get(self, request: Request) -> Response:
@@ -396,11 +398,14 @@ class GraphView(APIView):
         return Response(neighbourhood(explorer, [seed], depth).as_dict())
 
 
-class GraphPathView(APIView):
+class GraphPathView(QueryParametersMixin, APIView):
+    query_parameters = [
+        OpenApiParameter("from", NODE_REF_SCHEMA, required=True, description="One end: " + NODE_REF),
+        OpenApiParameter("to", NODE_REF_SCHEMA, required=True, description="The other end: " + NODE_REF),
+    ]
+
     @extend_schema(
         operation_id="graph_path",
-        parameters=[OpenApiParameter("from", NODE_REF_SCHEMA, required=True, description="One end: " + NODE_REF),
-                    OpenApiParameter("to", NODE_REF_SCHEMA, required=True, description="The other end: " + NODE_REF)],
         responses={200: GraphSerializer, 400: BAD_INPUT,
                    404: OpenApiResponse(description=f"No path of up to {2 * PATH_MAX_DEPTH} steps through visible "
                                                     "records, or an end is not visible")},
@@ -427,11 +432,12 @@ class GraphPathView(APIView):
         return Response(path.as_dict())
 
 
-class CaseGraphView(APIView):
+class CaseGraphView(QueryParametersMixin, APIView):
+    query_parameters = [DEPTH]
+
     @extend_schema(
         operation_id="cases_graph",
-        parameters=[OpenApiParameter("case_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Case id"),
-                    DEPTH],
+        parameters=[OpenApiParameter("case_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Case id")],
         responses={200: GraphSerializer, 400: BAD_INPUT, 404: NOT_FOUND},
     )
     def get(self, request: Request, case_id: uuid.UUID) -> Response:

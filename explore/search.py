@@ -28,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import policy
+from core.api.filters import QueryParametersMixin
 from core.api.pagination import Pagination
 from entities.models import Entity, EntityType
 from entities.normalize import company_core, fold
@@ -330,27 +331,33 @@ class SearchHitSerializer(serializers.Serializer):
     score = serializers.FloatField(min_value=0, max_value=1, help_text="1 is an exact match")
 
 
-class SearchView(GenericAPIView):
+class SearchView(QueryParametersMixin, GenericAPIView):
     """Persons, organisations, cases and shipments in one ranked list."""
 
     pagination_class = Pagination
     serializer_class = SearchHitSerializer
     filter_backends: list = []
+    query_parameters = [
+        OpenApiParameter("q", {"type": "string", "minLength": MIN_QUERY_LENGTH, "maxLength": MAX_QUERY_LENGTH},
+                         required=True,
+                         description="Free text, at least 2 characters: a name in any script or word order, "
+                                     "a case or shipment reference, an identifier number. One value: commas are "
+                                     "part of the text."),
+        OpenApiParameter("type", {"type": "array", "items": {"type": "string", "enum": list(SEARCH_TYPES)}},
+                         explode=True, style="form",
+                         description="The types to return (default: all). Several values: repeat the parameter or "
+                                     "separate them with commas; any of them."),
+    ]
 
     @extend_schema(
         operation_id="search",
-        parameters=[
-            OpenApiParameter("q", {"type": "string", "minLength": MIN_QUERY_LENGTH, "maxLength": MAX_QUERY_LENGTH},
-                             required=True,
-                             description="Free text, at least 2 characters: a name in any script or word order, "
-                                         "a case or shipment reference, an identifier number."),
-            OpenApiParameter("type", str, description="Comma-separated types to return: "
-                                                      + ", ".join(SEARCH_TYPES) + " (default: all)."),
-        ],
         responses={200: SearchHitSerializer(many=True), 400: OpenApiResponse(description="q missing or too short")},
     )
     def get(self, request: Request) -> Response:
-        params = SearchParamsSerializer(data=request.query_params)
+        data = request.query_params.dict()
+        if "type" in request.query_params:  # repeated as well as comma-separated
+            data["type"] = ",".join(request.query_params.getlist("type"))
+        params = SearchParamsSerializer(data=data)
         params.is_valid(raise_exception=True)
         hits = search(user=request.user, q=params.validated_data["q"],
                       types=params.validated_data.get("type") or SEARCH_TYPES)

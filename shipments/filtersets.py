@@ -1,24 +1,30 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from django import forms
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
 from cases.models import Commodity
-from core.api.filters import BaseFilterSet
+from core.api.filters import BaseFilterSet, TextSearchFilter, several
 from core.api.validation import normalize_hs_code
 from shipments.models import PARTY_ROLES, Licence, LicenceStatus, Shipment, ShipmentStatus
 
 HS_PREFIX = re.compile(r"^\d{1,10}$")
 
 
+class _UpperField(forms.CharField):
+    def to_python(self, value: Any) -> str:
+        return (super().to_python(value) or "").upper()
+
+
 class CountryFilter(filters.CharFilter):
     """An ISO alpha-2 code, matched whatever its case in the query (`cn` finds `CN`)."""
 
-    def filter(self, qs: QuerySet, value: str) -> QuerySet:
-        return super().filter(qs, value.strip().upper() if value else value)
+    field_class = _UpperField
 
 
 class ShipmentFilterSet(BaseFilterSet):
@@ -29,7 +35,7 @@ class ShipmentFilterSet(BaseFilterSet):
     status = filters.MultipleChoiceFilter(choices=ShipmentStatus.choices)
     origin_country = CountryFilter()
     destination_country = CountryFilter()
-    transit_country = filters.CharFilter(method="filter_transit_country", label="A country the shipment passed")
+    transit_country = CountryFilter(method="filter_transit_country", label="A country the shipment passed")
     consignor = filters.UUIDFilter(field_name="consignor_id")
     consignee = filters.UUIDFilter(field_name="consignee_id")
     party = filters.UUIDFilter(method="filter_party", label="Entity id in any party role")
@@ -46,23 +52,29 @@ class ShipmentFilterSet(BaseFilterSet):
         model = Shipment
         fields: list[str] = []
 
-    def filter_hs_code(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        prefix = normalize_hs_code(value)
-        if not HS_PREFIX.match(prefix):
+    @several
+    def filter_hs_code(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        prefixes = [normalize_hs_code(one) for one in value]
+        if not all(HS_PREFIX.match(prefix) for prefix in prefixes):
             raise serializers.ValidationError({"hs_code": ["Expected the start of an HS code: digits, dots allowed."]})
-        return queryset.filter(hs_code__startswith=prefix)
+        query = Q()
+        for prefix in prefixes:
+            query |= Q(hs_code__startswith=prefix)
+        return queryset.filter(query)
 
     def filter_has_licence(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         return queryset.filter(licence__isnull=not value)
 
-    def filter_transit_country(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        # `contains` on the array uses its GIN index.
-        return queryset.filter(transit_countries__contains=[value.strip().upper()])
+    @several
+    def filter_transit_country(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        # `overlap` on the array uses its GIN index.
+        return queryset.filter(transit_countries__overlap=value)
 
-    def filter_party(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    @several
+    def filter_party(self, queryset: QuerySet, name: str, value: list[Any]) -> QuerySet:
         query = Q()
         for role in PARTY_ROLES:
-            query |= Q(**{f"{role}_id": value})
+            query |= Q(**{f"{role}_id__in": value})
         return queryset.filter(query)
 
 
@@ -78,7 +90,8 @@ class LicenceFilterSet(BaseFilterSet):
         model = Licence
         fields: list[str] = []
 
-    def filter_valid_on(self, queryset: QuerySet, name: str, value) -> QuerySet:
+    def filter_valid_on(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        # One day at a time: several days are each day's licences, joined (core.api.filters.AnyOfFilter).
         return queryset.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=value),
                                Q(valid_to__isnull=True) | Q(valid_to__gte=value))
 
@@ -86,7 +99,7 @@ class LicenceFilterSet(BaseFilterSet):
 class CommodityFilterSet(filters.FilterSet):
     """Reference data has no timestamps: `q` (code, name, HS code) and `licence_required` only."""
 
-    q = filters.CharFilter(method="filter_q", label="Free-text search")
+    q = TextSearchFilter(method="filter_q", label="Free-text search")
     licence_required = filters.BooleanFilter()
 
     class Meta:

@@ -2,14 +2,16 @@
 
 Nothing here is a hand-kept list of endpoints or filters. The lists are the API's own schema's (every GET
 operation with query parameters under /api/v1/, nested case lists, the timeline and the audit trail included);
-each list's filters come from the filterset its view's filter backend uses. Each filter is sorted into a
+each list's filters come from the filterset its view's filter backend uses (a record's paged action, the
+timeline, takes none: a list's filters do not apply to a record). Each filter is sorted into a
 kind by its filter and form field classes; a filter of a kind this module does not know fails
 `test_every_filter_is_of_a_known_kind`, so a new filter type cannot arrive untested.
 
 For each (list, parameter) every hostile value is sent, alone and repeated. The answer is never a 500; a
 value that is bad for the filter's kind is a 400 of DRF's shape naming that parameter alone
-(`{"param": ["message"]}`); a good one is a 200. Parameters of the schema that are not filters (`page`,
-`ordering`, the search and graph parameters) are held to "never a 500" only.
+(`{"param": ["message"]}`); a good one is a 200. A filter of several values (API.md § Basics) judges each of
+its values (repeated, or comma-separated where commas separate): one bad value is a 400. Parameters of the schema
+that are not filters (`page`, `ordering`, the search and graph parameters) are held to "never a 500" only.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from django_filters import filters
 from django_filters.filterset import BaseFilterSet
 from rest_framework.test import APIClient
 
+from core.api.filters import AnyOfFilter, is_list
 from imports.models import ImportJob, ImportRowError
 
 from . import factories
@@ -161,7 +164,8 @@ def get_lists() -> list[tuple[str, list[dict[str, Any]]]]:
         get = operations.get("get")
         if not path.startswith(API) or not get:
             continue
-        params = [p for p in get.get("parameters", []) if p["in"] == "query"]
+        # `fields` and `brief` shape any answer, a record's too (tests/test_field_selection.py): not a list's filters.
+        params = [p for p in get.get("parameters", []) if p["in"] == "query" and p["name"] not in ("fields", "brief")]
         if params:
             found.append((path, params))
     return found
@@ -174,6 +178,8 @@ def filterset_of(path: str) -> type[BaseFilterSet] | None:
     view = view_class(**getattr(match.func, "initkwargs", {}))
     view.action = getattr(match.func, "actions", {}).get("get")
     view.kwargs = match.kwargs
+    if not is_list(view):
+        return None
     queryset = getattr(view_class, "queryset", None)
     found = None
     for backend in getattr(view, "filter_backends", []):
@@ -184,6 +190,9 @@ def filterset_of(path: str) -> type[BaseFilterSet] | None:
 
 
 def kind_of(filter_: filters.Filter) -> str | None:
+    if isinstance(filter_, AnyOfFilter):  # several values of its inner filter's kind
+        kind = kind_of(filter_.inner)
+        return "choices" if kind == "choice" else kind
     for filter_class, kind, field_class in KINDS:
         if isinstance(filter_, filter_class):
             return kind if isinstance(filter_.field, field_class) else None
@@ -240,9 +249,19 @@ def test_every_filter_is_in_the_schema():
         assert not missing, (path, missing)
 
 
+def several(filter_: filters.Filter) -> str | None:
+    """How a filter takes several values: `split` (repeated or comma-separated), `repeated`, or None (one)."""
+    if isinstance(filter_, filters.MultipleChoiceFilter):
+        return "split"
+    if isinstance(filter_, AnyOfFilter):
+        return "split" if filter_.split_commas else "repeated"
+    return None
+
+
 def choice_values(filter_: filters.Filter) -> list[Hostile]:
     """Values around a choice filter's own choices (each is judged against every filter's own choices)."""
-    choices = [str(value) for value, _ in filter_.field.choices if value != ""]
+    field = filter_.inner.field if isinstance(filter_, AnyOfFilter) else filter_.field
+    choices = [str(value) for value, _ in field.choices if value != ""]
     assert choices, filter_
     first, last = choices[0], choices[-1]
     other_case = first.upper() if first.upper() != first else first.lower()
@@ -255,7 +274,8 @@ def good_part(kind: str, filter_: filters.Filter, part: str) -> bool:
     if part == "":
         return True
     if kind in ("choice", "choices"):
-        return part in {str(choice) for choice, _ in filter_.field.choices}
+        field = filter_.inner.field if isinstance(filter_, AnyOfFilter) else filter_.field
+        return part in {str(choice) for choice, _ in field.choices}
     return kind in GOOD_FOR.get(part, frozenset({"text"}))
 
 
@@ -264,6 +284,20 @@ def expect(kind: str | None, filter_: filters.Filter | None, value: Hostile) -> 
     if kind is None or filter_ is None:
         return "either"
     parts = list(value.value) if isinstance(value.value, tuple) else [value.value]
+    if several(filter_) is not None:
+        if several(filter_) == "split":
+            parts = [part.strip() for one in parts for part in one.split(",")]
+        parts = [part for part in parts if part.strip()]  # blanks are no value
+        if kind == "text":
+            if any("\x00" in part or len(part) > MAX_TEXT for part in parts):
+                return "bad"
+            plain = type(filter_.inner.field) is forms.CharField and filter_.inner.method is None
+            return "ok" if plain else "either"
+        if kind == "choices":
+            return "ok" if all(good_part(kind, filter_, part) for part in parts) else "bad"
+        if all(good_part(kind, filter_, part) for part in parts):
+            return "ok"
+        return "bad"
     if kind == "text":
         last = parts[-1]
         if "\x00" in last or len(last) > MAX_TEXT:

@@ -140,7 +140,7 @@ def test_a_generated_client_runs_a_session(world, server, generated):
         "desk-officer", "SSB", "econ", "investigator", "secret")
 
     # Lists and filters, the typed way: a list of enums, a boolean.
-    cases = call(api("cases.cases_list"), 200, client=client, ordering="title")
+    cases = call(api("cases.cases_list"), 200, client=client, ordering=[m.CasesListOrderingItem.TITLE])
     assert [c.title for c in cases.results] == ["Gallium through Haiphong", "Low one", "Open lead"]
     assert (cases.count, cases.next_, cases.previous) == (3, None, None)
     filtered = call(api("cases.cases_list"), 200, client=client, status=[m.CasesListStatusItem.INVESTIGATING],

@@ -9,7 +9,7 @@ from django_filters import rest_framework as filters
 
 from cases.models import CaseParty
 from core import policy
-from core.api.filters import BaseFilterSet
+from core.api.filters import BaseFilterSet, several
 from entities.models import EntityType
 
 from .models import DeconflictionHit, Match, MatchStatus, RunStatus, XrefRun
@@ -30,12 +30,14 @@ class MatchFilterSet(BaseFilterSet):
         model = Match
         fields: list[str] = []
 
-    def filter_entity(self, queryset: QuerySet, name: str, value: UUID) -> QuerySet:
-        return queryset.filter(Q(left_id=value) | Q(right_id=value))
+    @several
+    def filter_entity(self, queryset: QuerySet, name: str, value: list[UUID]) -> QuerySet:
+        return queryset.filter(Q(left_id__in=value) | Q(right_id__in=value))
 
-    def filter_case(self, queryset: QuerySet, name: str, value: UUID) -> QuerySet:
+    @several
+    def filter_case(self, queryset: QuerySet, name: str, value: list[UUID]) -> QuerySet:
         # Only a case the caller sees: a hidden case's parties are not revealed by probing its id.
-        parties = CaseParty.objects.filter(case_id=value, archived=False,
+        parties = CaseParty.objects.filter(case_id__in=value, archived=False,
                                            case__in=policy.cases_visible(self.request.user)).values("entity_id")
         return queryset.filter(Q(left_id__in=parties) | Q(right_id__in=parties))
 
@@ -57,16 +59,9 @@ class HitFilterSet(BaseFilterSet):
 
     entity = filters.UUIDFilter(field_name="entity_id", label="Your record's id")
     min_score = filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score at least this (0-1)")
-    other_agency = filters.CharFilter(method="filter_other_agency",
-                                      label="The other agency's code (several comma-separated: any of them)")
+    other_agency = filters.CharFilter(field_name="other_agency__code", lookup_expr="iexact",
+                                      label="The other agency's code")
 
     class Meta:
         model = DeconflictionHit
         fields: list[str] = []
-
-    def filter_other_agency(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        codes = [code.strip() for code in value.split(",") if code.strip()]
-        query = Q()
-        for code in codes:
-            query |= Q(other_agency__code__iexact=code)
-        return queryset.filter(query) if codes else queryset

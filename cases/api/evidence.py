@@ -24,7 +24,7 @@ from cases.services import (
     evidence_digest_header,
     evidence_record_download,
 )
-from core.api.filters import BaseFilterSet
+from core.api.filters import BaseFilterSet, several
 from core.api.parsers import PayloadTooLarge, UploadParsersMixin
 from core.api.serializers import BASE_READ_ONLY, BaseSerializer
 from core.storage import open_stream
@@ -111,8 +111,9 @@ class EvidenceFilterSet(BaseFilterSet):
     kind = filters.CharFilter(field_name="kind", lookup_expr="iexact")
     sha256 = filters.CharFilter(field_name="sha256", method="filter_sha256")
 
+    @several
     def filter_sha256(self, queryset, name, value):
-        return queryset.filter(sha256=value.strip().lower())
+        return queryset.filter(sha256__in=[digest.strip().lower() for digest in value])
 
     class Meta:
         model = Evidence

@@ -191,6 +191,9 @@ class AutoSchema(SpectacularAutoSchema):
             parameters.append(OpenApiParameter(
                 "Location", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[201, 202],
                 description="The created record's detail: its URL (a started run's, its path)."))
+        if self.method == "GET":
+            # A view's own query parameters, which it also holds its requests to (core.api.filters).
+            parameters += list(getattr(self.view, "query_parameters", ()))
         if self._lists_archivable():
             parameters.append(OpenApiParameter(
                 "include_archived", OpenApiTypes.BOOL,

@@ -18,6 +18,7 @@ from accounts.models import request_user
 from core import policy
 
 from .exceptions import PreconditionFailed
+from .filters import QueryParametersMixin
 from .http import HttpHabitsMixin
 
 if TYPE_CHECKING:
@@ -40,9 +41,10 @@ def if_match_ok(request: Request, obj: Any) -> bool:
     return "*" in tags or str(obj.version) in tags
 
 
-class ScopedViewSetMixin(HttpHabitsMixin, _ViewBase):
-    """Rows come from the access policy; lists hide archived rows unless asked by a supervisor. Every view of the
-    API stands on it, and so answers fields, brief, Idempotency-Key, Location and If-None-Match alike."""
+class ScopedViewSetMixin(QueryParametersMixin, HttpHabitsMixin, _ViewBase):
+    """Rows come from the access policy; lists hide archived rows unless asked by a supervisor; a query parameter
+    the view does not take is a 400. Every view of the API stands on it, and so answers fields, brief,
+    Idempotency-Key, Location and If-None-Match alike."""
 
     request: Request
     action: str
