@@ -22,7 +22,7 @@ from shipments import rules as shipment_rules
 from shipments.api.serializers import ShipmentSerializer
 from shipments.models import PARTY_ROLES, Shipment
 
-LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
+LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers", "topics")
 
 
 def _ruled(check: Callable[[], None]) -> None:

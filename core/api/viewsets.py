@@ -19,6 +19,7 @@ from core import policy
 
 from .exceptions import PreconditionFailed
 from .http import HttpHabitsMixin
+from .export import ExportMixin
 
 if TYPE_CHECKING:
     from rest_framework.generics import GenericAPIView
@@ -40,9 +41,10 @@ def if_match_ok(request: Request, obj: Any) -> bool:
     return "*" in tags or str(obj.version) in tags
 
 
-class ScopedViewSetMixin(HttpHabitsMixin, _ViewBase):
+class ScopedViewSetMixin(ExportMixin, HttpHabitsMixin, _ViewBase):
     """Rows come from the access policy; lists hide archived rows unless asked by a supervisor. Every view of the
-    API stands on it, and so answers fields, brief, Idempotency-Key, Location and If-None-Match alike."""
+    API stands on it, and so answers fields, brief, Idempotency-Key, Location and If-None-Match alike; its lists
+    export (core.api.export)."""
 
     request: Request
     action: str
