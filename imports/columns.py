@@ -11,7 +11,7 @@ here can write fails when the table is made, not in a file.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from .kinds import KINDS, LIST_FIELDS, PARTY_SUFFIXES, Kind
 LIST_SEPARATOR = ";"  # what kinds._split splits a list cell on
 
 
-def list_cell(values: Sequence[Any]) -> str:
+def list_cell(values: Iterable[Any]) -> str:
     return LIST_SEPARATOR.join("" if v is None else str(v) for v in values)
 
 

@@ -20,7 +20,7 @@ from .ftm import LINKS
 
 ORG_SCHEMA = {OrganizationKind.GOVERNMENT: "PublicBody", OrganizationKind.OTHER: "Organization"}  # else Company
 # The kinds the `ftm` import reads as no schema yet: (schema, property of the link's source, of its target).
-LINK_SCHEMA_MORE = {
+LINK_SCHEMA_MORE: dict[str, tuple[str, str, str]] = {
     LinkKind.EMPLOYMENT: ("Employment", "employee", "employer"),
     LinkKind.REPRESENTATION: ("Representation", "agent", "client"),
     LinkKind.FINANCING: ("Payment", "payer", "beneficiary"),

@@ -23,7 +23,7 @@ import io
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -83,7 +83,8 @@ EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "ftm": "ftm.json"}
 class Table(Protocol):
     """The columns of an export and a record's cells in that order."""
 
-    header: tuple[str, ...]
+    @property
+    def header(self) -> tuple[str, ...]: ...
 
     def row(self, obj: Any) -> list[str]: ...
 
@@ -199,7 +200,7 @@ def xlsx_stream(table: Table, rows: Iterable[Any], title: str) -> Iterator[bytes
             yield chunk
 
 
-def ftm_stream(lines_of: Callable[[Any], list[dict[str, Any]]], rows: Iterable[Any]) -> Iterator[bytes]:
+def ftm_stream(lines_of: Callable[[Any], Sequence[dict[str, Any]]], rows: Iterable[Any]) -> Iterator[bytes]:
     """FollowTheMoney JSON lines: each record's entities, one a line."""
     buffer = io.StringIO()
     for obj in rows:
@@ -267,7 +268,7 @@ class ExportMixin(_ViewBase):
             return table(self.export_kind)
         return SerializerTable(self.get_serializer())
 
-    def export_lines(self, obj: Any) -> list[dict[str, Any]]:
+    def export_lines(self, obj: Any) -> Sequence[dict[str, Any]]:
         """A record's FollowTheMoney entities (views with `ftm` among their formats)."""
         raise NotImplementedError(f"{type(self).__name__} offers no FtM export")
 
