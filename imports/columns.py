@@ -106,8 +106,13 @@ EXTRA: dict[str, dict[str, Cell]] = {
 OWN: dict[str, dict[str, Cell]] = {
     "links": {"source": lambda obj: ref_cell(obj.source), "target": lambda obj: ref_cell(obj.target)},
 }
-# What a row's cells read beyond the record's own columns (one join, not a query a row).
+# What a row's cells read beyond the record's own columns (one join, not a query a row), and of those rows.
 RELATED: dict[str, tuple[str, ...]] = {"links": ("source", "target"), "shipments": PARTY_ROLES}
+RELATED_FIELDS = ("type", "name", "jurisdiction", "registration_number")
+# Model fields a cell reads that are not a column's source.
+READS: dict[str, tuple[str, ...]] = {"persons": ("type", "addresses", "identifiers"),
+                                     "organizations": ("type", "addresses", "identifiers"),
+                                     "links": ("provenance_id",)}
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class ImportTable:
     kind: str
     header: tuple[str, ...]
     cells: tuple[Cell, ...]
+    reads: tuple[str, ...]  # the model fields the cells read, and no other (an export reads every row)
 
     def row(self, obj: Any) -> list[str]:
         return [cell(obj) for cell in self.cells]
@@ -124,7 +130,9 @@ class ImportTable:
     def rows_of(self, queryset: QuerySet) -> QuerySet:
         """The records as the cells read them: their parties or ends joined, nothing prefetched nor deferred that
         no column reads (an export reads every row, so a query per row is what this avoids)."""
-        return queryset.prefetch_related(None).defer(None).select_related(*RELATED.get(self.kind, ()))
+        related = RELATED.get(self.kind, ())
+        return (queryset.prefetch_related(None).select_related(None).select_related(*related)
+                .only(*self.reads, *(f"{name}__{field}" for name in related for field in RELATED_FIELDS)))
 
 
 @functools.cache
@@ -138,4 +146,8 @@ def table(kind_name: str) -> ImportTable:
         missing, unknown = sorted(set(kind.columns) - set(header)), sorted(set(header) - set(kind.columns))
         raise LookupError(f"The {kind_name} export and import disagree on columns: the import reads {missing} "
                           f"that the export does not write; the export writes {unknown} that the import ignores.")
-    return ImportTable(kind_name, tuple(header), tuple(cells))
+    model = kind.model
+    own_fields = {f.name for f in model._meta.concrete_fields}
+    reads = {fields[name].source for name in header if name in fields and fields[name].source in own_fields}
+    reads |= {*READS.get(kind_name, ()), *RELATED.get(kind_name, ())}
+    return ImportTable(kind_name, tuple(header), tuple(cells), tuple(sorted(reads)))

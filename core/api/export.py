@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 else:
     _ViewBase = object
 
-CHUNK_ROWS = 2000  # rows a server-side cursor fetches at a time
+CHUNK_ROWS = 500  # rows a server-side cursor fetches at a time
 FLUSH_BYTES = 256 * 1024  # what a stream gathers before it sends it
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UUID_SEGMENT = re.compile(r"^[0-9a-fA-F-]{36}$")
