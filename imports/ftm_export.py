@@ -1,9 +1,10 @@
 """Persons, organisations and links as FollowTheMoney entities (`?format=ftm`), made with the `followthemoney`
 package's model so every value is one its schema accepts: what the `ftm` import kind (imports.ftm) reads back.
 
-Ids are stable: an entity's is its record's id; its addresses' are that id and the address's place in the list.
-A person is a Person; an organisation a Company, a PublicBody (government) or an Organization (`other`); a link
-the schema the `ftm` import reads as its kind (imports.ftm.LINKS, so the two cannot drift), else the schema below.
+Ids are stable: an entity's is its record's id; its addresses' and passports' are that id and the item's place in
+its list. A person is a Person; an organisation a Company, a PublicBody (government) or an Organization (`other`);
+a link the schema the `ftm` import reads as its kind with no subtype of its own (imports.ftm.LINKS, so the two
+cannot drift), its ends the schema's edge properties, as the import reads them.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from entities.models import EntityType, LinkKind, OrganizationKind
 from .ftm import LINKS
 
 ORG_SCHEMA = {OrganizationKind.GOVERNMENT: "PublicBody", OrganizationKind.OTHER: "Organization"}  # else Company
-# The kinds the `ftm` import reads as no schema yet: (schema, property of the link's source, of its target).
-LINK_SCHEMA_MORE: dict[str, tuple[str, str, str]] = {
-    LinkKind.EMPLOYMENT: ("Employment", "employee", "employer"),
-    LinkKind.REPRESENTATION: ("Representation", "agent", "client"),
-    LinkKind.FINANCING: ("Payment", "payer", "beneficiary"),
-}
+# link kind → (schema, property of the link's source, of its target)
 LINK_SCHEMA: dict[str, tuple[str, str, str]] = {
-    **LINK_SCHEMA_MORE, **{kind: (schema, source, target) for schema, (kind, source, target) in LINKS.items()}}
-IDENTIFIER_PROPERTY = {"passport": "passportNumber", "national_id": "idNumber", "tax_id": "taxNumber",
-                       "other": "idNumber"}
+    kind: (name, str(model[name].edge_source), str(model[name].edge_target))
+    for name, (kind, subtype) in LINKS.items() if not subtype}
+if set(LINK_SCHEMA) != set(LinkKind.values):
+    raise LookupError(f"No FtM schema for the link kinds {sorted(set(LinkKind.values) - set(LINK_SCHEMA))}.")
+# An identifier as an entity of its own (which keeps its country), or as a property of its holder.
+IDENTIFIER_SCHEMA = {"passport": "Passport", "other": "Identification"}
+IDENTIFIER_PROPERTY = {"national_id": "idNumber", "tax_id": "taxNumber"}
 GENDERS = {"male", "female", "other"}  # FtM's; `unknown` is no value
 
 
@@ -41,15 +41,24 @@ def _add(proxy: EntityProxy, prop: str, values: Any) -> None:
 
 
 def _common(proxy: EntityProxy, entity: Any) -> Iterator[dict[str, Any]]:
-    """What persons and organisations share; yields their Address entities (before the entity names them)."""
+    """What persons and organisations share; yields their Address and Identification entities."""
     _add(proxy, "name", entity.name)
     _add(proxy, "alias", [n for n in entity.names or [] if n != entity.name])
     _add(proxy, "phone", entity.phones)
     _add(proxy, "email", entity.emails)
     _add(proxy, "notes", entity.notes)
     _add(proxy, "topics", entity.topics)
-    for item in entity.identifiers or []:
-        _add(proxy, IDENTIFIER_PROPERTY.get(item.get("scheme", ""), "idNumber"), item.get("number"))
+    for index, item in enumerate(entity.identifiers or []):
+        scheme = item.get("scheme", "")
+        if scheme in IDENTIFIER_PROPERTY:
+            _add(proxy, IDENTIFIER_PROPERTY[scheme], item.get("number"))
+            continue
+        document = model.make_entity(IDENTIFIER_SCHEMA.get(scheme, "Identification"))
+        document.id = f"{entity.pk}-identifier-{index}"
+        document.add("holder", str(entity.pk))
+        _add(document, "number", item.get("number"))
+        _add(document, "country", (item.get("country") or "").lower())
+        yield document.to_dict()
     for index, address in enumerate(entity.addresses or []):
         place = model.make_entity("Address")
         place.id = f"{entity.pk}-address-{index}"
@@ -60,7 +69,7 @@ def _common(proxy: EntityProxy, entity: Any) -> Iterator[dict[str, Any]]:
 
 
 def entity_lines(entity: Any) -> list[dict[str, Any]]:
-    """A person or organisation as FtM entities: its addresses, then itself."""
+    """A person or organisation as FtM entities: its addresses and documents, then itself."""
     if entity.type == EntityType.PERSON:
         proxy = model.make_entity("Person")
         proxy.id = str(entity.pk)
