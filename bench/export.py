@@ -95,7 +95,8 @@ def load(total: int) -> tuple[Agency, User]:
             batch.append(Entity(
                 type=EntityType.PERSON, name=f"{surname} {given} {i}", names=[f"{given} {surname} {i}"],
                 birth_date=datetime.date(1950, 1, 1) + datetime.timedelta(days=rng.randrange(20000)),
-                nationalities=[country], identifiers=[{"scheme": "passport", "number": f"E{i:08d}", "country": country}],
+                nationalities=[country],
+                identifiers=[{"scheme": "passport", "number": f"E{i:08d}", "country": country}],
                 addresses=[{"text": f"{i} Harbour Road", "country": country}], phones=[f"+8613{i:09d}"],
                 notes="=formula-looking note" if i % 7 == 0 else "", source=SOURCE, source_id=f"P{i}"))
         entities_create(agency=agency, actor=user, entities=batch)
@@ -137,7 +138,7 @@ def export(client: APIClient, fmt: str, cn_only: bool, traced: bool) -> dict[str
     response = client.get(URL, params)
     assert response.status_code == 200, response.content
     size = 0
-    for number, chunk in enumerate(response.streaming_content):
+    for number, chunk in enumerate(response.streaming_content):  # type: ignore[attr-defined]
         size += len(chunk)
         if number % 8 == 0:
             rss_peak = max(rss_peak, process.memory_info().rss)

@@ -148,6 +148,7 @@ def table(kind_name: str) -> ImportTable:
                           f"that the export does not write; the export writes {unknown} that the import ignores.")
     model = kind.model
     own_fields = {f.name for f in model._meta.concrete_fields}
-    reads = {fields[name].source for name in header if name in fields and fields[name].source in own_fields}
+    reads: set[str] = {str(fields[name].source) for name in header
+                       if name in fields and fields[name].source in own_fields}
     reads |= {*READS.get(kind_name, ()), *RELATED.get(kind_name, ())}
     return ImportTable(kind_name, tuple(header), tuple(cells), tuple(sorted(reads)))
