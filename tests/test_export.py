@@ -382,3 +382,19 @@ def test_schema_documents_format_on_every_list(api):
         expected = ["json", "csv", "xlsx"] + (["ftm"] if path in (PERSONS, ORGS, LINKS) else [])
         assert sorted(formats[0]["schema"]["enum"]) == sorted(expected), path
         assert "text/csv" in operation["responses"]["200"]["content"], path
+
+
+def test_shipments_with_legs_reimport_into_their_own_agency_unchanged(api, django_capture_on_commit_callbacks, eager):
+    legs = [{"from_country": "CN", "to_country": "VN", "mode": "road", "departed_on": "2025-01-02"},
+            {"from_country": "VN", "to_country": "US", "mode": "sea", "departed_on": "2025-01-05"}]
+    routed = created(api, SHIPMENTS, {"reference": "BL-9", "origin_country": "CN", "destination_country": "US",
+                                      "legs": legs, "source": "customs", "source_id": "s9"})
+    assert routed["transit_countries"] == ["VN"]
+    created(api, SHIPMENTS, {"reference": "BL-10", "origin_country": "CN", "destination_country": "US",
+                             "source": "customs", "source_id": "s10"})
+    content = body_of(api.get(SHIPMENTS, {"format": "csv"}))
+    assert {r["reference"]: r["transit_countries"] for r in csv_rows(content)[1]} == {"BL-9": "VN", "BL-10": ""}
+    job = imported(api, content, "shipments", "customs", "shipments.csv", django_capture_on_commit_callbacks)
+    assert (job["created"], job["updated"], job["unchanged"]) == (0, 0, 2)
+    after = api.get(f"{SHIPMENTS}{routed['id']}/").json()
+    assert (after["version"], after["transit_countries"], len(after["legs"])) == (routed["version"], ["VN"], 2)
