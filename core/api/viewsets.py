@@ -18,8 +18,8 @@ from accounts.models import request_user
 from core import policy
 
 from .exceptions import PreconditionFailed
-from .http import HttpHabitsMixin
 from .export import ExportMixin
+from .http import HttpHabitsMixin
 
 if TYPE_CHECKING:
     from rest_framework.generics import GenericAPIView

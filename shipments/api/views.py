@@ -6,8 +6,8 @@ from django.db.models import Prefetch, QuerySet
 from rest_framework import viewsets
 
 from cases.models import Commodity
-from core.api.http import HttpHabitsMixin
 from core.api.export import ExportMixin
+from core.api.http import HttpHabitsMixin
 from core.api.viewsets import BaseModelViewSet, ScopeInQueryMixin
 from entities.models import Entity
 from shipments import services
