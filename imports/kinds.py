@@ -22,7 +22,7 @@ from shipments import rules as shipment_rules
 from shipments.api.serializers import ShipmentSerializer
 from shipments.models import PARTY_ROLES, Shipment
 
-LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers")
+LIST_FIELDS = ("names", "nationalities", "transit_countries", "phones", "emails", "addresses", "identifiers", "topics")
 
 
 def _ruled(check: Callable[[], None]) -> None:
@@ -184,23 +184,30 @@ class _ImportShipmentSerializer(ShipmentSerializer):
         job = self.context.get("job")
         if attrs.get("transit_countries") and attrs.get("source_id") and job is not None:
             key = (attrs.get("source") or job.source, attrs["source_id"])
-            try:
-                shipment_rules.transit_countries_check(has_legs=key in self._keys_with_legs())
-            except RuleViolation as exc:
-                found = found or Violations()
-                found.merge(exc)
+            routed = self._keys_with_legs()
+            if key in routed and list(dict.fromkeys(attrs["transit_countries"])) == routed[key]:
+                # The route its legs give, as an export of the shipment writes it: nothing to change.
+                del attrs["transit_countries"]
+            else:
+                try:
+                    shipment_rules.transit_countries_check(has_legs=key in routed)
+                except RuleViolation as exc:
+                    found = found or Violations()
+                    found.merge(exc)
         if found:
             raise serializers.ValidationError(found.errors)
         return attrs
 
-    def _keys_with_legs(self) -> frozenset[tuple[str, str]]:
-        """(source, source_id) of the agency's shipments that have legs: read once for the whole job."""
+    def _keys_with_legs(self) -> dict[tuple[str, str], list[str]]:
+        """(source, source_id) → transit countries of the agency's shipments that have legs: read once for the
+        whole job."""
         keys = getattr(self, "_with_legs", None)
         if keys is None:
             job = self.context["job"]
-            keys = self._with_legs = frozenset(
+            keys = self._with_legs = {
+                (source, source_id): list(transit) for source, source_id, transit in
                 Shipment.objects.filter(agency_id=job.agency_id, legs__isnull=False).exclude(source_id="")
-                .values_list("source", "source_id").distinct())
+                .values_list("source", "source_id", "transit_countries").distinct()}
         return keys
 
 

@@ -15,6 +15,8 @@ from xml.etree import ElementTree
 
 from django.conf import settings
 
+from core.spreadsheets import unguarded
+
 JSON_ARRAY_MAX_BYTES = 50 * 1024 * 1024  # a JSON array is loaded whole: JSON lines stream instead
 TOO_DEEP = "nested too deeply"
 
@@ -141,7 +143,8 @@ def _csv(binary: IO[bytes], sample: str) -> Table:
 
     def rows() -> Iterator[dict[str, Any]]:
         for values in plain():
-            row: dict[str, Any] = dict(zip(columns, values, strict=False))
+            # A cell guarded against formulas (an export's, core.spreadsheets) is read as the value it guards.
+            row: dict[str, Any] = dict(zip(columns, map(unguarded, values), strict=False))
             if len(values) > len(columns):
                 row["__extra__"] = values[len(columns):]
             yield row
@@ -259,7 +262,7 @@ def _xlsx(binary: IO[bytes]) -> Table:
             for values in cells:
                 if all(v is None or str(v).strip() == "" for v in values):
                     continue
-                yield {col: _cell(v) for col, v in zip(columns, values, strict=False) if col}
+                yield {col: unguarded(_cell(v)) for col, v in zip(columns, values, strict=False) if col}
         except Exception as exc:  # a sheet damaged past its header, whatever openpyxl or the XML parser says
             raise BadFile(f"The XLSX workbook cannot be read past its header: {exc}.") from exc
         finally:

@@ -40,6 +40,9 @@ from core.api.http import BRIEF_PARAMETER, FIELDS_PARAMETER, IDEMPOTENCY_KEY, IF
 from core.idempotency import REPLAYED
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# The media types of the exports (core.api.export's renderers), whose bodies are files, not the list's JSON.
+RENDERED = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "ftm": "application/x-ndjson"}
 PAGING_PARAMETERS = {"page", "page_size"}
 
 IF_MATCH = OpenApiParameter(
@@ -149,6 +152,14 @@ class AutoSchema(SpectacularAutoSchema):
         return (self._action() == "list" and isinstance(self.view, ScopedViewSetMixin)
                 and model_has_field(self._model(), "archived"))
 
+    def _exports(self) -> tuple[str, ...]:
+        """The export formats of a list (core.api.export), or none."""
+        from core.api.export import ExportMixin
+
+        if self._action() == "list" and isinstance(self.view, ExportMixin):
+            return self.view.export_formats
+        return ()
+
     def _authenticates(self) -> bool:
         return bool(getattr(self.view, "authentication_classes", None))
 
@@ -200,6 +211,15 @@ class AutoSchema(SpectacularAutoSchema):
                 description="`true` (or `1`, `yes`) lists archived records too: supervisors, auditors and agency "
                             "admins; anyone else gets a 403. `false` (or any other value) lists the records that are "
                             "not archived.",
+            ))
+        formats = self._exports()
+        if formats:
+            parameters.append(OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=["json", *formats],
+                description="`json` (the default) answers a page; `csv` and `xlsx` export the whole filtered list "
+                            "(the same filters and ordering), streamed, with the columns the bulk import reads"
+                            + ("; `ftm` as FollowTheMoney JSON lines" if "ftm" in formats else "")
+                            + ". An export is recorded in the audit trail (`export`).",
             ))
         return parameters
 
@@ -253,6 +273,11 @@ class AutoSchema(SpectacularAutoSchema):
             responses.setdefault("304", {
                 "description": "Not modified: `If-None-Match` names the current version (no body).",
                 "headers": {"ETag": {"schema": ETAG.type, "description": ETAG.description, "required": True}}})
+        exported = {RENDERED[fmt] for fmt in self._exports()}
+        if exported and "200" in responses:
+            for media_type, content in responses["200"].get("content", {}).items():
+                if media_type.split(";")[0] in exported:
+                    content["schema"] = {"type": "string", "format": "binary"}
         for code, declared in responses.items():
             if code >= "400" and "content" not in declared:
                 # Declared by the view with a description only: the body is still the project's error shape.

@@ -18,6 +18,7 @@ from accounts.models import request_user
 from core import policy
 
 from .exceptions import PreconditionFailed
+from .export import ExportMixin
 from .filters import QueryParametersMixin
 from .http import HttpHabitsMixin
 
@@ -41,10 +42,10 @@ def if_match_ok(request: Request, obj: Any) -> bool:
     return "*" in tags or str(obj.version) in tags
 
 
-class ScopedViewSetMixin(QueryParametersMixin, HttpHabitsMixin, _ViewBase):
+class ScopedViewSetMixin(ExportMixin, QueryParametersMixin, HttpHabitsMixin, _ViewBase):
     """Rows come from the access policy; lists hide archived rows unless asked by a supervisor; a query parameter
     the view does not take is a 400. Every view of the API stands on it, and so answers fields, brief,
-    Idempotency-Key, Location and If-None-Match alike."""
+    Idempotency-Key, Location and If-None-Match alike; its lists export (core.api.export)."""
 
     request: Request
     action: str

@@ -23,6 +23,12 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
     create_action = "entity.change"
     create_service: Callable[..., Entity]  # the service that creates this type
     field_prefetches = {"cases": ("visible_case_parties",)}
+    export_formats = ("csv", "xlsx", "ftm")
+
+    def export_lines(self, obj: Entity) -> list[dict[str, Any]]:
+        from imports.ftm_export import entity_lines
+
+        return entity_lines(obj)
 
     def get_queryset(self) -> QuerySet:
         # No `ordering` on the view: a fuzzy `name` filter ranks by similarity unless `ordering=` is given.
@@ -55,6 +61,7 @@ class PersonViewSet(EntityViewSet):
     serializer_class = PersonSerializer
     filterset_class = PersonFilterSet
     create_service = staticmethod(services.person_create)
+    export_kind = "persons"
     ordering_fields = ["name", "birth_date", "created_at", "updated_at"]
 
     def on_retrieve(self, instance: Person) -> None:
@@ -66,6 +73,7 @@ class OrganizationViewSet(EntityViewSet):
     serializer_class = OrganizationSerializer
     filterset_class = OrganizationFilterSet
     create_service = staticmethod(services.organization_create)
+    export_kind = "organizations"
     ordering_fields = ["name", "kind", "jurisdiction", "incorporated_on", "created_at", "updated_at"]
 
 
@@ -76,6 +84,13 @@ class LinkViewSet(BaseModelViewSet):
     ordering_fields = ["kind", "start_date", "end_date", "created_at", "updated_at"]
     ordering = ["-created_at", "id"]
     create_action = "link.change"
+    export_kind = "links"
+    export_formats = ("csv", "xlsx", "ftm")
+
+    def export_lines(self, obj: Link) -> list[dict[str, Any]]:
+        from imports.ftm_export import link_lines
+
+        return link_lines(obj)
 
     def perform_create(self, serializer: Any) -> Any:
         return services.link_create(agency=self.owner_agency(), actor=self.request.user,

@@ -6,6 +6,7 @@ from django.db.models import Prefetch, QuerySet
 from rest_framework import viewsets
 
 from cases.models import Commodity
+from core.api.export import ExportMixin
 from core.api.http import HttpHabitsMixin
 from core.api.viewsets import BaseModelViewSet, ScopeInQueryMixin
 from entities.models import Entity
@@ -53,6 +54,7 @@ class ShipmentViewSet(PageFirstMixin, ScopeInQueryMixin, BaseModelViewSet):
     ordering_fields = ["departed_on", "quantity_kg", "declared_value", "reference", "created_at", "updated_at"]
     ordering = ["-departed_on", "-created_at"]
     create_action = "entity.change"
+    export_kind = "shipments"
 
     def scoped_queryset(self) -> QuerySet:
         # Case ids are the caller's visible cases only (one query for the whole page).
@@ -90,7 +92,7 @@ class LicenceViewSet(ScopeInQueryMixin, BaseModelViewSet):
         services.licence_archive(licence=instance, actor=self.request.user)
 
 
-class CommodityViewSet(HttpHabitsMixin, viewsets.ReadOnlyModelViewSet):
+class CommodityViewSet(ExportMixin, HttpHabitsMixin, viewsets.ReadOnlyModelViewSet):
     """Reference data, the same for every agency: any signed-in user reads it, nobody writes it here."""
 
     queryset = Commodity.objects.all()
