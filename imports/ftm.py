@@ -46,7 +46,7 @@ LINKS = {
     # An unqualified link between two persons; between others, the link's rules refuse it on its line.
     "UnknownLink": (LinkKind.ASSOCIATE, "unknown"),
 }
-ORG_KINDS = {"Company": "company", "PublicBody": "government"}  # schema → the organisation's kind
+ORG_KINDS = {"Company": "company", "PublicBody": "government", "Organization": "other"}  # the nearest decides
 IDENTIFIER_SCHEMES = {"Passport": "passport"}  # an Identification schema → the identifier's scheme
 
 PERSON, ORGANIZATION, ADDRESS, IDENTIFICATION, LINK, SKIPPED = (
@@ -217,11 +217,19 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]],
             row["birth_date"] = _first(props["birthDate"])[:10]
         if props.get("gender"):
             row["gender"] = _first(props["gender"])  # FtM's male/female/other, which the API reads too
+        if props.get("birthPlace"):
+            row["birth_place"] = _first(props["birthPlace"])
     else:
-        if countries:
-            row["jurisdiction"] = countries[0]
+        jurisdiction = _first(props.get("jurisdiction")).upper() or (countries[0] if countries else "")
+        if jurisdiction:
+            row["jurisdiction"] = jurisdiction
         if props.get("registrationNumber"):
             row["registration_number"] = _first(props["registrationNumber"])
+        for prop, name in (("incorporationDate", "incorporated_on"), ("dissolutionDate", "dissolved_on")):
+            if props.get(prop):
+                row[name] = _first(props[prop])[:10]
+        if props.get("website"):
+            row["website"] = _first(props["website"])
         if kind := _nearest(schema, ORG_KINDS):
             row["kind"] = kind
     addrs = [known_addresses[a] for a in props.get("addressEntity", []) if a in known_addresses]
@@ -232,8 +240,12 @@ def entity_row(item: dict[str, Any], known_addresses: dict[str, dict[str, str]],
         row["phones"] = [str(p) for p in props["phone"]]
     if props.get("email"):
         row["emails"] = [str(e) for e in props["email"]]
+    if props.get("notes"):
+        row["notes"] = "\n\n".join(str(n) for n in props["notes"])
     if props.get("idNumber"):
         row["identifiers"] = [{"scheme": "national_id", "number": str(n)} for n in props["idNumber"]]
+    if props.get("taxNumber"):
+        row.setdefault("identifiers", []).extend({"scheme": "tax_id", "number": str(n)} for n in props["taxNumber"])
     if props.get("topics"):
         row["topics"] = [str(t) for t in props["topics"]]
     if props.get("passportNumber"):

@@ -328,11 +328,14 @@ def test_ftm_export_is_valid_followthemoney_and_reimports(api, other, django_cap
                                    "birth_date": "1975-03-02", "nationalities": ["CN"],
                                    "identifiers": [{"scheme": "passport", "number": "E12345678", "country": "CN"}],
                                    "addresses": [{"text": "1 Harbour Rd", "country": "HK"}],
-                                   "phones": ["+85221234567"], "emails": ["zw@example.com"], "topics": ["sanction"]})
+                                   "phones": ["+85221234567"], "emails": ["zw@example.com"], "topics": ["sanction"],
+                                   "birth_place": "Guilin", "notes": "Seen at Qinzhou port."})
     li = created(api, PERSONS, {"name": "Li Na", "nationalities": ["CN"]})
     harbour = created(api, ORGS, {"name": "Harbour Trading Ltd", "jurisdiction": "HK",
-                                  "registration_number": "12345678", "kind": "trader"})
-    other_org = created(api, ORGS, {"name": "Some Body", "kind": "other", "jurisdiction": "SE"})
+                                  "registration_number": "12345678", "kind": "trader",
+                                  "incorporated_on": "2015-06-01", "website": "https://harbour.example.com/about"})
+    other_org = created(api, ORGS, {"name": "Some Body", "kind": "other", "jurisdiction": "SE",
+                                    "dissolved_on": "2024-12-31"})
     person, org = ({"type": "person", "id": zhang["id"]}, {"type": "organization", "id": harbour["id"]})
     links = [created(api, LINKS, {"kind": "family", "subtype": "spouse", "source": person,
                                   "target": {"type": "person", "id": li["id"]}}),
@@ -357,11 +360,14 @@ def test_ftm_export_is_valid_followthemoney_and_reimports(api, other, django_cap
     assert done.returncode == 0, done.stderr
     assert sorted(json.loads(line)["id"] for line in done.stdout.splitlines()) == sorted(ids)
     imported(other, path.read_bytes(), "ftm", "ftm-file", "export.ftm.json", django_capture_on_commit_callbacks)
-    read_back = ["name", "names", "gender", "birth_date", "nationalities", "identifiers", "addresses", "phones",
-                 "emails", "topics"]
+    read_back = ["name", "names", "gender", "birth_date", "birth_place", "nationalities", "identifiers", "addresses",
+                 "phones", "emails", "topics", "notes"]
     assert picked(every(other, PERSONS), read_back) == picked([zhang, li], read_back)
-    org_fields = ["name", "jurisdiction", "registration_number"]
+    org_fields = ["name", "jurisdiction", "registration_number", "incorporated_on", "dissolved_on", "website"]
     assert picked(every(other, ORGS), org_fields) == picked([harbour, other_org], org_fields)
+    # A trader leaves as a Company and comes back a company; the FtM schemata keep `other` and `government`.
+    assert {r["name"]: r["kind"] for r in every(other, ORGS)} == {"Harbour Trading Ltd": "company",
+                                                                   "Some Body": "other"}
     names = {r["id"]: r["name"] for r in every(other, PERSONS) + every(other, ORGS)}
     got = sorted((link["kind"], names[link["source"]["id"]], names[link["target"]["id"]], link["subtype"],
                   link["share_pct"], link["start_date"]) for link in every(other, LINKS))

@@ -44,7 +44,7 @@ def test_every_schema_is_read_by_what_it_extends_and_the_rest_is_skipped_with_it
     entities = {e.source_id: e for e in Entity.objects.filter(source="hier")}
     assert {key: (e.type, getattr(e, "kind", "")) for key, e in entities.items()} == {
         "p1": ("person", ""), "p2": ("person", ""), "gov": ("organization", "government"),
-        "org": ("organization", "company"), "co": ("organization", "company")}
+        "org": ("organization", "other"), "co": ("organization", "company")}
     # The Passport line is folded into its holder's identifiers.
     assert entities["p1"].identifiers == [{"scheme": "passport", "number": "E7788990", "country": "CN"}]
     links = {link.provenance_id: (link.kind, link.subtype, link.source_id, link.target_id)
