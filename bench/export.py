@@ -51,7 +51,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from accounts.models import Agency, ApiToken, User  # noqa: E402
+from accounts.models import Agency, User  # noqa: E402
+from accounts.services import agency_ensure, token_issue, user_ensure  # noqa: E402
 from entities.bulk import entities_create  # noqa: E402
 from entities.models import Entity, EntityType  # noqa: E402
 
@@ -80,9 +81,8 @@ def say(message: str) -> None:
 
 def load(total: int) -> tuple[Agency, User]:
     call_command("migrate", verbosity=0)
-    agency, _ = Agency.objects.get_or_create(code=AGENCY, defaults={"name": "Export benchmark", "contact": "nobody"})
-    user, _ = User.objects.get_or_create(username="bench-export", defaults={"agency": agency, "role": "investigator",
-                                                                              "clearance": "secret"})
+    agency, _ = agency_ensure(code=AGENCY, name="Export benchmark")
+    user, _ = user_ensure(username="bench-export", agency=agency, role="investigator", clearance="secret")
     have = set(Entity.objects.filter(agency=agency, source=SOURCE).values_list("source_id", flat=True))
     todo = [i for i in range(total) if f"P{i}" not in have]
     rng = random.Random(20261130)  # the same persons on every machine
@@ -164,7 +164,7 @@ def main() -> int:
     args = parser.parse_args()
     agency, user = load(args.rows)
     client = APIClient(HTTP_HOST="localhost")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user, days=1)[1]}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user, days=1)[1]}")
     say(f"persons of {AGENCY}: {Entity.objects.filter(agency=agency, source=SOURCE).count():,}")
     export(client, "csv", True, traced=False)  # warm: imports, the first query plans
     say(f"{'what':<34}{'rows':>9}{'rows/s':>10}{'traced peak':>14}{'RSS growth':>13}")

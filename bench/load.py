@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 os.environ.setdefault("DEBUG", "false")
 
-from xref_scale import bench_database, drop_database, say, workers  # noqa: E402
+from xref_scale import bench_database, bench_investigator, drop_database, say, workers  # noqa: E402
 
 AGENCY = "BENCH"
 SOURCE = "bench-load"
@@ -122,15 +122,8 @@ class Seed:
     def load(self) -> None:
         from django.db import connection
 
-        from accounts.models import Agency, Unit, User
-        from accounts.services import token_issue
-
         started = time.perf_counter()
-        self.agency = Agency.objects.create(code=AGENCY, name="Benchmark agency")
-        unit = Unit.objects.create(agency=self.agency, code="bench", name="Bench")
-        self.user = User.objects.create(username="bench-investigator", agency=self.agency, unit=unit,
-                                        role="investigator", clearance="secret")
-        _, self.token = token_issue(user=self.user)
+        self.agency, self.user, self.token = bench_investigator(AGENCY, "Benchmark agency")
         self.load_entities()
         self.load_shipments()
         self.load_cases()

@@ -51,7 +51,7 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # no line per request
 os.environ.setdefault("THROTTLE_USER", "100000000/minute")  # the bench measures search, not the rate limits
 
-from xref_scale import bench_database, drop_database, say  # noqa: E402
+from xref_scale import bench_database, bench_investigator, drop_database, say  # noqa: E402
 
 AGENCY, OTHER = "BENCH", "OTHER"
 SOURCE = "bench-search"
@@ -129,16 +129,11 @@ class Seed:
         from django.db import connection
         from load import drop_queued
 
-        from accounts.models import Agency, Unit, User
-        from accounts.services import token_issue
+        from accounts.services import agency_ensure
 
         started = time.perf_counter()
-        self.agency = Agency.objects.create(code=AGENCY, name="Benchmark agency")
-        unit = Unit.objects.create(agency=self.agency, code="bench", name="Bench")
-        self.user = User.objects.create(username="bench-investigator", agency=self.agency, unit=unit,
-                                        role="investigator", clearance="secret")
-        _, self.token = token_issue(user=self.user)
-        other = Agency.objects.create(code=OTHER, name="Another agency")
+        self.agency, self.user, self.token = bench_investigator(AGENCY, "Benchmark agency")
+        other, _ = agency_ensure(code=OTHER, name="Another agency")
         for agency, share in ((self.agency, 1.0), (other, 0.05)):
             org_ids = self.load_entities(agency, share)
             self.load_shipments(agency, share, org_ids)

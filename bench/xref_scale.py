@@ -520,3 +520,15 @@ def _ok(passed: bool) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def bench_investigator(code: str, name: str, username: str = "bench-investigator") -> tuple[Any, Any, str]:
+    """A bench's agency, its investigator (secret clearance, in unit `bench`) and a token of theirs, made through
+    the accounts services as an agency admin would make them: (agency, user, token key)."""
+    from accounts.services import agency_ensure, token_issue, unit_ensure, user_ensure
+
+    agency, _ = agency_ensure(code=code, name=name)
+    unit, _ = unit_ensure(agency=agency, code="bench", name="Bench")
+    user, _ = user_ensure(username=username, agency=agency, unit=unit, role="investigator", clearance="secret")
+    _, token = token_issue(user=user)
+    return agency, user, token
