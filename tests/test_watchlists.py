@@ -81,8 +81,7 @@ def test_the_real_sdn_list_imports_as_a_watchlist(world):
     assert job.source == "ofac-sdn"
     # 9,044 lines, 9,043 entries: the last line repeats entry number 2677 (another entity), a bad row
     assert (job.total_rows, job.created, job.failed_rows) == (9044, 9043, 1)
-    assert job.errors.get().row == 9044
-    assert took < 60
+    assert job.errors.get().row == 9044  # (how fast it imports is bench/import.py's to say, not a test's)
 
     listed = Entity.objects.filter(agency=world.a, lists__contains=["ofac-sdn"])
     assert listed.count() == 9043
