@@ -116,17 +116,14 @@ def test_an_xlsx_that_inflates_past_the_limit_fails_before_it_is_read(world):
     assert len(content) < 200_000
     tracemalloc.start()
     try:
-        started = time.monotonic()
         with override_settings(IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES=10 * 1024 * 1024):
             job = run_job(job_for(world.a, content, name="bomb.xlsx").pk)
-        elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert job.status == "failed", (job.status, job.error)
     assert "uncompressed" in job.error and "10485760" in job.error, job.error
-    assert peak < 8 * 1024 * 1024, peak  # never inflated
-    assert elapsed < 10
+    assert peak < 8 * 1024 * 1024, peak  # never inflated (the memory says so; a clock would only add noise)
     assert not Entity.objects.exists() and job.created == 0
 
 
