@@ -266,11 +266,12 @@ def test_every_event_of_a_broad_scenario_records_changes_as_old_new_pairs(world,
     user.save()
     browser = Client()
     for password in ("wrong-1", "wrong-2", "pw-x-inv-2"):  # two failures lock the account
-        browser.post(TOKENS, {"username": "x-inv", "password": password})
-    browser.post(TOKENS, {"username": "nobody", "password": "x"})
+        browser.post(TOKENS, {"username": "x-inv", "password": password}, content_type="application/json")
+    browser.post(TOKENS, {"username": "nobody", "password": "x"}, content_type="application/json")
     user.refresh_from_db()
     user_unlock(user=user, actor=admin)
-    assert browser.post(TOKENS, {"username": "x-inv", "password": "pw-x-inv-2"}).status_code == 201
+    assert browser.post(TOKENS, {"username": "x-inv", "password": "pw-x-inv-2"},
+                        content_type="application/json").status_code == 201
 
     investigator = factories.user(world.a, "investigator", world.a1, username="inv-broad")
     api = client_for(investigator)
