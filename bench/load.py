@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 os.environ.setdefault("DEBUG", "false")
 
-from xref_scale import bench_database, bench_investigator, drop_database, say, workers  # noqa: E402
+from xref_scale import bench_investigator, bench_session, say, workers  # noqa: E402
 
 AGENCY = "BENCH"
 SOURCE = "bench-load"
@@ -86,8 +86,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
-    database = bench_database("load", "load-bench")
-    try:
+    with bench_session("load", "load-bench", args.keep):
         seed = Seed(args)
         seed.load()
         # Client processes are spawned, not forked: a fork would inherit this process's broker and database
@@ -97,14 +96,6 @@ def main() -> None:
             rows = [drive(pool, endpoint, port, seed, args) for endpoint in endpoints(seed, args.clients)
                     if args.only in endpoint.name]
         report(rows, args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep:
-            say(f"kept: database {database}")
-        else:
-            drop_database(database)
 
 
 # --- 1. the data ---------------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # no line per request
 os.environ.setdefault("THROTTLE_USER", "100000000/minute")  # the bench measures search, not the rate limits
 
-from xref_scale import bench_database, bench_investigator, drop_database, say  # noqa: E402
+from xref_scale import bench_investigator, bench_session, say  # noqa: E402
 
 AGENCY, OTHER = "BENCH", "OTHER"
 SOURCE = "bench-search"
@@ -94,20 +94,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
-    database = bench_database("search", "search-bench")
-    try:
+    with bench_session("search", "search-bench", args.keep):
         seed = Seed(args.scale)
         seed.load()
         rows = [measure(seed, query, args.repeat) for query in seed.queries()]
         report(rows, seed, args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep:
-            say(f"kept: database {database}")
-        else:
-            drop_database(database)
 
 
 # --- 1. the data ---------------------------------------------------------------------------------------------------

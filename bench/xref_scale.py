@@ -532,3 +532,19 @@ def bench_investigator(code: str, name: str, username: str = "bench-investigator
     user, _ = user_ensure(username=username, agency=agency, unit=unit, role="investigator", clearance="secret")
     _, token = token_issue(user=user)
     return agency, user, token
+
+
+@contextmanager
+def bench_session(suffix: str, queue_prefix: str, keep: bool) -> Iterator[str]:
+    """A bench's database (`bench_database`) for the length of the block, dropped after it unless `keep`."""
+    database = bench_database(suffix, queue_prefix)
+    try:
+        yield database
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if keep:
+            say(f"kept: database {database}")
+        else:
+            drop_database(database)
