@@ -8,31 +8,21 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
-from core.spreadsheets import SafeWriter
+from core.api.export import csv_chunks
 
 from .models import ImportJob
 
 COLUMNS = ("row", "field", "message", "values")  # `values`: the row as the file gave it, as JSON
 
 
-class _Lines:
-    """A file for csv.writer whose write() hands back the line, so that the CSV is streamed line by line."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
 def values_text(values: dict[str, Any]) -> str:
     return json.dumps(values, ensure_ascii=False) if values else ""
 
 
-def error_lines(job: ImportJob) -> Iterator[str]:
-    """The job's errors as CSV lines (header first), in row order, read in chunks: any number in constant memory."""
-    writer = SafeWriter(_Lines())
-    yield writer.writerow(COLUMNS)
-    for row, field, message, values in (job.errors.order_by("row", "id").values_list(*COLUMNS)
-                                        .iterator(chunk_size=2000)):
-        yield writer.writerow((row, field, message, values_text(values)))
+def error_lines(job: ImportJob) -> Iterator[bytes]:
+    """The job's errors as CSV (header first), in row order, read in chunks: any number in constant memory."""
+    rows = job.errors.order_by("row", "id").values_list(*COLUMNS).iterator(chunk_size=2000)
+    return csv_chunks(COLUMNS, ((row, field, message, values_text(values)) for row, field, message, values in rows))
 
 
 def errors_csv_response(job: ImportJob) -> StreamingHttpResponse:

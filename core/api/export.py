@@ -166,12 +166,19 @@ def _counted(rows: Iterable[Any], finish: Callable[[int, bool], None]) -> Iterat
 
 def csv_stream(table: Table, rows: Iterable[Any]) -> Iterator[bytes]:
     """UTF-8 CSV (with a byte-order mark, so spreadsheets read it as UTF-8), header first; text cells guarded."""
+    return csv_chunks(table.header, (table.row(obj) for obj in rows), bom=True)
+
+
+def csv_chunks(header: Sequence[Any], lines: Iterable[Sequence[Any]], bom: bool = False) -> Iterator[bytes]:
+    """CSV lines as UTF-8, sent a chunk of about FLUSH_BYTES at a time, cells a spreadsheet would run guarded: the
+    one CSV writer of every streamed download (exports, an import's errors)."""
     buffer = io.StringIO()
     writer = SafeWriter(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(table.header)
-    for obj in rows:
-        writer.writerow(table.row(obj))
+    if bom:
+        buffer.write("\ufeff")
+    writer.writerow(header)
+    for line in lines:
+        writer.writerow(line)
         if buffer.tell() >= FLUSH_BYTES:
             yield buffer.getvalue().encode()
             buffer.seek(0)
