@@ -79,7 +79,7 @@ def request_user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-def _hash_key(key: str) -> str:
+def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -88,7 +88,7 @@ class ApiTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
     def by_key(self, key: str):
-        return self.filter(key_hash=_hash_key(key))
+        return self.filter(key_hash=hash_key(key))
 
 
 class ApiToken(BaseModel):
@@ -114,7 +114,7 @@ class ApiToken(BaseModel):
         key = secrets.token_urlsafe(32)
         token = cls.objects.create(
             user=user,
-            key_hash=_hash_key(key),
+            key_hash=hash_key(key),
             prefix=key[:8],
             expires_at=timezone.now() + timedelta(days=days or settings.API_TOKEN_DAYS),
         )

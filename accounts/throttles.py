@@ -1,21 +1,24 @@
-"""The rate of sign-in attempts per client address (AUTH_RATE), shared by every door that checks a password.
+"""The rate limits: each API user's and each anonymous address's (REST_FRAMEWORK's `user` and `anon` rates), and
+the rate of sign-in attempts per client address (AUTH_RATE), shared by every door that checks a password.
 
-Counted with an atomic increment in the shared cache: parallel attempts from one address cannot all read the same
-count and slip past it together. A window opens at an address's first attempt and lasts the rate's period; past
-the limit an attempt is refused before any password is checked, so it neither counts against an account's lockout
-nor costs a password hash.
+Each is counted with one atomic increment in the shared cache (`count_hit`, one round trip): parallel requests
+from one client cannot all read the same count and slip past it together. A window opens at a client's first
+request and lasts the rate's period; past the limit a request is refused with 429 and `Retry-After` (the seconds
+until the window closes). DRF's own rate throttles keep each client's request times as a list, read and written
+whole on every call: two round trips and, at the API's rates, tens of kilobytes each.
+
+Past the sign-in limit an attempt is refused before any password is checked, so it neither counts against an
+account's lockout nor costs a password hash.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
 from django.core.cache import cache
-from rest_framework.throttling import BaseThrottle
+from rest_framework import throttling
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -37,31 +40,42 @@ def check_auth_rate(**kwargs: Any) -> list[checks.CheckMessage]:
     return [checks.Error(f"AUTH_RATE {settings.AUTH_RATE!r} is not a rate such as '10/minute'", id="accounts.E001")]
 
 
-class SignInRateThrottle(BaseThrottle):
-    scope = "sign_in"
+class WindowCounting:
+    """A DRF rate throttle (its rate, scope and cache key) counted in a window by `count_hit`."""
 
-    def __init__(self) -> None:
-        self.limit, self.period = parse_rate(settings.AUTH_RATE)
-        self.retry_after = 0
+    rate: str | None
+    num_requests: int
+    duration: int
+    retry_after = 0
+    get_cache_key: Any  # the throttle's: the client's key, None when the throttle does not apply to the request
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        if request.method != "POST":  # a form or an OPTIONS request checks no password
+        key = None if self.rate is None else self.get_cache_key(request, view)
+        if key is None:
             return True
-        key = f"throttle:{self.scope}:{self.get_ident(request)}"
-        now = time.time()
-        if cache.add(key, 0, timeout=self.period):
-            cache.set(f"{key}:start", now, timeout=self.period)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window ended between add and incr: this attempt opens the next one
-            cache.set(key, 1, timeout=self.period)
-            cache.set(f"{key}:start", now, timeout=self.period)
-            count = 1
-        if count <= self.limit:
-            return True
-        started = cache.get(f"{key}:start") or now
-        self.retry_after = max(1, math.ceil(started + self.period - now))
-        return False
+        count, self.retry_after = cache.count_hit(key, self.duration)  # type: ignore[attr-defined]
+        return count <= self.num_requests
 
     def wait(self) -> float:
         return self.retry_after
+
+
+class UserRateThrottle(WindowCounting, throttling.UserRateThrottle):
+    """The `user` rate per signed-in user (the `anon` rate per address before sign-in)."""
+
+
+class AnonRateThrottle(WindowCounting, throttling.AnonRateThrottle):
+    """The `anon` rate per client address, for calls without a user."""
+
+
+class SignInRateThrottle(WindowCounting, throttling.BaseThrottle):
+    scope = "sign_in"
+
+    def __init__(self) -> None:
+        self.rate = settings.AUTH_RATE
+        self.num_requests, self.duration = parse_rate(settings.AUTH_RATE)
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if request.method != "POST":  # a form or an OPTIONS request checks no password
+            return None
+        return f"throttle:{self.scope}:{self.get_ident(request)}"

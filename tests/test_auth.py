@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
@@ -179,6 +180,38 @@ def test_an_expired_token_is_401(investigator):
     assert client.get(ME).status_code == 200
     ApiToken.objects.filter(user=investigator).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert_401_json(client.get(ME))
+
+
+def test_a_token_authenticates_exactly_when_the_queryset_calls_it_live(world):
+    """The authentication's own statement and `ApiToken.objects.live()` say the same of every state of a token, and
+    the user it answers comes with the agency and unit the ORM reads (none when the user has none)."""
+    from accounts.authentication import live_token
+    from accounts.services import token_issue
+
+    now = timezone.now()
+    cases = [("live", {}), ("expired", {"expires_at": now - timedelta(seconds=1)}),
+             ("revoked", {"revoked_at": now}), ("expiring", {"expires_at": now + timedelta(seconds=30)})]
+    users = [factories.user(world.a, "investigator", world.a1, username="tok-unit"),
+             factories.user(world.b, "auditor", None, username="tok-nounit"),
+             factories.user(None, "agency_admin", username="tok-root", is_superuser=True)]
+    seen = []
+    for user in users:
+        for name, change in cases:
+            _, key = token_issue(user=user)
+            ApiToken.objects.by_key(key).update(**change)
+            token = live_token(key)
+            expected = ApiToken.objects.live().by_key(key).select_related("user", "user__agency", "user__unit").first()
+            assert (token is None) == (expected is None), (user.username, name)
+            seen.append((user.username, name, token is not None))
+            if token is None:
+                continue
+            assert (token.pk, token.user.pk) == (expected.pk, expected.user.pk)
+            with CaptureQueriesContext(connection) as reads:
+                assert (token.user.agency, token.user.unit) == (expected.user.agency, expected.user.unit)
+                assert (token.user.role, token.user.clearance) == (expected.user.role, expected.user.clearance)
+            assert len(reads) == 0
+    assert [alive for *_, alive in seen] == [True, False, False, True] * 3
+    assert live_token("not-a-key") is None
 
 
 def test_delete_current_revokes_only_that_token(investigator):

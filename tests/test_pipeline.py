@@ -53,6 +53,25 @@ def test_a_spoofed_x_forwarded_for_does_not_escape_the_anon_throttle(db, monkeyp
     assert codes == [401, 401, 401, 429]
 
 
+@pytest.mark.parametrize("cache_redis", ["running", "stopped"])
+def test_a_user_over_the_rate_meets_429_with_the_window_left(world, client_for, investigator, settings, monkeypatch,
+                                                              cache_redis):
+    """The user rate is counted in a window opened by the user's first call (one increment each, in Redis, or in
+    the process while Redis is away): past the limit a call is 429, and Retry-After is the window's time left."""
+    from rest_framework.throttling import UserRateThrottle  # the rates our throttles read, as DRF's
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "1000/minute"})
+    with redis_server(running=cache_redis == "running") as server:
+        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url()}}
+        api = client_for(investigator)
+        responses = [api.get("/api/v1/cases/") for _ in range(5)]
+        other = client_for(factories.user(world.a, "investigator", world.a1, username="rate-other"))
+        assert other.get("/api/v1/cases/").status_code == 200  # each user has a window of their own
+    assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+    assert responses[3].json()["detail"].startswith("Request was throttled")
+    assert 1 <= int(responses[3]["Retry-After"]) <= 60
+
+
 def test_reads_and_writes_answer_while_the_cache_redis_is_stopped(world, client_for, investigator, settings):
     with redis_server(running=False) as stopped:
         settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": stopped.url()}}

@@ -3,12 +3,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import ApiToken
-from accounts.throttles import SignInRateThrottle
+from accounts.throttles import AnonRateThrottle, SignInRateThrottle
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -130,8 +130,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",  # every operation's real errors and ETag / If-Match
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "accounts.throttles.UserRateThrottle",  # counted in a window: one round trip per call
+        "accounts.throttles.AnonRateThrottle",
     ],
     # A client is its REMOTE_ADDR, or the address the last TRUSTED_PROXY_COUNT proxies (yours, in front of the
     # web server) put in X-Forwarded-For: never an address the client wrote itself.
