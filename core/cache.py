@@ -59,7 +59,7 @@ class FallbackRedisCache(RedisCache):
     @functools.cached_property
     def _writer(self) -> redis.Redis:
         # Django's client makes a new Redis client object (over its pool) for every operation; this one is kept.
-        return self._cache.get_client(write=True)  # type: ignore[attr-defined]  (RedisCache._cache: its client)
+        return self._cache.get_client(write=True)  # type: ignore[attr-defined]
 
     def count_hit(self, key: str, period: int) -> tuple[int, int]:
         """One more hit on `key`, in a window of `period` seconds opened by its first hit: the window's hits so far
