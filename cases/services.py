@@ -177,7 +177,6 @@ def case_create(*, agency: Any, actor: Any, data: Mapping[str, Any]) -> Case:
     return case
 
 
-@transaction.atomic
 def case_update(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Case:
     """Change a case; a status move is audited as `transition` and sets or clears `closed_on`."""
     data = _known(data, CASE_FIELDS, "case")
@@ -185,16 +184,21 @@ def case_update(*, case: Case, actor: Any, data: Mapping[str, Any]) -> Case:
     if not changed:
         return case
     action = case_check_change(actor=actor, case=case, data={name: data[name] for name in changed})
-    # Members and commodities are read for the audit only when the change is to them.
-    m2m = any(Case._meta.get_field(name).many_to_many for name in changed)
-    before = snapshot(case, related=m2m)
-    related = _apply(case, data, changed)
-    if "status" in changed:
-        case.closed_on = timezone.localdate() if case.status == CaseStatus.CLOSED else None
-    case.save()
-    for name in related:
-        getattr(case, name).set(data[name])
-    core_services.audit_change(case, before, action=action, actor=actor, related=m2m)
+    # The rules are checked before anything is written, so a refused change leaves the caller's transaction (the
+    # API's, the admin's) as it was, and the writes need no savepoint of their own inside it.
+    with transaction.atomic(savepoint=False):
+        # Members and commodities are read for the audit only when the change is to them.
+        m2m = any(Case._meta.get_field(name).many_to_many for name in changed)
+        before = snapshot(case, related=m2m)
+        related = _apply(case, data, changed)
+        written = [name for name in changed if name not in related]
+        if "status" in changed:
+            case.closed_on = timezone.localdate() if case.status == CaseStatus.CLOSED else None
+            written.append("closed_on")
+        case.save(update_fields=[*written, "version", "updated_at"])  # what changed, and what every change moves
+        for name in related:
+            getattr(case, name).set(data[name])
+        core_services.audit_change(case, before, action=action, actor=actor, related=m2m)
     return case
 
 

@@ -49,7 +49,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 
 # --- scopes are built once per caller ------------------------------------------------------------
 #
-# A scope's SQL depends only on who asks (below: `_caller_key`), never on the data, which its subqueries read
+# A scope's SQL depends only on who asks (below: `caller_key`), never on the data, which its subqueries read
 # when they run; building one with the ORM costs milliseconds, so each process keeps the scopes it built, by
 # caller, and hands out a fresh copy (`.all()`: a clone, never evaluated in place) of the stored one. Compiling it
 # to SQL costs as much again on every query that uses it, so the id subqueries inside a scope, and the ids of a
@@ -59,7 +59,7 @@ _SCOPES: dict[tuple[Any, ...], Any] = {}  # scopes (QuerySet) and the ids of sco
 SCOPES_KEPT = 2048  # scopes of all callers together; the store starts again when full
 
 
-def _caller_key(user: Any) -> tuple[Any, ...] | None:
+def caller_key(user: Any) -> tuple[Any, ...] | None:
     """Everything about the caller that a scope's SQL depends on; None for an anonymous caller (not kept)."""
     if not getattr(user, "is_authenticated", False):
         return None
@@ -68,7 +68,7 @@ def _caller_key(user: Any) -> tuple[Any, ...] | None:
 
 
 def _kept(name: tuple[Any, ...], user: Any, build: Callable[[], QuerySet]) -> QuerySet:
-    caller = _caller_key(user)
+    caller = caller_key(user)
     if caller is None:
         return build()
     key = (*name, *caller)
@@ -94,7 +94,7 @@ def _compiled(ids: QuerySet) -> QuerySet | RawSQL:
 
 def _scope_ids(name: tuple[Any, ...], user: Any, scoped: QuerySet) -> QuerySet | RawSQL:
     """The ids of a kept scope, compiled once per caller (`_compiled`)."""
-    caller = _caller_key(user)
+    caller = caller_key(user)
     if caller is None:
         return scoped.values("pk")
     key = ("ids", *name, *caller)

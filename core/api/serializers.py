@@ -93,18 +93,43 @@ class PlainRepresentation(serializers.Serializer):
 # Each serializer class's fields as ModelSerializer works them out from its Meta and model (get_fields).
 _BUILT_FIELDS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
 
+# Field classes that hold nothing of their own but their arguments until `bind` (which sets the name, parent, label
+# and source on the copy it is given): a shallow copy of a pristine one is as good as DRF's deep copy, which builds
+# the field again from its arguments (and a list's child, and the child's fields), for every field of every
+# serializer of every request. A list whose child reads nothing of its parents (no method field, no relation)
+# shares that child between its copies. Any other field is deep-copied, as DRF does.
+_FLAT_FIELDS = (serializers.BooleanField, serializers.CharField, serializers.ChoiceField, serializers.DateField,
+                serializers.DateTimeField, serializers.DecimalField, serializers.FloatField, serializers.IntegerField,
+                serializers.JSONField, serializers.ReadOnlyField, serializers.UUIDField)
+_SHALLOW: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _context_free(field: Any) -> bool:
+    """Whether a field reads nothing through its parents (the serializer's context, a method of theirs)."""
+    if isinstance(field, serializers.ListField):
+        return _context_free(field.child)
+    if isinstance(field, serializers.Serializer) and not isinstance(field, serializers.ListSerializer):
+        return all(_context_free(child) for child in field.fields.values())
+    return isinstance(field, _FLAT_FIELDS)
+
+
+def _shallow(field: Any) -> bool:
+    return isinstance(field, serializers.SerializerMethodField) or _context_free(field)
+
 
 class BaseSerializer(PlainRepresentation, serializers.ModelSerializer):
     """Common fields read-only and ignored on input; a field the resource does not have is a 400."""
 
     def get_fields(self) -> dict[str, Any]:
         # ModelSerializer works the fields out of the model for every instance, a few milliseconds of each request;
-        # they depend on the class alone, so each class's are worked out once and copied, as DRF copies the
-        # declared ones. (A subclass that adapts them to its instance does so on the copy.)
+        # they depend on the class alone, so each class's are worked out once and copied (`_shallow`). (A subclass
+        # that adapts them to its instance does so on the copy.)
         built = _BUILT_FIELDS.get(type(self))
         if built is None:
             built = _BUILT_FIELDS[type(self)] = super().get_fields()
-        return copy.deepcopy(built)
+            _SHALLOW[type(self)] = frozenset(name for name, field in built.items() if _shallow(field))
+        shallow = _SHALLOW[type(self)]
+        return {name: copy.copy(field) if name in shallow else copy.deepcopy(field) for name, field in built.items()}
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):

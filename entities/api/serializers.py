@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from django.db.models import Prefetch, prefetch_related_objects
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import JSONObject
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -17,6 +19,7 @@ from core import policy
 from core.api.fields import EntityRefField, owner_agency_id
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, PlainRepresentation
 from core.api.validation import CountryField, CurrencyField, amount_field, percent_field
+from core.compiled import Correlated, kept_subquery
 from entities import validators
 from entities.models import (
     Confidence,
@@ -34,12 +37,27 @@ LIST_MAX = 100
 # --- the cases an entity takes part in, as far as the caller sees them ------------------------
 
 
-def visible_case_parties(user: Any) -> Prefetch:
-    """Prefetch an entity's parts in the caller's visible, live cases onto `visible_case_parties`."""
-    parties = (CaseParty.objects.filter(archived=False, case__in=policy.cases_visible(user).filter(archived=False))
-               .select_related("case").only("id", "entity_id", "role", "case__id", "case__reference")
-               .order_by("case__reference", "role"))
-    return Prefetch("case_parties", queryset=parties, to_attr="visible_case_parties")
+def case_refs(user: Any) -> Correlated:
+    """An entity's parts in the caller's visible, live cases, as a column of the entity's own query:
+    [{"id", "reference", "role"}, ...] ordered by reference and role (`cases` in the API)."""
+    def build() -> ArraySubquery:
+        parties = (CaseParty.objects
+                   .filter(entity_id=OuterRef("pk"), archived=False,
+                           case__in=policy.cases_visible(user).filter(archived=False))
+                   .order_by("case__reference", "role")
+                   .values(ref=JSONObject(id="case_id", reference="case__reference", role="role")))
+        return ArraySubquery(parties)
+
+    return kept_subquery(("entity case refs", policy.caller_key(user)), Entity, build)
+
+
+def in_cluster() -> Correlated:
+    """Whether an entity is in an identity cluster at all, as a column of its own query: most are not, and
+    `attach_same_as` need not look up the clusters of a page none of whose entities is in one."""
+    from xref.models import IdentityMember
+
+    return kept_subquery(("entity in cluster",), Entity,
+                         lambda: Exists(IdentityMember.objects.filter(entity_id=OuterRef("pk"))))
 
 
 def attach_same_as(entities: list[Entity], user: Any) -> None:
@@ -52,6 +70,10 @@ def attach_same_as(entities: list[Entity], user: Any) -> None:
 
     from xref.models import IdentityMember
 
+    for entity in entities:
+        entity.same_as_refs = []  # type: ignore[attr-defined]
+    # An entity read with the `in_cluster` column and outside any cluster is the same as no other.
+    entities = [entity for entity in entities if getattr(entity, "in_cluster", True)]
     if not entities:
         return
     page = [entity.pk for entity in entities]
@@ -210,10 +232,10 @@ class EntitySerializer(AgencyOwnedSerializer):
 
     @extend_schema_field(serializers.ListField(child=CASE_ROLE))
     def get_cases(self, obj: Entity) -> list[dict[str, Any]]:
-        if not hasattr(obj, "visible_case_parties"):
-            prefetch_related_objects([obj], visible_case_parties(self.context["request"].user))
-        return [{"id": str(p.case.pk), "reference": p.case.reference, "role": p.role}
-                for p in obj.visible_case_parties]  # type: ignore[attr-defined]
+        if not hasattr(obj, "case_refs"):  # a record not read by the viewset's query (a write's answer)
+            refs = type(obj)._base_manager.filter(pk=obj.pk).annotate(refs=case_refs(self.context["request"].user))
+            obj.case_refs = refs.values_list("refs", flat=True).get()  # type: ignore[attr-defined]
+        return obj.case_refs  # type: ignore[attr-defined]
 
 
 class PersonSerializer(EntitySerializer):

@@ -14,7 +14,7 @@ from entities import services
 from entities.filtersets import LinkFilterSet, OrganizationFilterSet, PersonFilterSet
 from entities.models import Entity, Link, Organization, Person
 
-from .serializers import LinkSerializer, OrganizationSerializer, PersonSerializer, visible_case_parties
+from .serializers import LinkSerializer, OrganizationSerializer, PersonSerializer, case_refs, in_cluster
 
 
 class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
@@ -22,7 +22,6 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
 
     create_action = "entity.change"
     create_service: Callable[..., Entity]  # the service that creates this type
-    field_prefetches = {"cases": ("visible_case_parties",)}
     export_formats = ("csv", "xlsx", "ftm")
 
     def export_lines(self, obj: Entity) -> list[dict[str, Any]]:
@@ -32,8 +31,16 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         # No `ordering` on the view: a fuzzy `name` filter ranks by similarity unless `ordering=` is given.
-        return (super().get_queryset().select_related("agency")
-                .prefetch_related(visible_case_parties(self.request.user)).order_by("name", "id"))
+        # A record's cases and whether it is in an identity cluster are columns of its own query (not queries of
+        # their own), each only when its field is answered.
+        queryset = super().get_queryset().select_related("agency").order_by("name", "id")
+        selection = self.field_selection()
+        wanted = set(selection.names) if selection is not None else {"cases", "same_as"}
+        if "cases" in wanted:
+            queryset = queryset.annotate(case_refs=case_refs(self.request.user))
+        if "same_as" in wanted:
+            queryset = queryset.annotate(in_cluster=in_cluster())
+        return queryset
 
     def creates_visible(self) -> bool:
         # Created in the caller's own agency (owner_agency), whose persons and organisations its users all see.
@@ -44,7 +51,7 @@ class EntityViewSet(ScopeInQueryMixin, BaseModelViewSet):
                                      data=serializer.validated_data)
         # A record just created is in no case and no identity cluster yet (as its transaction holds it): the
         # answer need not look them up.
-        entity.visible_case_parties = []  # type: ignore[attr-defined]
+        entity.case_refs = []  # type: ignore[attr-defined]
         entity.same_as_refs = []  # type: ignore[attr-defined]
         return entity
 
