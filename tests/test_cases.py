@@ -306,10 +306,10 @@ def test_an_update_reads_the_case_s_unit_and_users_with_its_locked_row(api, worl
     assert not separate, separate
 
 
-def test_a_title_change_reads_the_case_once_and_its_members_only_for_the_answer(api, world, investigator):
-    """A PATCH finds the case and reads its row once, locked (not also with everything the detail prefetches), and a
-    change that leaves members and commodities alone does not read them for its audit event: they are read once,
-    for the answer."""
+def test_a_title_change_reads_the_case_once_with_its_members_for_the_answer(api, world, investigator):
+    """A PATCH finds the case and reads its row once, locked, its members' usernames and commodities' codes
+    columns of that read for the answer; a change that leaves them alone does not read them again for its audit
+    event, nor for the answer."""
     member = factories.user(world.a, "analyst", world.a1)
     case = factories.case(world.a, world.a1, lead=investigator, members=(member,))
     with CaptureQueriesContext(connection) as queries:
@@ -320,7 +320,22 @@ def test_a_title_change_reads_the_case_once_and_its_members_only_for_the_answer(
     sql = [query["sql"] for query in queries]
     full_reads = [s for s in sql if s.startswith('SELECT "cases_case"."id", "cases_case"."created_at"')]
     assert len(full_reads) == 1 and full_reads[0].endswith('FOR UPDATE OF "cases_case"'), full_reads
+    assert '"cases_case_members"' in full_reads[0] and '"cases_case_commodities"' in full_reads[0]
     member_reads = [s for s in sql if 'FROM "accounts_user" INNER JOIN "cases_case_members"' in s]
-    assert len(member_reads) == 1, member_reads
+    assert member_reads == []
     event = AuditEvent.objects.filter(object_id=str(case.pk), action="update").get()
     assert set(event.changes) == {"title"}
+
+
+def test_a_members_change_answers_the_members_after_it(api, world, investigator):
+    """The members column read with the locked row is the one before the change: a change of members (or of
+    commodities) answers them as written, read again."""
+    before, after = factories.user(world.a, "analyst", world.a1), factories.user(world.a, "analyst", world.a1)
+    case = factories.case(world.a, world.a1, lead=investigator, members=(before,), commodities=("antimony",))
+    response = api.patch(f"{URL}{case.pk}/", {"members": [after.username, investigator.username],
+                                               "commodities": ["gallium", "germanium"]},
+                         format="json", HTTP_IF_MATCH=f'"{case.version}"')
+    assert response.status_code == 200, response.json()
+    assert response.json()["members"] == sorted([after.username, investigator.username])
+    assert response.json()["commodities"] == ["gallium", "germanium"]
+    assert api.get(f"{URL}{case.pk}/").json()["members"] == response.json()["members"]

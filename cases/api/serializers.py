@@ -7,7 +7,7 @@ from rest_framework import serializers
 from accounts.models import Agency, Unit, User
 from cases import rules
 from cases.models import Case, CaseParty, CaseShare, Commodity, Note
-from core.api.fields import AgencySlugField, EntityRefField
+from core.api.fields import AgencySlugField, EntityRefField, SlugsFromColumn
 from core.api.serializers import BASE_READ_ONLY, AgencyOwnedSerializer, BaseSerializer
 
 
@@ -17,8 +17,7 @@ class CaseSerializer(AgencyOwnedSerializer):
                            required=False, allow_null=True)
     members = AgencySlugField(slug_field="username", queryset=User.objects.filter(is_active=True),
                               many=True, required=False)
-    commodities = serializers.SlugRelatedField(slug_field="code", queryset=Commodity.objects.all(),
-                                               many=True, required=False)
+    commodities = SlugsFromColumn(slug_field="code", queryset=Commodity.objects.all(), many=True, required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=50, required=False)
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 

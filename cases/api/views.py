@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, QuerySet
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions
 from rest_framework.decorators import action
@@ -13,9 +14,10 @@ from audit.models import AuditEvent
 from audit.services import record
 from cases import services
 from cases.filtersets import CaseFilterSet
-from cases.models import Case, CaseParty, CaseShare, Note
+from cases.models import Case, CaseParty, CaseShare, Commodity, Note
 from core import policy
 from core.api.viewsets import BaseModelViewSet
+from core.compiled import Correlated, kept_subquery
 
 from .serializers import (
     CaseSerializer,
@@ -29,10 +31,18 @@ from .serializers import (
 CASE_UUID = OpenApiParameter("case_pk", type=str, location=OpenApiParameter.PATH, description="Case id")
 
 
+def case_member_usernames() -> Correlated:
+    return kept_subquery(("case member usernames",), Case, lambda: ArraySubquery(
+        User.objects.filter(member_cases=OuterRef("pk")).order_by("username").values("username")))
+
+
+def case_commodity_codes() -> Correlated:
+    return kept_subquery(("case commodity codes",), Case, lambda: ArraySubquery(
+        Commodity.objects.filter(cases=OuterRef("pk")).order_by("code").values("code")))
+
+
 class CaseViewSet(BaseModelViewSet):
-    queryset = Case.objects.select_related("agency", "unit", "lead", "created_by").prefetch_related(
-        Prefetch("members", queryset=User.objects.only("id", "username")), "commodities"
-    )
+    queryset = Case.objects.select_related("agency", "unit", "lead", "created_by")
     serializer_class = CaseSerializer
     filterset_class = CaseFilterSet
     ordering_fields = ["reference", "title", "status", "priority", "opened_on", "created_at", "updated_at"]
@@ -43,6 +53,12 @@ class CaseViewSet(BaseModelViewSet):
     def on_retrieve(self, instance: Case) -> None:
         record(action="view", obj=instance, actor=self.request.user, agency=instance.agency,
                case_id=instance.pk)
+
+    def get_queryset(self) -> QuerySet:
+        # The members' usernames and the commodities' codes are columns of the case's own query (their SQL kept
+        # once), answered by the serializer's SlugsManyRelatedField: no query of their own for a case or a page.
+        return super().get_queryset().annotate(members_slugs=case_member_usernames(),
+                                               commodities_slugs=case_commodity_codes())
 
     def check_can_change(self, obj: Case) -> None:
         if not policy.case_writable_seen(self.request.user, obj, "case.change"):  # obj: get_locked_object's
@@ -57,7 +73,11 @@ class CaseViewSet(BaseModelViewSet):
                                     data=serializer.validated_data)
 
     def perform_update(self, serializer: Any) -> Any:
-        return services.case_update(case=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+        case = services.case_update(case=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+        for name in ("members", "commodities"):
+            if name in serializer.validated_data:  # the column read before the change is out of date: the
+                case.__dict__.pop(f"{name}_slugs", None)  # answer reads the relation
+        return case
 
     def perform_archive(self, instance: Case) -> None:
         services.case_archive(case=instance, actor=self.request.user)

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 
 def owner_agency_id(field: serializers.Field) -> Any:
@@ -27,7 +28,33 @@ def owner_agency_id(field: serializers.Field) -> Any:
     return field.context["request"].user.agency_id
 
 
-class AgencySlugField(serializers.SlugRelatedField):
+class _Slugs(list):
+    """The slugs of a to-many relation as read from a column of the record's own query."""
+
+
+class SlugsManyRelatedField(serializers.ManyRelatedField):
+    """A to-many slug relation that answers from the record's `<source>_slugs` attribute when its query read one
+    (a column of the slugs, in the relation's order: `core.compiled.kept_subquery`), and reads the relation
+    otherwise (a record just written, or read some other way)."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        slugs = getattr(instance, f"{self.source}_slugs", None)
+        return _Slugs(slugs) if slugs is not None else super().get_attribute(instance)
+
+    def to_representation(self, iterable: Any) -> list[Any]:
+        return list(iterable) if isinstance(iterable, _Slugs) else super().to_representation(iterable)
+
+
+class SlugsFromColumn(serializers.SlugRelatedField):
+    """A slug relation whose `many=True` form is a SlugsManyRelatedField."""
+
+    @classmethod
+    def many_init(cls, *args: Any, **kwargs: Any) -> Any:  # DRF's RelatedField.many_init, with our list field
+        return SlugsManyRelatedField(child_relation=cls(*args, **kwargs),
+                                     **{key: value for key, value in kwargs.items() if key in MANY_RELATION_KWARGS})
+
+
+class AgencySlugField(SlugsFromColumn):
     """A slug relation limited to records of the owning agency."""
 
     def __init__(self, *, agency_lookup: str = "agency_id", **kwargs: Any) -> None:
