@@ -26,11 +26,13 @@ Each, and what it deliberately leaves out:
   chain's head row locked (SELECT … FOR UPDATE), the event inserted with its seq, prev_hash and hash made in
   Python by the chain's own canonical text (audit.services.event_text, so verify_audit passes over these events
   too), the head updated. 404 when not visible.
-- `GET /raw/search/` (search): the token; in one transaction, the visible live persons/organisations whose search
-  text is word-similar (pg_trgm `<%`, its GIN index, the product's threshold) to the query, best 50, and the
-  visible live cases (reference, title, summary) and shipments (reference, declared description) containing it,
-  50 each, merged by score. Leaves out the product's scoring in Python (its name forms, transliterations and
-  identifier hits) and its trigram similarity on case titles and shipment descriptions.
+- `GET /raw/search/` (search, `search_rows`, which bench/search.py times too): the token; in one transaction, the
+  visible live persons/organisations whose search text is word-similar (pg_trgm `<%`, its GIN index, the
+  product's threshold) to the query, best 50; the visible live cases whose reference, title or summary contain
+  it, 50; and the visible live shipments whose reference or unaccented description contain it or are
+  word-similar to it (the trigram indexes on upper(reference) and upper(unaccented description)), or whose party
+  is one of the persons/organisations found, best 50; merged by score. Leaves out the product's scoring in
+  Python (its name forms, transliterations and identifier hits) and its trigram similarity on case titles.
 - `POST /raw/persons/` (create person): the token and the role (investigators up may write persons); the name
   checked (a non-blank string) and the nationalities (a list of strings); in one transaction the person inserted
   into the caller's agency, its `create` audit event appended as above (its changes the written fields) and the
@@ -330,33 +332,64 @@ def shipments(request: HttpRequest) -> HttpResponse:
                   "results": rows})
 
 
+SEARCH_SQL = """
+WITH ent AS (
+    SELECT e.type, e.id, e.name AS label, word_similarity(%(q)s, e.search_text) AS score
+      FROM entities_entity e
+     WHERE NOT e.archived AND %(q)s <%% e.search_text AND {entity_scope}
+     ORDER BY score DESC, e.name, e.id LIMIT 50
+)
+SELECT type, id, label, score FROM ent
+UNION ALL
+(SELECT 'case', c.id, c.reference || ' ' || c.title, 0.5 FROM cases_case c
+  WHERE NOT c.archived AND {case_scope}
+    AND (c.reference ILIKE %(like)s OR c.title ILIKE %(like)s OR c.summary ILIKE %(like)s)
+  ORDER BY c.opened_on DESC, c.reference LIMIT 50)
+UNION ALL
+(SELECT 'shipment', s.id, s.reference,
+        word_similarity(%(q)s, upper(shipments_unaccent(s.declared_description))) AS score
+   FROM shipments_shipment s
+  WHERE NOT s.archived AND {shipment_scope}
+    AND (upper(s.reference) LIKE upper(%(like)s)
+         OR upper(shipments_unaccent(s.declared_description)) LIKE upper(shipments_unaccent(%(like)s))
+         OR %(q)s <%% upper(shipments_unaccent(s.declared_description))
+         OR s.consignor_id = ANY(ARRAY(SELECT id FROM ent)) OR s.consignee_id = ANY(ARRAY(SELECT id FROM ent))
+         OR s.notify_party_id = ANY(ARRAY(SELECT id FROM ent))
+         OR s.ordering_party_id = ANY(ARRAY(SELECT id FROM ent)))
+  ORDER BY score DESC, s.reference, s.id LIMIT 50)
+ORDER BY score DESC
+"""
+
+
+
+def search_rows(caller: Caller, q: str) -> list[tuple[Any, ...]]:
+    """The raw trigram search (SEARCH_SQL): one transaction, the product's threshold, the caller's scope; rows of
+    (type, id, label, score). bench/search.py times it too."""
+    from explore.search import WORD_SIMILARITY_THRESHOLD
+
+    text = " ".join(q.split())
+    sql = SEARCH_SQL.format(entity_scope=scope_sql(caller, "e", ENTITY_LINK),
+                            case_scope=case_visible_sql(caller, "c"),
+                            shipment_scope=scope_sql(caller, "s", SHIPMENT_LINK))
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+                       [str(WORD_SIMILARITY_THRESHOLD)])
+        cursor.execute("SELECT lower(shipments_unaccent(%s))", [text])
+        folded = cursor.fetchone()[0]
+        cursor.execute(sql, {**caller.params(), "q": folded, "like": like})
+        return cursor.fetchall()
+
+
 def search(request: HttpRequest) -> HttpResponse:
     caller = authenticate(request)
     if caller is None:
         return _unauthorized()
-    q = " ".join(request.GET.get("q", "").lower().split())
+    q = " ".join(request.GET.get("q", "").split())
     if len(q) < 2:
         return _json({"q": ["Ensure this field has at least 2 characters."]}, status=400)
-    params = {**caller.params(), "q": q, "like": f"%{q}%"}
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', '0.4', true)")
-        rows = _rows(
-            f"""(SELECT e.type, e.id, e.name AS label, word_similarity(%(q)s, e.search_text) AS score
-                  FROM entities_entity e
-                 WHERE NOT e.archived AND %(q)s <%% e.search_text AND {scope_sql(caller, "e", ENTITY_LINK)}
-                 ORDER BY score DESC, e.name, e.id LIMIT 50)
-               UNION ALL
-               (SELECT 'case', c.id, c.reference || ' ' || c.title, 0.5 FROM cases_case c
-                 WHERE NOT c.archived AND {case_visible_sql(caller, "c")}
-                   AND (c.reference ILIKE %(like)s OR c.title ILIKE %(like)s OR c.summary ILIKE %(like)s)
-                 ORDER BY c.opened_on DESC, c.reference LIMIT 50)
-               UNION ALL
-               (SELECT 'shipment', s.id, s.reference, 0.8 FROM shipments_shipment s
-                 WHERE NOT s.archived AND {scope_sql(caller, "s", SHIPMENT_LINK)}
-                   AND (s.reference ILIKE %(like)s OR s.declared_description ILIKE %(like)s)
-                 ORDER BY s.reference, s.id LIMIT 50)
-               ORDER BY score DESC""", params)
+    rows = [{"type": kind, "id": pk, "label": label, "score": score}
+            for kind, pk, label, score in search_rows(caller, q)]
     return _json({"count": len(rows), "next": None, "previous": None, "results": rows})
 
 

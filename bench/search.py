@@ -253,54 +253,6 @@ def _typo(text: str, rng: random.Random) -> str:
 
 # --- 2. the timing -------------------------------------------------------------------------------------------------
 
-RAW_SQL = """
-WITH ent AS (
-    SELECT e.type, e.id, e.name AS label, word_similarity(%(q)s, e.search_text) AS score
-      FROM entities_entity e
-     WHERE NOT e.archived AND %(q)s <%% e.search_text AND {entity_scope}
-     ORDER BY score DESC, e.name, e.id LIMIT 50
-)
-SELECT type, id, label, score FROM ent
-UNION ALL
-(SELECT 'case', c.id, c.reference || ' ' || c.title, 0.5 FROM cases_case c
-  WHERE NOT c.archived AND {case_scope}
-    AND (c.reference ILIKE %(like)s OR c.title ILIKE %(like)s OR c.summary ILIKE %(like)s)
-  ORDER BY c.opened_on DESC, c.reference LIMIT 50)
-UNION ALL
-(SELECT 'shipment', s.id, s.reference,
-        word_similarity(%(q)s, upper(shipments_unaccent(s.declared_description))) AS score
-   FROM shipments_shipment s
-  WHERE NOT s.archived AND {shipment_scope}
-    AND (upper(s.reference) LIKE upper(%(like)s)
-         OR upper(shipments_unaccent(s.declared_description)) LIKE upper(shipments_unaccent(%(like)s))
-         OR %(q)s <%% upper(shipments_unaccent(s.declared_description))
-         OR s.consignor_id = ANY(ARRAY(SELECT id FROM ent)) OR s.consignee_id = ANY(ARRAY(SELECT id FROM ent))
-         OR s.notify_party_id = ANY(ARRAY(SELECT id FROM ent))
-         OR s.ordering_party_id = ANY(ARRAY(SELECT id FROM ent)))
-  ORDER BY score DESC, s.reference, s.id LIMIT 50)
-ORDER BY score DESC
-"""
-
-
-def raw_search(caller: Any, q: str) -> list[tuple[Any, ...]]:
-    """The raw trigram query: one transaction, the product's threshold, the caller's scope."""
-    from _load_urls import ENTITY_LINK, SHIPMENT_LINK, case_visible_sql, scope_sql
-    from django.db import connection, transaction
-
-    from explore.search import WORD_SIMILARITY_THRESHOLD
-
-    text = " ".join(q.split())
-    sql = RAW_SQL.format(entity_scope=scope_sql(caller, "e", ENTITY_LINK), case_scope=case_visible_sql(caller, "c"),
-                         shipment_scope=scope_sql(caller, "s", SHIPMENT_LINK))
-    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
-                       [str(WORD_SIMILARITY_THRESHOLD)])
-        cursor.execute("SELECT lower(shipments_unaccent(%s))", [text])
-        folded = cursor.fetchone()[0]
-        cursor.execute(sql, {**caller.params(), "q": folded, "like": like})
-        return cursor.fetchall()
-
 
 @dataclass
 class Row:
@@ -317,7 +269,7 @@ class Row:
 
 
 def measure(seed: Seed, query: tuple[str, str], repeat: int) -> Row:
-    from _load_urls import AUTH_SQL, Caller, _rows
+    from _load_urls import AUTH_SQL, Caller, _rows, search_rows
     from django.test import Client
 
     what, q = query
@@ -333,7 +285,7 @@ def measure(seed: Seed, query: tuple[str, str], repeat: int) -> Row:
         if response.status_code != 200:
             raise RuntimeError(f"search {q!r}: {response.status_code} {response.content[:300]!r}")
         started = time.perf_counter()
-        rows = raw_search(caller, q)
+        rows = search_rows(caller, q)
         raw = time.perf_counter() - started
         if n >= 2:
             api_times.append(api)
