@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from django.utils.datastructures import MultiValueDict
-from rest_framework import serializers
-from rest_framework.fields import CharField, Field, ListField, SkipField
+from rest_framework import ISO_8601, serializers
+from rest_framework.fields import CharField, DateTimeField, Field, ListField, SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
 
 if TYPE_CHECKING:
     from accounts.models import Agency
@@ -41,7 +43,26 @@ def _plain_converter(field: Field) -> Callable[[Any], Any]:
         return str  # CharField.to_representation
     if type(field) is ListField and type(field.child) is CharField:
         return lambda items: [str(item) if item is not None else None for item in items]
+    if type(field) is DateTimeField and str(getattr(field, "format", api_settings.DATETIME_FORMAT)).lower() == ISO_8601:
+        return _iso_datetime(field)
     return field.to_representation
+
+
+def _iso_datetime(field: DateTimeField) -> Callable[[Any], Any]:
+    """DateTimeField.to_representation in ISO 8601 for an aware datetime already in the field's time zone (the
+    database's, UTC, as PostgreSQL answers): DRF looks the current time zone up for each value, a tenth of a
+    page's time. Any other value goes DRF's way."""
+    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    if not isinstance(zone, datetime.tzinfo):  # naive datetimes (USE_TZ off): DRF's way
+        return field.to_representation
+
+    def convert(value: Any) -> Any:
+        if type(value) is not datetime.datetime or value.tzinfo is None or value.utcoffset() != zone.utcoffset(value):
+            return field.to_representation(value)
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return convert
 
 
 def _plain_plan(serializer: serializers.Serializer) -> list[tuple[str, str | None, Callable[[Any], Any], Field]]:
