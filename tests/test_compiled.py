@@ -3,6 +3,8 @@ row is compiled with each query, so it follows the outer query's aliases whereve
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -54,5 +56,5 @@ def test_a_kept_subquery_follows_its_outer_row_inside_another_query(world):
     assert len(captured.captured_queries) == 1
     sql = str(outer.query)
     kept = sql[sql.index("ARRAY("):]
-    inner_alias = outer.query.where.children[0].rhs.get_initial_alias()
+    inner_alias = cast(Any, outer.query.where.children[0]).rhs.get_initial_alias()  # the IN lookup's subquery
     assert f'= ({inner_alias}."id")' in kept and '"entities_entity"."id"' not in kept, sql
