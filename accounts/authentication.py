@@ -20,6 +20,7 @@ from rest_framework import authentication, exceptions
 from core import context
 
 from .models import Agency, ApiToken, Unit, User, hash_key
+from .services import token_used
 
 # The models read, each under its alias, in the order their columns come in the row.
 _READ: tuple[tuple[type[Model], str], ...] = ((ApiToken, "t"), (User, "u"), (Agency, "a"), (Unit, "n"))
@@ -72,9 +73,7 @@ class HashedTokenAuthentication(authentication.TokenAuthentication):
         # A lock stops password guessing; it does not cut off the user's existing tokens.
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token_used(token=token)
         return token.user, token
 
 

@@ -34,6 +34,18 @@ def token_revoke(*, token: ApiToken, actor: User) -> None:
            changes={"revoked_at": [None, now.isoformat()]} if revoked else {})
 
 
+TOKEN_USE_STAMP_SECONDS = 60
+
+
+def token_used(*, token: ApiToken) -> None:
+    """Stamp a token's last use, at most once a minute: a note for its owner's list of tokens, not a change of the
+    token (no version, no audit event), and one statement in the minute it is written, none in the others."""
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOKEN_USE_STAMP_SECONDS:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
 @transaction.atomic
 def agency_ensure(*, code: str, name: str, contact: str | None = None) -> tuple[Agency, bool]:
     agency, created = Agency.objects.get_or_create(code=code, defaults={"name": name, "contact": contact or ""})
