@@ -38,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 os.environ.setdefault("DEBUG", "false")
 warnings.filterwarnings("ignore", message="No directory at")  # whitenoise, when static files are not collected
@@ -50,8 +51,10 @@ import orjson  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
+from xref_scale import bench_investigator  # noqa: E402
 
 from accounts.models import Agency, ApiToken, User  # noqa: E402
+from accounts.services import token_revoke  # noqa: E402
 from entities.models import Entity, EntityType  # noqa: E402
 from shipments.models import Shipment, ShipmentLeg  # noqa: E402
 
@@ -184,13 +187,10 @@ def _shipments(agency: Agency, rng: random.Random) -> None:
     say(f"  {len(todo):,} shipments and {leg_count:,} legs in {time.perf_counter() - started:.1f}s")
 
 
-def load() -> tuple[Agency, User]:
+def load() -> tuple[Agency, User, str]:
+    """The bench's agency, its investigator and a token key of theirs, and the data set."""
     call_command("migrate", verbosity=0)
-    agency, _ = Agency.objects.get_or_create(code=AGENCY, defaults={"name": "Benchmark agency",
-                                                                    "contact": "nobody"})
-    user, _ = User.objects.get_or_create(username="bench-investigator",
-                                         defaults={"agency": agency, "role": "investigator",
-                                                   "clearance": "secret"})
+    agency, user, key = bench_investigator(AGENCY, "Benchmark agency")
     rng = random.Random(20250301)  # the same data set on every machine
     say("loading (skipped where already there) …")
     _entities(agency, EntityType.ORGANIZATION, ORGANIZATIONS, rng)
@@ -198,7 +198,7 @@ def load() -> tuple[Agency, User]:
     _shipments(agency, rng)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE shipments_shipment; ANALYZE shipments_shipmentleg; ANALYZE entities_entity")
-    return agency, user
+    return agency, user, key
 
 
 # --- the baseline ------------------------------------------------------------------------------
@@ -292,14 +292,13 @@ def main() -> int:
     opts = parser.parse_args()
 
     started = time.perf_counter()
-    agency, user = load()
+    agency, user, key = load()
     say(f"data: {Shipment.objects.filter(agency=agency).count():,} shipments, "
         f"{ShipmentLeg.objects.filter(shipment__agency=agency).count():,} legs, "
         f"{Entity.objects.filter(agency=agency, type=EntityType.PERSON).count():,} persons, "
         f"{Entity.objects.filter(agency=agency, type=EntityType.ORGANIZATION).count():,} organisations "
         f"(ready in {time.perf_counter() - started:.1f}s)")
 
-    token, key = ApiToken.issue(user, days=1)
     client = APIClient(HTTP_HOST="localhost")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
@@ -325,7 +324,7 @@ def main() -> int:
 
     medians = medians_ms({"api": api, "sql": lambda: baseline(agency)}, opts.reps)
     api_ms, sql_ms = medians["api"], medians["sql"]
-    token.delete()
+    token_revoke(token=ApiToken.objects.by_key(key).get(), actor=user)
     say(f"API  (test client, token, policy, filters, count, DRF serializers, JSON): median {api_ms:7.2f} ms")
     say(f"SQL  (one hand-written query + count, orjson):                           median {sql_ms:7.2f} ms")
     say(f"ratio API/SQL: {api_ms / sql_ms:.2f}x over {opts.reps} repetitions each (aim: within 4x)")

@@ -38,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 os.environ.setdefault("DEBUG", "false")
 warnings.filterwarnings("ignore", message="No directory at")  # whitenoise, when static files are not collected
@@ -50,9 +51,9 @@ import psutil  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
+from xref_scale import bench_investigator  # noqa: E402
 
 from accounts.models import Agency, User  # noqa: E402
-from accounts.services import agency_ensure, token_issue, user_ensure  # noqa: E402
 from entities.bulk import entities_create  # noqa: E402
 from entities.models import Entity, EntityType  # noqa: E402
 
@@ -79,10 +80,10 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def load(total: int) -> tuple[Agency, User]:
+def load(total: int) -> tuple[Agency, User, str]:
+    """The bench's agency, its investigator and a token key of theirs, and `total` persons of the agency."""
     call_command("migrate", verbosity=0)
-    agency, _ = agency_ensure(code=AGENCY, name="Export benchmark")
-    user, _ = user_ensure(username="bench-export", agency=agency, role="investigator", clearance="secret")
+    agency, user, key = bench_investigator(AGENCY, "Export benchmark", username="bench-export")
     have = set(Entity.objects.filter(agency=agency, source=SOURCE).values_list("source_id", flat=True))
     todo = [i for i in range(total) if f"P{i}" not in have]
     rng = random.Random(20261130)  # the same persons on every machine
@@ -104,7 +105,7 @@ def load(total: int) -> tuple[Agency, User]:
         say(f"  loaded {len(todo):,} persons in {time.perf_counter() - started:.1f}s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE entities_entity")
-    return agency, user
+    return agency, user, key
 
 
 def baseline(agency: Agency, cn_only: bool) -> tuple[int, float]:
@@ -162,9 +163,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    agency, user = load(args.rows)
+    agency, _, key = load(args.rows)
     client = APIClient(HTTP_HOST="localhost")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user, days=1)[1]}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     say(f"persons of {AGENCY}: {Entity.objects.filter(agency=agency, source=SOURCE).count():,}")
     export(client, "csv", True, traced=False)  # warm: imports, the first query plans
     say(f"{'what':<34}{'rows':>9}{'rows/s':>10}{'traced peak':>14}{'RSS growth':>13}")

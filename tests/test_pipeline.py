@@ -3,6 +3,7 @@ sent when the broker returns, /readyz tells which service is missing, and thrott
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -64,12 +65,16 @@ def test_a_user_over_the_rate_meets_429_with_the_window_left(world, client_for, 
     with redis_server(running=cache_redis == "running") as server:
         settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url()}}
         api = client_for(investigator)
+        opened = time.monotonic()  # no later than the window's first call
         responses = [api.get("/api/v1/cases/") for _ in range(5)]
+        elapsed = time.monotonic() - opened
         other = client_for(factories.user(world.a, "investigator", world.a1, username="rate-other"))
         assert other.get("/api/v1/cases/").status_code == 200  # each user has a window of their own
     assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
     assert responses[3].json()["detail"].startswith("Request was throttled")
-    assert 1 <= int(responses[3]["Retry-After"]) <= 60
+    # What is left of the minute the first call opened: not more, and short of it by no more than the calls took.
+    assert 60 - math.ceil(elapsed) <= int(responses[3]["Retry-After"]) <= 60
+    assert int(responses[4]["Retry-After"]) <= int(responses[3]["Retry-After"])
 
 
 def test_reads_and_writes_answer_while_the_cache_redis_is_stopped(world, client_for, investigator, settings):
