@@ -61,7 +61,7 @@ class WindowCounting:
 
 
 class UserRateThrottle(WindowCounting, throttling.UserRateThrottle):
-    """The `user` rate per signed-in user (the `anon` rate per address before sign-in)."""
+    """The `user` rate per signed-in user (and, as DRF's, per address for a call without one)."""
 
 
 class AnonRateThrottle(WindowCounting, throttling.AnonRateThrottle):
