@@ -26,37 +26,24 @@ import cProfile
 import datetime
 import decimal
 import itertools
-import os
 import pstats
 import random
 import statistics
 import sys
 import time
-import warnings
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-os.environ.setdefault("DEBUG", "false")
-warnings.filterwarnings("ignore", message="No directory at")  # whitenoise, when static files are not collected
+import _django_setup  # noqa: F401  (the project on the path, its settings, Django set up)
+import orjson
+from django.core.management import call_command
+from django.db import connection, transaction
+from rest_framework.test import APIClient
+from xref_scale import bench_investigator
 
-import django  # noqa: E402
-
-django.setup()
-
-import orjson  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
-from xref_scale import bench_investigator  # noqa: E402
-
-from accounts.models import Agency, ApiToken, User  # noqa: E402
-from accounts.services import token_revoke  # noqa: E402
-from entities.models import Entity, EntityType  # noqa: E402
-from shipments.models import Shipment, ShipmentLeg  # noqa: E402
+from accounts.models import Agency, ApiToken, User
+from accounts.services import token_revoke
+from entities.models import Entity, EntityType
+from shipments.models import Shipment, ShipmentLeg
 
 AGENCY = "BENCH"
 SOURCE = "bench"

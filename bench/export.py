@@ -27,35 +27,22 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import os
 import random
 import sys
 import time
 import tracemalloc
-import warnings
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-os.environ.setdefault("DEBUG", "false")
-warnings.filterwarnings("ignore", message="No directory at")  # whitenoise, when static files are not collected
+import _django_setup  # noqa: F401  (the project on the path, its settings, Django set up)
+import psutil
+from django.core.management import call_command
+from django.db import connection
+from rest_framework.test import APIClient
+from xref_scale import bench_investigator
 
-import django  # noqa: E402
-
-django.setup()
-
-import psutil  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
-from xref_scale import bench_investigator  # noqa: E402
-
-from accounts.models import Agency, User  # noqa: E402
-from entities.bulk import entities_create  # noqa: E402
-from entities.models import Entity, EntityType  # noqa: E402
+from accounts.models import Agency, User
+from entities.bulk import entities_create
+from entities.models import Entity, EntityType
 
 AGENCY = "BENCH-EXPORT"
 SOURCE = "bench-export"
